@@ -1,0 +1,299 @@
+// Package wechat is a small client for the WeChat Official Account APIs that web
+// authorization (网页授权) needs: the authorize URL, code exchange, refresh, userinfo,
+// the basic access_token (through cgi-bin/stable_token), follower info and menus.
+//
+// Every call has a deadline and a response-size cap; errors are typed (*APIError for
+// WeChat's errcodes, *RequestError below that) and never contain the app secret,
+// codes or tokens.
+package wechat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patrickmn/go-cache"
+	"golang.org/x/sync/singleflight"
+)
+
+// DefaultAPIBase serves every WeChat JSON API.
+const DefaultAPIBase = "https://api.weixin.qq.com"
+
+// DefaultOpenBase serves the authorize page users are redirected to.
+const DefaultOpenBase = "https://open.weixin.qq.com"
+
+// ScopeBase is silent authorization: the openid only.
+const ScopeBase = "snsapi_base"
+
+// ScopeUserInfo asks the user's consent for the profile (nickname, avatar).
+const ScopeUserInfo = "snsapi_userinfo"
+
+// API paths; Op of errors uses them so logs never carry a query string.
+const (
+	pathCodeToken    = "/sns/oauth2/access_token"
+	pathRefreshToken = "/sns/oauth2/refresh_token"
+	pathUserInfo     = "/sns/userinfo"
+	pathAuth         = "/sns/auth"
+	pathToken        = "/cgi-bin/token"
+	pathStableToken  = "/cgi-bin/stable_token"
+	pathUserInfoCGI  = "/cgi-bin/user/info"
+	pathMenuCreate   = "/cgi-bin/menu/create"
+	pathMenuGet      = "/cgi-bin/menu/get"
+	pathMenuDelete   = "/cgi-bin/menu/delete"
+)
+
+// Config configures a Client. Only AppID and AppSecret are required.
+type Config struct {
+	// AppID is the Official Account's AppID (wx…).
+	AppID string
+	// AppSecret is the account's AppSecret; it is sent to WeChat and nowhere else.
+	AppSecret string
+	// APIBase is the JSON API base URL; "" means DefaultAPIBase. A trailing slash is tolerated.
+	APIBase string
+	// OpenBase is the authorize page base URL; "" means DefaultOpenBase.
+	OpenBase string
+	// HTTPClient sends the requests; nil means a private client (never http.DefaultClient,
+	// whose settings other code may change).
+	HTTPClient *http.Client
+	// Timeout bounds each attempt of each call; 0 means 5s.
+	Timeout time.Duration
+	// MaxBodyBytes caps a response body; a larger body is an error, never truncated JSON. 0 means 1 MiB.
+	MaxBodyBytes int64
+	// MaxRetries is the number of extra attempts on errcode -1, HTTP 5xx or transport
+	// errors, for calls that are safe to repeat. 0 means 2; negative means none.
+	MaxRetries int
+	// RetryBackoff is the first pause between attempts, doubled each time; 0 means 100ms.
+	RetryBackoff time.Duration
+	// Now tells the time for the basic-token cache; nil means time.Now. Tests inject a fake clock.
+	Now func() time.Time
+}
+
+// Client calls the WeChat APIs for one Official Account. It is safe for concurrent use.
+type Client struct {
+	cfg      Config
+	apiBase  string
+	openBase string
+	hc       *http.Client
+	now      func() time.Time
+
+	tokens  *cache.Cache       // the basic access_token, keyed by basicTokenKey
+	tokenMu sync.Mutex         // makes InvalidateBasicToken's compare-and-delete atomic
+	flight  singleflight.Group // concurrent BasicToken callers share one fetch
+}
+
+// New checks cfg and returns a Client. Its error names the field to fix.
+func New(cfg Config) (*Client, error) {
+	if strings.TrimSpace(cfg.AppID) == "" {
+		return nil, errors.New("wechat: AppID is empty: set the Official Account's AppID (公众平台 → 基本配置)")
+	}
+	if strings.TrimSpace(cfg.AppSecret) == "" {
+		return nil, errors.New("wechat: AppSecret is empty: set the Official Account's AppSecret (公众平台 → 基本配置)")
+	}
+	c := &Client{cfg: cfg, hc: cfg.HTTPClient, now: cfg.Now}
+	var err error
+	if c.apiBase, err = cleanBase("APIBase", cfg.APIBase, DefaultAPIBase); err != nil {
+		return nil, err
+	}
+	if c.openBase, err = cleanBase("OpenBase", cfg.OpenBase, DefaultOpenBase); err != nil {
+		return nil, err
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.cfg.Timeout <= 0 {
+		c.cfg.Timeout = 5 * time.Second
+	}
+	if c.cfg.MaxBodyBytes <= 0 {
+		c.cfg.MaxBodyBytes = 1 << 20
+	}
+	switch {
+	case c.cfg.MaxRetries == 0:
+		c.cfg.MaxRetries = 2
+	case c.cfg.MaxRetries < 0:
+		c.cfg.MaxRetries = 0
+	}
+	if c.cfg.RetryBackoff <= 0 {
+		c.cfg.RetryBackoff = 100 * time.Millisecond
+	}
+	// Expiry is checked against c.now, not go-cache's wall clock, so the cache
+	// itself never expires entries; InvalidateBasicToken and refetches replace them.
+	c.tokens = cache.New(cache.NoExpiration, 0)
+	return c, nil
+}
+
+func cleanBase(field, v, def string) (string, error) {
+	if v == "" {
+		return def, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("wechat: %s %q is not an http(s) URL: use e.g. %s", field, v, def)
+	}
+	return strings.TrimRight(v, "/"), nil
+}
+
+// AppID returns the Official Account's AppID.
+func (c *Client) AppID() string { return c.cfg.AppID }
+
+// request describes one API call.
+type request struct {
+	op      string     // API path
+	method  string     // GET or POST
+	query   url.Values // sent in the URL
+	body    []byte     // JSON body for POST
+	retry   bool       // safe to repeat on -1 / 5xx / transport errors
+	secrets []string   // values to redact from anything WeChat echoes back
+}
+
+// do runs r, retrying where allowed, and decodes a successful body into out.
+func (c *Client) do(ctx context.Context, r request, out any) error {
+	backoff := c.cfg.RetryBackoff
+	for attempt := 0; ; attempt++ {
+		err := c.once(ctx, r, out)
+		if err == nil || !r.retry || attempt >= c.cfg.MaxRetries || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}
+
+func retryable(err error) bool {
+	if IsBusy(err) {
+		return true
+	}
+	var re *RequestError
+	return errors.As(err, &re) && re.temporary
+}
+
+// once runs a single attempt under its own deadline.
+func (c *Client) once(ctx context.Context, r request, out any) error {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	u := c.apiBase + r.op
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(actx, r.method, u, body)
+	if err != nil {
+		return &RequestError{Op: r.op, Err: errors.New("cannot build the request: check APIBase")}
+	}
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.transportError(ctx, r, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return c.transportError(ctx, r, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &RequestError{Op: r.op, Status: resp.StatusCode, temporary: resp.StatusCode >= 500,
+			Err: fmt.Errorf("unexpected HTTP status %d %s from WeChat; check APIBase or retry later",
+				resp.StatusCode, http.StatusText(resp.StatusCode))}
+	}
+	if int64(len(data)) > c.cfg.MaxBodyBytes {
+		return &RequestError{Op: r.op, Status: resp.StatusCode,
+			Err: fmt.Errorf("response body exceeds %d bytes; raise MaxBodyBytes if this is expected", c.cfg.MaxBodyBytes)}
+	}
+	var head struct {
+		ErrCode int    `json:"errcode"`
+		ErrMsg  string `json:"errmsg"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return &RequestError{Op: r.op, Status: resp.StatusCode,
+			Err: errors.New("response is not valid JSON; check APIBase points at WeChat's API")}
+	}
+	if head.ErrCode != 0 {
+		return &APIError{Op: r.op, Code: head.ErrCode, Msg: redact(head.ErrMsg, r.secrets)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &RequestError{Op: r.op, Status: resp.StatusCode,
+			Err: errors.New("response JSON does not have WeChat's shape; check APIBase")}
+	}
+	return nil
+}
+
+// transportError rebuilds a transport failure without the request URL: *url.Error
+// prints the full URL, and WeChat's URLs carry secrets, codes and tokens.
+func (c *Client) transportError(ctx context.Context, r request, err error) error {
+	re := &RequestError{Op: r.op, temporary: true}
+	var ne net.Error
+	var oe *net.OpError
+	switch {
+	case ctx.Err() != nil:
+		// The caller gave up; repeating would only fail again.
+		re.temporary = false
+		re.Err = fmt.Errorf("request abandoned: %w", ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		re.Err = fmt.Errorf("timed out after %s: %w", c.cfg.Timeout, context.DeadlineExceeded)
+	case errors.As(err, &oe):
+		// net.OpError names addresses and the syscall, not the URL.
+		re.Err = safeErr(oe, r, "cannot connect to WeChat")
+	default:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		re.Err = safeErr(err, r, "request failed")
+	}
+	return re
+}
+
+// safeErr keeps err only if its text contains nothing sensitive.
+func safeErr(err error, r request, fallback string) error {
+	msg := err.Error()
+	if strings.Contains(msg, "?") || redact(msg, r.secrets) != msg {
+		return errors.New(fallback)
+	}
+	return fmt.Errorf("%s: %w", fallback, err)
+}
+
+// redact replaces every secret value in s.
+func redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}
+
+func jsonBody(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	// WeChat rejects \u0026 and friends with errcode 40033.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

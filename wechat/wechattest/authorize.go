@@ -1,0 +1,250 @@
+package wechattest
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Headers and cookie that say who the simulated browser is and how it answers.
+const (
+	// UserHeader names the test user, bypassing the picker.
+	UserHeader = "X-WeChat-Mock-User"
+	// ConsentHeader answers the snsapi_userinfo consent page: allow or deny.
+	ConsentHeader = "X-WeChat-Mock-Consent"
+	// UserCookie holds the user chosen in the picker.
+	UserCookie = "wechat_mock_user"
+)
+
+// consentTicket is a pending snsapi_userinfo consent page.
+type consentTicket struct {
+	app, user, scope, redirectURI, state string
+	snapshot                             bool
+	expires                              time.Time
+}
+
+// authorize page error codes (HTML pages, not JSON).
+var authorizeErrors = map[int]string{
+	10003: "redirect_uri域名与后台配置不一致",
+	10005: "此公众号并没有这些scope的权限",
+	10010: "scope不能为空",
+	10011: "redirect_uri不能为空",
+	10012: "appid不能为空",
+	10013: "state不能为空",
+	40013: "appid无效，请检查appid参数",
+}
+
+// isWeChatUA tells the WeChat client from other browsers; WeCom (wxwork) also
+// says MicroMessenger but is not the Official Account client.
+func isWeChatUA(ua string) bool {
+	return strings.Contains(ua, "MicroMessenger") && !strings.Contains(ua, "wxwork")
+}
+
+func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if !s.anyBrowser && !isWeChatUA(r.UserAgent()) {
+		s.renderPage(w, http.StatusOK, "browser", nil)
+		return
+	}
+	q := r.URL.Query()
+	appID, redirectURI, scope, state := q.Get("appid"), q.Get("redirect_uri"), q.Get("scope"), q.Get("state")
+	a := s.app(appID)
+	switch {
+	case appID == "":
+		s.authorizeError(w, 10012)
+	case a == nil:
+		s.authorizeError(w, 40013)
+	case redirectURI == "":
+		s.authorizeError(w, 10011)
+	case scope == "":
+		s.authorizeError(w, 10010)
+	case scope != "snsapi_base" && scope != "snsapi_userinfo":
+		s.authorizeError(w, 10005)
+	case !s.registered(redirectURI):
+		s.authorizeError(w, 10003)
+	case !q.Has("state"):
+		s.authorizeError(w, 10013)
+	default:
+		s.authorizeUser(w, r, a, redirectURI, scope, state, q)
+	}
+}
+
+// authorizeUser continues once the request is valid: who is it, do they consent.
+func (s *Simulator) authorizeUser(w http.ResponseWriter, r *http.Request, a *appState, redirectURI, scope, state string, q url.Values) {
+	name := r.Header.Get(UserHeader)
+	if name == "" {
+		if c, err := r.Cookie(UserCookie); err == nil {
+			name = c.Value
+		}
+	}
+	if name == "" {
+		http.Redirect(w, r, "/mock/users?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+		return
+	}
+	u, ok := s.user(name)
+	if !ok {
+		s.renderPage(w, http.StatusBadRequest, "unknown-user", map[string]any{"Name": name, "Users": s.users})
+		return
+	}
+	snapshot := u.Snapshot || q.Get("forceSnapShot") == "true"
+	if scope == "snsapi_base" || snapshot {
+		// Base scope is silent; the snapshot page hands out its virtual identity without consent.
+		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, snapshot)
+		return
+	}
+	s.mu.Lock()
+	already := s.consented[a.ID+"\x00"+u.Name]
+	s.mu.Unlock()
+	switch answer := r.Header.Get(ConsentHeader); {
+	case already && q.Get("forcePopup") != "true":
+		// Once allowed, WeChat does not ask again unless forcePopup=true.
+		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, false)
+	case answer == "allow":
+		s.allow(a.ID, u.Name)
+		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, false)
+	case answer == "deny":
+		http.Redirect(w, r, withQuery(redirectURI, url.Values{"state": {state}}), http.StatusFound)
+	default:
+		ticket := randomID(24)
+		s.mu.Lock()
+		s.consents[ticket] = &consentTicket{app: a.ID, user: u.Name, scope: scope, redirectURI: redirectURI,
+			state: state, expires: s.now().Add(codeTTL)}
+		s.mu.Unlock()
+		s.renderPage(w, http.StatusOK, "consent", map[string]any{"Ticket": ticket, "User": u, "AppID": a.ID,
+			"Avatar": s.avatarURL(r, u, false)})
+	}
+}
+
+func (s *Simulator) allow(app, user string) {
+	s.mu.Lock()
+	s.consented[app+"\x00"+user] = true
+	s.mu.Unlock()
+}
+
+// handleConfirm receives the consent page's 允许 / 拒绝.
+func (s *Simulator) handleConfirm(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST the consent form", http.StatusMethodNotAllowed)
+		return
+	}
+	ticket := r.PostFormValue("ticket")
+	s.mu.Lock()
+	t, ok := s.consents[ticket]
+	delete(s.consents, ticket)
+	s.mu.Unlock()
+	if !ok || !s.now().Before(t.expires) {
+		s.authorizeErrorMsg(w, 0, "授权页面已过期，请重新打开链接")
+		return
+	}
+	if r.PostFormValue("action") != "allow" {
+		http.Redirect(w, r, withQuery(t.redirectURI, url.Values{"state": {t.state}}), http.StatusFound)
+		return
+	}
+	s.allow(t.app, t.user)
+	s.redirectWithCode(w, r, t.app, t.user, t.scope, t.redirectURI, t.state, t.snapshot)
+}
+
+func (s *Simulator) redirectWithCode(w http.ResponseWriter, r *http.Request, app, user, scope, redirectURI, state string, snapshot bool) {
+	code := s.issueCode(app, user, scope, snapshot)
+	// WeChat puts code before state.
+	http.Redirect(w, r, withQuery(redirectURI, url.Values{"code": {code}, "state": {state}}), http.StatusFound)
+}
+
+// withQuery adds code and state to redirectURI as WeChat does: into the query,
+// before any #fragment (single-page apps with hash routes rely on this).
+func withQuery(redirectURI string, v url.Values) string {
+	base, frag, hasFrag := strings.Cut(redirectURI, "#")
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	var b strings.Builder
+	b.WriteString(base)
+	for _, k := range []string{"code", "state"} {
+		if vals, ok := v[k]; ok {
+			b.WriteString(sep)
+			b.WriteString(k + "=" + url.QueryEscape(vals[0]))
+			sep = "&"
+		}
+	}
+	if hasFrag {
+		b.WriteString("#" + frag)
+	}
+	return b.String()
+}
+
+// registered reports whether redirectURI's host is a registered callback domain:
+// exact hostname match, any port.
+func (s *Simulator) registered(redirectURI string) bool {
+	u, err := url.Parse(redirectURI)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, d := range s.domains {
+		if d == host {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Simulator) authorizeError(w http.ResponseWriter, code int) {
+	s.authorizeErrorMsg(w, code, authorizeErrors[code])
+}
+
+func (s *Simulator) authorizeErrorMsg(w http.ResponseWriter, code int, msg string) {
+	// The code is also in a header so tests need not parse HTML.
+	if code != 0 {
+		w.Header().Set("X-WeChat-Mock-Error", itoa(code))
+	}
+	s.renderPage(w, http.StatusOK, "error", map[string]any{"Code": code, "Msg": msg})
+}
+
+// handlePicker lists the test users (GET) and remembers the chosen one in a cookie (POST).
+func (s *Simulator) handlePicker(w http.ResponseWriter, r *http.Request) {
+	next := r.FormValue("next")
+	// Only authorize URLs are followed, so the picker is no open redirect.
+	if !strings.HasPrefix(next, "/connect/oauth2/authorize?") {
+		next = ""
+	}
+	if r.Method == http.MethodPost {
+		name := r.PostFormValue("user")
+		if _, ok := s.user(name); !ok && name != "" {
+			http.Error(w, "unknown user", http.StatusBadRequest)
+			return
+		}
+		c := &http.Cookie{Name: UserCookie, Value: name, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+		if name == "" {
+			c.MaxAge = -1
+		}
+		http.SetCookie(w, c)
+		if next == "" {
+			next = "/mock/users"
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	current := ""
+	if c, err := r.Cookie(UserCookie); err == nil {
+		current = c.Value
+	}
+	type row struct {
+		User    User
+		Avatar  string
+		Current bool
+	}
+	rows := make([]row, len(s.users))
+	for i, u := range s.users {
+		rows[i] = row{User: u, Avatar: s.avatarURL(r, u, false), Current: u.Name == current}
+	}
+	s.renderPage(w, http.StatusOK, "picker", map[string]any{"Users": rows, "Next": next, "Current": current})
+}
+
+func (s *Simulator) handleIndex(w http.ResponseWriter, r *http.Request) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	s.renderPage(w, http.StatusOK, "index", map[string]any{"Summary": s.Summary(scheme + "://" + r.Host)})
+}

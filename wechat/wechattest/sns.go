@@ -1,0 +1,244 @@
+package wechattest
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// tokenResponse is sns/oauth2/access_token's (and refresh_token's) success body.
+type tokenResponse struct {
+	AccessToken    string `json:"access_token"`
+	ExpiresIn      int    `json:"expires_in"`
+	RefreshToken   string `json:"refresh_token"`
+	OpenID         string `json:"openid"`
+	Scope          string `json:"scope"`
+	IsSnapshotUser int    `json:"is_snapshotuser,omitempty"`
+	UnionID        string `json:"unionid,omitempty"`
+}
+
+// userInfoResponse is sns/userinfo's body; since late 2021 sex is 0 and the region empty.
+type userInfoResponse struct {
+	OpenID     string   `json:"openid"`
+	Nickname   string   `json:"nickname"`
+	Sex        int      `json:"sex"`
+	Province   string   `json:"province"`
+	City       string   `json:"city"`
+	Country    string   `json:"country"`
+	HeadImgURL string   `json:"headimgurl"`
+	Privilege  []string `json:"privilege"`
+	UnionID    string   `json:"unionid,omitempty"`
+}
+
+// checkAppSecret validates appid and secret as the sns and stable_token APIs do; it
+// answers the error itself and returns nil on failure.
+func (s *Simulator) checkAppSecret(w http.ResponseWriter, appID, secret string, wrongSecret int) *appState {
+	switch a := s.app(appID); {
+	case appID == "":
+		s.fail(w, 41002)
+	case a == nil:
+		s.fail(w, 40013)
+	case secret == "":
+		s.fail(w, 41004)
+	case secret != a.Secret:
+		s.fail(w, wrongSecret)
+	default:
+		return a
+	}
+	return nil
+}
+
+func (s *Simulator) handleCodeToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	a := s.checkAppSecret(w, q.Get("appid"), q.Get("secret"), 40125)
+	if a == nil {
+		return
+	}
+	if q.Get("grant_type") != "authorization_code" {
+		s.fail(w, 40002)
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		s.fail(w, 41008)
+		return
+	}
+	s.mu.Lock()
+	g, ok := s.codes[code]
+	switch {
+	case !ok || g.app != a.ID:
+		// A code is bound to the app that issued it; for any other app it does not exist.
+		s.mu.Unlock()
+		s.fail(w, 40029)
+		return
+	case g.used:
+		s.mu.Unlock()
+		s.fail(w, 40163)
+		return
+	case !s.now().Before(g.expires):
+		s.mu.Unlock()
+		s.fail(w, 40029)
+		return
+	}
+	g.used = true
+	res := s.issueWebTokenLocked(g, randomRefreshToken())
+	s.mu.Unlock()
+	s.writeJSON(w, res)
+}
+
+func randomRefreshToken() string { return randomID(86) }
+
+// issueWebTokenLocked issues a web access_token for g; callers hold s.mu.
+func (s *Simulator) issueWebTokenLocked(g *grant, refresh string) tokenResponse {
+	at := randomID(86)
+	now := s.now()
+	s.webTokens[at] = &grant{app: g.app, user: g.user, scope: g.scope, snapshot: g.snapshot, expires: now.Add(webTokenTTL)}
+	if _, ok := s.refreshes[refresh]; !ok {
+		s.refreshes[refresh] = &grant{app: g.app, user: g.user, scope: g.scope, snapshot: g.snapshot, expires: now.Add(refreshTokenTTL)}
+	}
+	openID, unionID := s.identity(g)
+	res := tokenResponse{AccessToken: at, ExpiresIn: int(webTokenTTL.Seconds()), RefreshToken: refresh,
+		OpenID: openID, Scope: g.scope}
+	if g.snapshot {
+		res.IsSnapshotUser = 1
+	}
+	// WeChat sends unionid here only to bound apps, and in practice only for snsapi_userinfo.
+	if g.scope == "snsapi_userinfo" {
+		res.UnionID = unionID
+	}
+	return res
+}
+
+func (s *Simulator) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	appID := q.Get("appid")
+	a := s.app(appID)
+	switch {
+	case appID == "":
+		s.fail(w, 41002)
+		return
+	case a == nil:
+		s.fail(w, 40013)
+		return
+	case q.Get("grant_type") != "refresh_token":
+		s.fail(w, 40002)
+		return
+	case q.Get("refresh_token") == "":
+		s.fail(w, 41003)
+		return
+	}
+	rt := q.Get("refresh_token")
+	s.mu.Lock()
+	g, ok := s.refreshes[rt]
+	switch {
+	case !ok || g.app != a.ID:
+		s.mu.Unlock()
+		s.fail(w, 40030)
+		return
+	case !s.now().Before(g.expires):
+		s.mu.Unlock()
+		s.fail(w, 42002)
+		return
+	}
+	res := s.issueWebTokenLocked(g, rt)
+	s.mu.Unlock()
+	s.writeJSON(w, res)
+}
+
+// webGrant checks a web access_token and openid as sns/userinfo and sns/auth do; it
+// answers the error itself and returns nil on failure.
+func (s *Simulator) webGrant(w http.ResponseWriter, q url.Values) *grant {
+	at, openID := q.Get("access_token"), q.Get("openid")
+	if at == "" {
+		s.fail(w, 41001)
+		return nil
+	}
+	if openID == "" {
+		s.fail(w, 41009)
+		return nil
+	}
+	s.mu.Lock()
+	g, ok := s.webTokens[at]
+	var cp grant
+	if ok {
+		cp = *g
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		s.fail(w, 40014)
+	case !s.now().Before(cp.expires):
+		s.fail(w, 42001)
+	default:
+		if id, _ := s.identity(&cp); id != openID {
+			s.fail(w, 40003)
+			return nil
+		}
+		return &cp
+	}
+	return nil
+}
+
+var langs = map[string]bool{"zh_CN": true, "zh_TW": true, "en": true}
+
+func (s *Simulator) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	g := s.webGrant(w, q)
+	if g == nil {
+		return
+	}
+	if g.scope != "snsapi_userinfo" {
+		s.fail(w, 48001)
+		return
+	}
+	if lang := q.Get("lang"); lang != "" && !langs[lang] {
+		s.fail(w, 40097)
+		return
+	}
+	openID, unionID := s.identity(g)
+	u, _ := s.user(g.user)
+	res := userInfoResponse{OpenID: openID, Nickname: u.Nickname, HeadImgURL: s.avatarURL(r, u, g.snapshot),
+		Privilege: []string{}, UnionID: unionID}
+	if g.snapshot {
+		res.Nickname = snapshotNickname
+	}
+	s.writeJSON(w, res)
+}
+
+// avatarURL is u's avatar; the simulator draws one when the user has none, at a
+// URL ending in the size segment as WeChat's do.
+func (s *Simulator) avatarURL(r *http.Request, u User, snapshot bool) string {
+	if u.HeadImgURL != "" && !snapshot {
+		return u.HeadImgURL
+	}
+	name := u.Name
+	if snapshot {
+		name = "_snapshot"
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/mock/avatar/" + url.PathEscape(name) + "/132"
+}
+
+func (s *Simulator) handleAuth(w http.ResponseWriter, r *http.Request) {
+	if s.webGrant(w, r.URL.Query()) == nil {
+		return
+	}
+	s.writeJSON(w, apiError{ErrCode: 0, ErrMsg: "ok"})
+}
+
+// handleAvatar draws a round-cornered square with the nickname's first character.
+func (s *Simulator) handleAvatar(w http.ResponseWriter, r *http.Request) {
+	name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/mock/avatar/"), "/")
+	letter, color := "微", "#9e9e9e"
+	if u, ok := s.user(name); ok && u.Nickname != "" {
+		letter = string([]rune(u.Nickname)[:1])
+		colors := []string{"#07c160", "#10aeff", "#fa9d3b", "#fa5151", "#6467f0"}
+		color = colors[len(u.Name)%len(colors)]
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "max-age=86400")
+	_ = avatarTmpl.Execute(w, map[string]string{"Letter": letter, "Color": color})
+}
