@@ -1,0 +1,35 @@
+package wechatauth
+
+import (
+	"net/http"
+	"strings"
+)
+
+// isWeChat reports whether the request comes from the WeChat client that can
+// complete Official Account authorization: its in-app browser on phones and
+// desktop. WeCom (企业微信) also says MicroMessenger but is not that client,
+// so it is tested first (WECHAT.md §7).
+func isWeChat(r *http.Request) bool {
+	ua := r.Header.Get("User-Agent")
+	if strings.Contains(ua, "wxwork/") {
+		return false
+	}
+	return strings.Contains(ua, "MicroMessenger/")
+}
+
+// isAPIRequest reports whether a redirect would be useless to the caller:
+// fetch/XHR calls and clients asking for JSON get a 401 with login_url.
+func isAPIRequest(r *http.Request) bool {
+	if strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") {
+		return true
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
+}
+
+// isNavigation reports whether the request may be answered with a redirect
+// without losing anything: a form POST redirected to WeChat would come back
+// as a GET and lose what the visitor typed.
+func isNavigation(r *http.Request) bool {
+	return r.Method == http.MethodGet || r.Method == http.MethodHead
+}

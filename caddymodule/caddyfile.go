@@ -1,0 +1,183 @@
+package wechatauth
+
+import (
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterDirective("wechat_auth", parseCaddyfile)
+	// Right after basic_auth: authentication before anything that serves.
+	httpcaddyfile.RegisterDirectiveOrder("wechat_auth", httpcaddyfile.After, "basic_auth")
+}
+
+// parseCaddyfile turns the directive into a route. The matcher, if any, does
+// not become the route's matcher: it says what is protected, while the
+// endpoints under path_prefix (the callback above all) must answer whatever
+// it matches. So it travels inside the handler as "protect".
+func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	var handler Handler
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if matcherSet != nil {
+		handler.ProtectRaw = caddyhttp.RawMatcherSets{matcherSet}
+	}
+	return h.NewRoute(nil, &handler), nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	wechat_auth [<matcher>] {
+//		app_id           <appid>
+//		app_secret       <secret>                    # {env.WECHAT_APP_SECRET} or {file./run/secrets/x}
+//		scope            snsapi_base|snsapi_userinfo
+//		session_keys     <hash-key> [<block-key>]     # repeat to rotate: the first pair signs
+//		cookie_name      <name>
+//		cookie_domain    <domain>
+//		session_ttl      <duration>
+//		path_prefix      <path>
+//		redirect_domains <host>...
+//		non_wechat       page|allow|deny|login
+//		header_prefix    <prefix>
+//		api_base         <url>
+//		open_base        <url>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.Errf("wechat_auth takes its settings in a block { app_id … app_secret … }, not %q on the directive line", d.Val())
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] && name != "session_keys" && name != "redirect_domains" {
+			return d.Errf("%s is set twice: keep one", name)
+		}
+		seen[name] = true
+		switch name {
+		case "app_id":
+			if err := oneArg(d, &h.AppID); err != nil {
+				return err
+			}
+		case "app_secret":
+			if err := oneArg(d, &h.AppSecret); err != nil {
+				return err
+			}
+		case "scope":
+			if err := oneArg(d, &h.Scope); err != nil {
+				return err
+			}
+			if h.Scope != "snsapi_base" && h.Scope != "snsapi_userinfo" {
+				return d.Errf("scope %q is unknown: use snsapi_base or snsapi_userinfo", h.Scope)
+			}
+		case "session_keys":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Errf("session_keys takes a hash key and an optional block key (base64), e.g. session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}")
+			}
+			k := SessionKey{HashKey: args[0]}
+			if len(args) == 2 {
+				k.BlockKey = args[1]
+			}
+			h.SessionKeys = append(h.SessionKeys, k)
+		case "cookie_name":
+			if err := oneArg(d, &h.CookieName); err != nil {
+				return err
+			}
+		case "cookie_domain":
+			if err := oneArg(d, &h.CookieDomain); err != nil {
+				return err
+			}
+		case "session_ttl":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil {
+				return d.Errf("session_ttl %q is not a duration: write e.g. 168h or 7d", s)
+			}
+			if dur < time.Minute {
+				return d.Errf("session_ttl %s is too short: use at least 1m", s)
+			}
+			h.SessionTTL = caddy.Duration(dur)
+		case "path_prefix":
+			if err := oneArg(d, &h.PathPrefix); err != nil {
+				return err
+			}
+			if len(h.PathPrefix) == 0 || h.PathPrefix[0] != '/' {
+				return d.Errf("path_prefix %q must start with /, e.g. /wechat_auth", h.PathPrefix)
+			}
+		case "redirect_domains":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, a := range args {
+				if _, err := parseDomainRule(a); err != nil {
+					return d.Err(err.Error())
+				}
+			}
+			h.RedirectDomains = append(h.RedirectDomains, args...)
+		case "non_wechat":
+			if err := oneArg(d, &h.NonWeChat); err != nil {
+				return err
+			}
+			switch h.NonWeChat {
+			case nonWeChatPage, nonWeChatAllow, nonWeChatDeny, nonWeChatLogin:
+			default:
+				return d.Errf("non_wechat %q is unknown: use page, allow, deny or login", h.NonWeChat)
+			}
+		case "header_prefix":
+			if err := oneArg(d, &h.HeaderPrefix); err != nil {
+				return err
+			}
+		case "api_base":
+			if err := oneArg(d, &h.APIBase); err != nil {
+				return err
+			}
+		case "open_base":
+			if err := oneArg(d, &h.OpenBase); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, non_wechat, header_prefix, api_base, open_base", name)
+		}
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument of the current setting into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s needs a value", name)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		// The extra value is not echoed: it may be part of a secret.
+		return d.Errf("%s takes one value, got more: quote a value that contains spaces", name)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+)

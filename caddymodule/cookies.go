@@ -1,0 +1,178 @@
+package wechatauth
+
+import (
+	"net/http"
+	"time"
+)
+
+// identityFrom returns the verified identity of the request's session
+// cookie, or nil. A cookie seen before is a cache lookup; a new one is
+// verified, decrypted and decoded once, then remembered.
+func (h *Handler) identityFrom(r *http.Request) *identity {
+	var found *identity
+	cookieValues(r.Header, h.CookieName, func(v string) bool {
+		if x, ok := h.memo.Get(v); ok {
+			found = x.(*identity)
+			return true
+		}
+		found = h.verify(v)
+		return found != nil
+	})
+	return found
+}
+
+// verify checks a session cookie value from scratch. Tampered, truncated,
+// expired, foreign-app or garbage values give nil, never an error page: the
+// visitor is simply authorized again.
+func (h *Handler) verify(value string) *identity {
+	payload, err := h.sessions.decode(h.CookieName, value)
+	if err != nil {
+		return nil
+	}
+	var s Session
+	if s.unmarshal(payload) != nil {
+		return nil
+	}
+	now := h.now().Unix()
+	if s.AppID != h.AppID || s.OpenID == "" || s.Expires <= now || s.Issued > now+60 {
+		return nil
+	}
+	id := newIdentity(s)
+	h.remember(value, id, time.Unix(s.Expires, 0).Sub(h.now()))
+	return id
+}
+
+// remember memoizes a verified cookie for at most memoTTL and never past the
+// session's own expiry. When the cache is full, expired entries go first; if
+// it is still full the cookie is simply not memoized, so memory stays bounded
+// whatever the number of distinct valid cookies.
+func (h *Handler) remember(value string, id *identity, left time.Duration) {
+	ttl := min(memoTTL, left)
+	if ttl <= 0 {
+		return
+	}
+	if h.memo.ItemCount() >= memoMaxEntries {
+		h.memo.DeleteExpired()
+		if h.memo.ItemCount() >= memoMaxEntries {
+			return
+		}
+	}
+	h.memo.Set(value, id, ttl)
+}
+
+// setSession issues a session cookie for s.
+func (h *Handler) setSession(w http.ResponseWriter, site origin, s Session) error {
+	value, err := h.sessions.encode(h.CookieName, s.marshal())
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     h.CookieName,
+		Value:    value,
+		Path:     "/",
+		Domain:   h.CookieDomain,
+		MaxAge:   int(h.ttl / time.Second),
+		HttpOnly: true,
+		Secure:   site.Scheme == "https",
+		SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// clearSession expires the session cookie in the browser and forgets the
+// memoized copy of the value presented.
+func (h *Handler) clearSession(w http.ResponseWriter, r *http.Request, site origin) {
+	cookieValues(r.Header, h.CookieName, func(v string) bool {
+		h.memo.Delete(v)
+		return false
+	})
+	http.SetCookie(w, &http.Cookie{
+		Name:     h.CookieName,
+		Value:    "",
+		Path:     "/",
+		Domain:   h.CookieDomain,
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   site.Scheme == "https",
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// flowCookieName derives a flow cookie's name from its state, so the
+// callback finds its own flow among several tabs' without trying each.
+func (h *Handler) flowCookieName(state string) string {
+	return h.flowPrefix + state[:flowIDLen]
+}
+
+func (h *Handler) setFlow(w http.ResponseWriter, site origin, f flowState, maxAge time.Duration) error {
+	value, err := h.flows.encode(h.flowCookieName(f.State), f.marshal())
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     h.flowCookieName(f.State),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   int(maxAge / time.Second),
+		HttpOnly: true,
+		Secure:   site.Scheme == "https",
+		// Lax still sends the cookie on WeChat's top-level GET redirect to
+		// the callback, and on nothing cross-site that could abuse it.
+		SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+func (h *Handler) expireCookie(w http.ResponseWriter, site origin, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: site.Scheme == "https", SameSite: http.SameSiteLaxMode})
+}
+
+// readFlow returns the flow cookie belonging to state. The state in the
+// callback URL must equal the one sealed in this browser's flow cookie:
+// that is the login-CSRF defence, checked before any code is redeemed.
+func (h *Handler) readFlow(r *http.Request, state string) (flowState, bool) {
+	var f flowState
+	ok := false
+	name := h.flowCookieName(state)
+	cookieValues(r.Header, name, func(v string) bool {
+		payload, err := h.flows.decode(name, v)
+		if err != nil || f.unmarshal(payload) != nil {
+			return false
+		}
+		ok = constantTimeEqual(f.State, state) && f.Created > h.now().Add(-flowTTL).Unix()
+		return ok
+	})
+	return f, ok
+}
+
+// capFlows expires the oldest flow cookies so that, with the one about to be
+// set, a browser holds at most maxFlows of them.
+func (h *Handler) capFlows(w http.ResponseWriter, r *http.Request, site origin) {
+	type flowCookie struct {
+		name    string
+		created int64
+	}
+	var flows []flowCookie
+	for _, c := range r.Cookies() {
+		if len(c.Name) <= len(h.flowPrefix) || c.Name[:len(h.flowPrefix)] != h.flowPrefix {
+			continue
+		}
+		var f flowState
+		created := int64(0) // undecodable flows go first
+		if payload, err := h.flows.decode(c.Name, c.Value); err == nil && f.unmarshal(payload) == nil {
+			created = f.Created
+		}
+		flows = append(flows, flowCookie{c.Name, created})
+	}
+	for len(flows) >= maxFlows {
+		oldest := 0
+		for i, f := range flows {
+			if f.created < flows[oldest].created {
+				oldest = i
+			}
+		}
+		h.expireCookie(w, site, flows[oldest].name)
+		flows = append(flows[:oldest], flows[oldest+1:]...)
+	}
+}

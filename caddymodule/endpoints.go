@@ -1,0 +1,75 @@
+package wechatauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// serveLogout ends the session: GET <path_prefix>/logout?rd=URL works from a
+// plain link in a menu or page. rd is validated like every return URL.
+func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
+	site, err := h.siteOrigin(r)
+	if err != nil {
+		writeBadHost(w)
+		return
+	}
+	h.clearSession(w, r, site)
+	redirect(w, r, safeReturnURL(r.URL.Query().Get("rd"), site, h.rules))
+}
+
+// userInfoJSON is the session as GET <path_prefix>/userinfo shows it.
+type userInfoJSON struct {
+	OpenID    string `json:"openid"`
+	UnionID   string `json:"unionid,omitempty"`
+	Scope     string `json:"scope"`
+	Nickname  string `json:"nickname,omitempty"`
+	Avatar    string `json:"avatar,omitempty"`
+	IssuedAt  string `json:"issued_at"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+func (h *Handler) serveUserInfo(w http.ResponseWriter, r *http.Request) {
+	id := h.identityFrom(r)
+	if id == nil {
+		site, err := h.siteOrigin(r)
+		if err != nil {
+			writeBadHost(w)
+			return
+		}
+		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", h.loginURL(site, "/", h.Scope))
+		return
+	}
+	s := id.sess
+	writeJSON(w, http.StatusOK, userInfoJSON{
+		OpenID: s.OpenID, UnionID: s.UnionID, Scope: s.Scope, Nickname: s.Nickname, Avatar: s.Avatar,
+		IssuedAt:  time.Unix(s.Issued, 0).UTC().Format(time.RFC3339),
+		ExpiresAt: time.Unix(s.Expires, 0).UTC().Format(time.RFC3339),
+	})
+}
+
+// jsonError is the body of every JSON error: a stable code for programs and
+// a sentence for people.
+type jsonError struct {
+	Error    string `json:"error"`
+	Message  string `json:"message"`
+	LoginURL string `json:"login_url,omitempty"`
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, msg, loginURL string) {
+	if status == http.StatusUnauthorized && loginURL != "" {
+		w.Header().Set("WWW-Authenticate", `WeChat realm="wechat_auth"`)
+	}
+	writeJSON(w, status, jsonError{Error: code, Message: msg, LoginURL: loginURL})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

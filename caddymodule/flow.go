@@ -1,0 +1,360 @@
+package wechatauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
+)
+
+const (
+	// stateLen is the nonce sent as WeChat's state: [A-Za-z0-9] only, far
+	// under WeChat's 128-byte limit, ~190 bits.
+	stateLen = 32
+	// flowIDLen is how much of the state names the flow cookie.
+	flowIDLen = 10
+	// callbackTimeout bounds the WeChat calls of one callback (code exchange
+	// and userinfo), whatever the client's own per-call deadline.
+	callbackTimeout = 15 * time.Second
+)
+
+const stateAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+func randomAlnum(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails on supported platforms
+	for i := range b {
+		// 62 does not divide 256: the bias is < 2^-2 per char on 190 bits
+		// of entropy and irrelevant for an unguessable nonce, but reject
+		// sampling costs nothing here, so do it right.
+		for b[i] >= 248 {
+			var one [1]byte
+			_, _ = rand.Read(one[:])
+			b[i] = one[0]
+		}
+		b[i] = stateAlphabet[b[i]%62]
+	}
+	return string(b)
+}
+
+func validState(s string) bool {
+	if len(s) != stateLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// siteOrigin is this site's scheme and host as the browser sees them. The
+// X-Forwarded-Proto/Host headers count only when Caddy's trusted_proxies
+// trusts the client; otherwise anyone could steer redirect_uri and the
+// return URL to a host of their choosing.
+func (h *Handler) siteOrigin(r *http.Request) (origin, error) {
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
+		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
+		}
+		if fh := firstValue(r.Header.Get("X-Forwarded-Host")); fh != "" {
+			host = fh
+		}
+	}
+	return makeOrigin(scheme, host)
+}
+
+func makeOrigin(scheme, hostport string) (origin, error) {
+	hostport = strings.ToLower(hostport)
+	host, port := splitHostPort(hostport, scheme)
+	if host == "" || !validHostname(host) || (port != "" && !isPort(port)) {
+		return origin{}, errors.New("invalid host")
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return origin{Scheme: scheme, Host: host}, nil
+}
+
+func firstValue(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
+}
+
+// loginURL is where a visitor (or an API client) goes to sign in and then
+// come back to ret.
+func (h *Handler) loginURL(site origin, ret, scope string) string {
+	q := url.Values{"rd": {ret}}
+	if scope != h.Scope {
+		q.Set("scope", scope)
+	}
+	return site.String() + h.PathPrefix + "/login?" + q.Encode()
+}
+
+// startLogin seals a new flow in its own cookie and sends the browser to
+// WeChat's authorize page.
+func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin, ret, scope string, retry bool) {
+	f := flowState{
+		State:   randomAlnum(stateLen),
+		Return:  safeReturnURL(ret, site, h.rules),
+		Scope:   scope,
+		Created: h.now().Unix(),
+		Retry:   retry,
+	}
+	h.capFlows(w, r, site)
+	if err := h.setFlow(w, site, f, flowTTL); err != nil {
+		h.logger.Error("sealing the flow cookie failed", zap.Error(err))
+		writeInternal(w)
+		return
+	}
+	redirectURI := site.String() + h.PathPrefix + "/callback"
+	target := h.client.AuthorizeURL(redirectURI, scope, f.State, wechat.AuthorizeOptions{})
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// serveLogin starts authorization explicitly: GET <path_prefix>/login?rd=URL
+// [&scope=snsapi_userinfo]. A visitor who already has a good enough session
+// goes straight to rd.
+func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
+	site, err := h.siteOrigin(r)
+	if err != nil {
+		writeBadHost(w)
+		return
+	}
+	q := r.URL.Query()
+	ret := safeReturnURL(q.Get("rd"), site, h.rules)
+	scope := h.Scope
+	if q.Get("scope") == wechat.ScopeUserInfo {
+		scope = wechat.ScopeUserInfo
+	}
+	if id := h.identityFrom(r); id != nil && h.scopeSatisfied(&id.sess, scope) {
+		redirect(w, r, ret)
+		return
+	}
+	if !isWeChat(r) {
+		switch h.NonWeChat {
+		case nonWeChatAllow:
+			redirect(w, r, ret)
+			return
+		case nonWeChatDeny:
+			writeDenied(w)
+			return
+		case nonWeChatPage:
+			writeOpenInWeChat(w, absolute(site, ret))
+			return
+		}
+	}
+	h.startLogin(w, r, site, ret, scope, false)
+}
+
+func absolute(site origin, ret string) string {
+	if strings.HasPrefix(ret, "/") {
+		return site.String() + ret
+	}
+	return ret
+}
+
+func redirect(w http.ResponseWriter, r *http.Request, to string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, to, http.StatusFound)
+}
+
+// serveCallback is WeChat's redirect_uri. The state is checked against this
+// browser's flow cookie before the code is redeemed: a callback whose state
+// this browser did not start (login CSRF) never logs it in.
+func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
+	site, err := h.siteOrigin(r)
+	if err != nil {
+		writeBadHost(w)
+		return
+	}
+	q := r.URL.Query()
+	state, code := q.Get("state"), q.Get("code")
+	if !validState(state) {
+		h.writeFlowLost(w, site)
+		return
+	}
+	f, ok := h.readFlow(r, state)
+	if !ok {
+		h.writeFlowLost(w, site)
+		return
+	}
+	if f.Done {
+		// A refresh or back button after a finished login.
+		if id := h.identityFrom(r); id != nil && h.scopeSatisfied(&id.sess, f.Scope) {
+			redirect(w, r, f.Return)
+			return
+		}
+		h.expireCookie(w, site, h.flowCookieName(state))
+		h.startLogin(w, r, site, f.Return, f.Scope, true)
+		return
+	}
+	if code == "" {
+		h.expireCookie(w, site, h.flowCookieName(state))
+		writePage(w, http.StatusOK, "declined", page{
+			Title:     "未完成授权",
+			UserInfo:  f.Scope == wechat.ScopeUserInfo,
+			ActionURL: h.loginURL(site, f.Return, f.Scope),
+		})
+		return
+	}
+	if len(code) > 512 {
+		h.writeFlowLost(w, site)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)
+	defer cancel()
+	tok, err := h.client.ExchangeCode(ctx, code)
+	if err != nil {
+		h.codeFailed(w, r, site, f, err)
+		return
+	}
+	if tok.Snapshot() {
+		// A snapshot page's openid is virtual: no session, no identity.
+		h.expireCookie(w, site, h.flowCookieName(state))
+		writePage(w, http.StatusOK, "snapshot", page{
+			Title:     "请使用完整服务",
+			ActionURL: h.loginURL(site, f.Return, f.Scope),
+		})
+		return
+	}
+	if !validWeChatID(tok.OpenID) || (tok.UnionID != "" && !validWeChatID(tok.UnionID)) {
+		h.logger.Error("WeChat returned an openid or unionid that is not a WeChat identifier; check api_base points at WeChat")
+		writeWeChatDown(w, h.loginURL(site, f.Return, f.Scope))
+		return
+	}
+	now := h.now()
+	s := Session{
+		AppID:   h.AppID,
+		OpenID:  tok.OpenID,
+		UnionID: tok.UnionID,
+		Scope:   wechat.ScopeBase,
+		Issued:  now.Unix(),
+		Expires: now.Add(h.ttl).Unix(),
+	}
+	if strings.Contains(tok.Scope, wechat.ScopeUserInfo) {
+		h.fillProfile(ctx, &s, tok)
+	}
+	if err := h.setSession(w, site, s); err != nil {
+		h.logger.Error("sealing the session cookie failed", zap.Error(err))
+		writeInternal(w)
+		return
+	}
+	f.Done = true
+	if err := h.setFlow(w, site, f, doneFlowTTL); err != nil {
+		h.expireCookie(w, site, h.flowCookieName(state))
+	}
+	redirect(w, r, f.Return)
+}
+
+// fillProfile fetches nickname and avatar for a snsapi_userinfo login. If
+// WeChat fails here the visitor still gets a session (base scope) rather
+// than none, and is not sent round again for upgradeBackoff.
+func (h *Handler) fillProfile(ctx context.Context, s *Session, tok *wechat.Token) {
+	info, err := h.client.UserInfo(ctx, tok.AccessToken, tok.OpenID, "zh_CN")
+	if err != nil {
+		h.logger.Warn("fetching userinfo failed; continuing with a snsapi_base session", zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+		s.NoUpgradeUntil = h.now().Add(upgradeBackoff).Unix()
+		return
+	}
+	s.Scope = wechat.ScopeUserInfo
+	s.Nickname = info.Nickname
+	if strings.HasPrefix(info.HeadImgURL, "https://") || strings.HasPrefix(info.HeadImgURL, "http://") {
+		s.Avatar = info.HeadImgURL
+	}
+	if s.UnionID == "" && validWeChatID(info.UnionID) {
+		s.UnionID = info.UnionID
+	}
+}
+
+// codeFailed handles a code WeChat would not redeem. A used or invalid code
+// comes from a double callback, a refresh or the back button: with a valid
+// session the visitor simply continues; otherwise authorization restarts
+// silently, once; a second failure shows a page instead of a loop.
+func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin, f flowState, err error) {
+	name := h.flowCookieName(f.State)
+	if wechat.IsCodeUsed(err) || wechat.IsInvalidCode(err) {
+		if id := h.identityFrom(r); id != nil && h.scopeSatisfied(&id.sess, f.Scope) {
+			h.expireCookie(w, site, name)
+			redirect(w, r, f.Return)
+			return
+		}
+		if !f.Retry {
+			h.expireCookie(w, site, name)
+			h.startLogin(w, r, site, f.Return, f.Scope, true)
+			return
+		}
+		h.expireCookie(w, site, name)
+		writePage(w, http.StatusBadRequest, "error", page{
+			Heading:     "授权已失效",
+			Lines:       []string{"微信返回的授权码已被使用或已过期，自动重试也没有成功。请点击下方按钮重新进入；如果仍然不行，请关闭页面后从公众号菜单重新打开。"},
+			ActionURL:   h.loginURL(site, f.Return, f.Scope),
+			ActionLabel: "重新进入",
+			Ref:         "errcode " + itoa(wechat.Code(err)),
+		})
+		return
+	}
+	if wechat.IsConfig(err) {
+		h.logger.Error("WeChat refused the code exchange: fix the configuration", zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+		writePage(w, http.StatusBadGateway, "error", page{
+			Heading:     "网站的微信登录配置有误",
+			Lines:       []string{"这不是你的问题：网站的微信公众号配置（AppID、AppSecret 或 IP 白名单）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
+			ActionURL:   h.loginURL(site, f.Return, f.Scope),
+			ActionLabel: "重试",
+			Ref:         "errcode " + itoa(wechat.Code(err)),
+		})
+		return
+	}
+	h.logger.Warn("code exchange failed", zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+	writeWeChatDown(w, h.loginURL(site, f.Return, f.Scope))
+}
+
+// validWeChatID admits the identifiers WeChat issues (openid, unionid):
+// short, URL- and header-safe.
+func validWeChatID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Handler) writeFlowLost(w http.ResponseWriter, site origin) {
+	writePage(w, http.StatusBadRequest, "error", page{
+		Heading: "登录链接已失效",
+		Lines: []string{
+			"这个登录链接不是在当前浏览器中发起的，或已超过 10 分钟，所以无法使用。",
+			"请点击下方按钮重新登录。如果反复出现，请确认微信没有禁用 Cookie，并从公众号菜单重新打开页面。",
+		},
+		ActionURL:   h.loginURL(site, "/", h.Scope),
+		ActionLabel: "重新登录",
+	})
+}

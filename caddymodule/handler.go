@@ -1,0 +1,470 @@
+// Package wechatauth is the wechat_auth Caddy module: WeChat Official
+// Account web authorization (公众号网页授权) in front of any upstream.
+package wechatauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/patrickmn/go-cache"
+	"go.uber.org/zap"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler puts WeChat Official Account web authorization in front of the
+// routes after it. A visitor without a valid session who opens a protected
+// page inside WeChat is sent through silent (snsapi_base) or consent
+// (snsapi_userinfo) authorization and comes back with a signed, encrypted
+// session cookie; the upstream then receives who the visitor is and never
+// talks OAuth itself.
+//
+// Every request that reaches the handler first loses any client-sent
+// variant of the identity headers (any case, "_" for "-", and
+// Remote-User), so only the handler can tell the upstream who is there.
+// For a request with a valid session it sets the headers X-WeChat-OpenID,
+// X-WeChat-UnionID (when WeChat gave one), X-WeChat-Scope,
+// X-WeChat-Nickname (percent-encoded UTF-8) and X-WeChat-Avatar, and these
+// placeholders:
+//
+//	{http.auth.user.id}        the openid (access logs' user_id; php_fastcgi's REMOTE_USER)
+//	{http.auth.user.unionid}   the unionid, empty when WeChat gave none
+//	{http.auth.user.scope}     snsapi_base or snsapi_userinfo
+//	{http.auth.user.nickname}  the nickname (snsapi_userinfo)
+//	{http.auth.user.avatar}    the avatar URL (snsapi_userinfo)
+//
+// Endpoints under path_prefix (default /wechat_auth) answer whatever the
+// protect matcher: /callback (WeChat's redirect_uri), /login?rd=URL,
+// /logout?rd=URL, /userinfo (the session as JSON), /auth (for Caddy
+// forward_auth and Traefik ForwardAuth) and /auth_request (for nginx
+// auth_request).
+type Handler struct {
+	// AppID is the Official Account's AppID (开发者ID), e.g. wx0123456789abcdef.
+	AppID string `json:"app_id,omitempty"`
+
+	// AppSecret is the Official Account's AppSecret. Write it as
+	// {env.WECHAT_APP_SECRET} or {file./run/secrets/wechat_secret}: it is
+	// expanded at provision time and so never appears in adapted JSON.
+	AppSecret string `json:"app_secret,omitempty"`
+
+	// Scope is the authorization scope protected routes need:
+	// snsapi_base (default; silent, openid only) or snsapi_userinfo
+	// (consent page; nickname and avatar too). A visitor whose session has
+	// only snsapi_base is authorized again with snsapi_userinfo.
+	Scope string `json:"scope,omitempty"`
+
+	// SessionKeys sign (and, with a block key, encrypt) the cookies. The
+	// first pair signs new cookies; every pair verifies existing ones, so
+	// rotating means adding a new pair first and dropping the old one a
+	// session TTL later. Without keys the module generates random ones at
+	// start: sessions then end on restart and differ between replicas.
+	SessionKeys []SessionKey `json:"session_keys,omitempty"`
+
+	// CookieName names the session cookie (default wechat_session). Flow
+	// cookies are named after it with the suffix _flow_<id>.
+	CookieName string `json:"cookie_name,omitempty"`
+
+	// CookieDomain sets the session cookie's Domain attribute, to share the
+	// session with subdomains. Default: host-only.
+	CookieDomain string `json:"cookie_domain,omitempty"`
+
+	// SessionTTL is how long a session lasts (default 168h). It is enforced
+	// from inside the signed cookie, not only by the browser's Max-Age.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// PathPrefix is where the endpoints live (default /wechat_auth).
+	PathPrefix string `json:"path_prefix,omitempty"`
+
+	// RedirectDomains lists extra hosts that return URLs may point to,
+	// besides this site's own host and port: foo.bar (that host, default
+	// port), .bar.foo or *.bar.foo (bar.foo and every subdomain),
+	// foo.bar:8080 (that port only), foo.bar:* (any port).
+	RedirectDomains []string `json:"redirect_domains,omitempty"`
+
+	// NonWeChat decides what visitors outside the WeChat client get:
+	// page (default: a page with a QR code of the URL to open in WeChat),
+	// allow (continue anonymously, without identity headers), deny (403) or
+	// login (authorize anyway: desktop WeChat, WeChat DevTools, demos).
+	NonWeChat string `json:"non_wechat,omitempty"`
+
+	// HeaderPrefix prefixes the identity headers (default X-WeChat-). Every
+	// client-sent header under this prefix is removed.
+	HeaderPrefix string `json:"header_prefix,omitempty"`
+
+	// APIBase is WeChat's JSON API base URL (default
+	// https://api.weixin.qq.com): point it at the simulator or an egress proxy.
+	APIBase string `json:"api_base,omitempty"`
+
+	// OpenBase is the authorize page's base URL (default
+	// https://open.weixin.qq.com).
+	OpenBase string `json:"open_base,omitempty"`
+
+	// ProtectRaw limits which requests need a session; the Caddyfile fills it
+	// from the directive's matcher. Empty: every request. Endpoints under
+	// path_prefix answer whether or not they match.
+	ProtectRaw caddyhttp.RawMatcherSets `json:"protect,omitempty" caddy:"namespace=http.matchers"`
+
+	logger     *zap.Logger
+	client     *wechat.Client
+	sessions   cookieCodec
+	flows      cookieCodec
+	memo       *cache.Cache
+	names      headerNames
+	rules      []domainRule
+	protect    caddyhttp.MatcherSets
+	flowPrefix string
+	ttl        time.Duration
+	now        func() time.Time
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.wechat_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+const (
+	defaultCookieName   = "wechat_session"
+	defaultPathPrefix   = "/wechat_auth"
+	defaultHeaderPrefix = "X-WeChat-"
+	defaultSessionTTL   = 168 * time.Hour
+
+	nonWeChatPage  = "page"
+	nonWeChatAllow = "allow"
+	nonWeChatDeny  = "deny"
+	nonWeChatLogin = "login"
+
+	// flowTTL bounds a login in progress: WeChat codes live 5 minutes, and a
+	// consent page left open longer is better restarted.
+	flowTTL = 10 * time.Minute
+	// doneFlowTTL keeps a finished flow long enough to recognise a refresh
+	// or back button on the callback URL.
+	doneFlowTTL = 2 * time.Minute
+	// maxFlows caps concurrent logins (tabs) per browser.
+	maxFlows = 4
+	// memoTTL and memoMaxEntries bound the verified-cookie cache: entries
+	// never outlive their session, and a flood of distinct valid cookies
+	// cannot grow memory without limit (~1 KiB an entry).
+	memoTTL        = 10 * time.Minute
+	memoMaxEntries = 20000
+	// upgradeBackoff holds back a scope upgrade after userinfo failed.
+	upgradeBackoff = 10 * time.Minute
+)
+
+func (h *Handler) setDefaults() {
+	if h.Scope == "" {
+		h.Scope = wechat.ScopeBase
+	}
+	if h.CookieName == "" {
+		h.CookieName = defaultCookieName
+	}
+	if h.SessionTTL == 0 {
+		h.SessionTTL = caddy.Duration(defaultSessionTTL)
+	}
+	if h.PathPrefix == "" {
+		h.PathPrefix = defaultPathPrefix
+	}
+	h.PathPrefix = strings.TrimSuffix(h.PathPrefix, "/")
+	if h.NonWeChat == "" {
+		h.NonWeChat = nonWeChatPage
+	}
+	if h.HeaderPrefix == "" {
+		h.HeaderPrefix = defaultHeaderPrefix
+	}
+}
+
+// Provision expands placeholders in secrets and keys, decodes the keys and
+// builds the WeChat client and caches.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.setDefaults()
+
+	repl := caddy.NewReplacer()
+	var err error
+	if h.AppID, err = expand(repl, "app_id", h.AppID); err != nil {
+		return err
+	}
+	secret, err := expand(repl, "app_secret", h.AppSecret)
+	if err != nil {
+		return err
+	}
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	if secret == "" {
+		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set")
+	}
+	apiBase, err := expand(repl, "api_base", h.APIBase)
+	if err != nil {
+		return err
+	}
+	openBase, err := expand(repl, "open_base", h.OpenBase)
+	if err != nil {
+		return err
+	}
+	h.client, err = wechat.New(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase})
+	if err != nil {
+		return fmt.Errorf("api_base/open_base: %v", err)
+	}
+
+	pairs, err := h.expandKeys(repl)
+	if err != nil {
+		return err
+	}
+	h.ttl = time.Duration(h.SessionTTL)
+	h.sessions = newCookieCodec(pairs, h.ttl)
+	h.flows = newCookieCodec(pairs, flowTTL)
+	h.flowPrefix = h.CookieName + "_flow_"
+	h.names = newHeaderNames(h.HeaderPrefix)
+	// No janitor goroutine: expired entries are dropped when the cache fills
+	// (see remember), so a config reload leaves nothing running behind.
+	h.memo = cache.New(memoTTL, 0)
+
+	h.rules = h.rules[:0]
+	for _, d := range h.RedirectDomains {
+		rule, err := parseDomainRule(d)
+		if err != nil {
+			return err
+		}
+		h.rules = append(h.rules, rule)
+	}
+
+	if len(h.ProtectRaw) > 0 {
+		mods, err := ctx.LoadModule(h, "ProtectRaw")
+		if err != nil {
+			return fmt.Errorf("loading the protect matchers: %v", err)
+		}
+		if err := h.protect.FromInterface(mods); err != nil {
+			return fmt.Errorf("loading the protect matchers: %v", err)
+		}
+	}
+	return nil
+}
+
+// expand resolves {env.*} and {file.*} in a setting. It reports a placeholder
+// that stays unexpanded by the setting's name only: the value may be secret.
+func expand(repl *caddy.Replacer, setting, value string) (string, error) {
+	out, err := repl.ReplaceOrErr(value, true, true)
+	if err != nil {
+		return "", fmt.Errorf("%s: a placeholder could not be expanded (%v): use {env.NAME} with NAME set, or {file./path} with a readable file", setting, err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+func (h *Handler) expandKeys(repl *caddy.Replacer) ([][]byte, error) {
+	if len(h.SessionKeys) == 0 {
+		h.logger.Warn("no session_keys configured: generated random keys, so sessions end when Caddy restarts and are not shared between replicas; set session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY} for production")
+		return randomKeyPair(), nil
+	}
+	keys := make([]SessionKey, len(h.SessionKeys))
+	for i, k := range h.SessionKeys {
+		var err error
+		if keys[i].HashKey, err = expand(repl, fmt.Sprintf("session_keys #%d hash key", i+1), k.HashKey); err != nil {
+			return nil, err
+		}
+		if keys[i].BlockKey, err = expand(repl, fmt.Sprintf("session_keys #%d block key", i+1), k.BlockKey); err != nil {
+			return nil, err
+		}
+	}
+	pairs, err := keyPairs(keys)
+	if err != nil {
+		return nil, err
+	}
+	if keys[0].BlockKey == "" {
+		h.logger.Info("session_keys has no block key: cookies are signed but not encrypted, so visitors can read their own openid; add a second, 32-byte key to encrypt them")
+	}
+	return pairs, nil
+}
+
+// Validate checks the configuration and says how to fix what is wrong.
+func (h *Handler) Validate() error {
+	if h.AppID == "" {
+		return errors.New("app_id is empty: set it to your Official Account's AppID (公众平台 → 设置与开发 → 基本配置 → 开发者ID), e.g. app_id wx0123456789abcdef")
+	}
+	if strings.ContainsAny(h.AppID, " \t\r\n{}/?&#") {
+		return fmt.Errorf("app_id %q is not an AppID: it looks like wx followed by 16 hexadecimal characters", h.AppID)
+	}
+	if h.Scope != wechat.ScopeBase && h.Scope != wechat.ScopeUserInfo {
+		return fmt.Errorf("scope %q is unknown: use snsapi_base (silent, openid only) or snsapi_userinfo (consent, nickname and avatar)", h.Scope)
+	}
+	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#*{} ") {
+		return fmt.Errorf("path_prefix %q must be a path starting with /, e.g. /wechat_auth", h.PathPrefix)
+	}
+	if !validToken(h.CookieName) {
+		return fmt.Errorf("cookie_name %q is not a valid cookie name: use letters, digits, - and _", h.CookieName)
+	}
+	if h.CookieDomain != "" && !validHostname(strings.TrimPrefix(strings.ToLower(h.CookieDomain), ".")) {
+		return fmt.Errorf("cookie_domain %q is not a domain name, e.g. example.com", h.CookieDomain)
+	}
+	if h.SessionTTL < caddy.Duration(time.Minute) {
+		return fmt.Errorf("session_ttl %s is too short: use at least 1m, e.g. 168h", time.Duration(h.SessionTTL))
+	}
+	switch h.NonWeChat {
+	case nonWeChatPage, nonWeChatAllow, nonWeChatDeny, nonWeChatLogin:
+	default:
+		return fmt.Errorf("non_wechat %q is unknown: use page, allow, deny or login", h.NonWeChat)
+	}
+	if !validToken(h.HeaderPrefix) {
+		return fmt.Errorf("header_prefix %q is not a valid header name prefix, e.g. X-WeChat-", h.HeaderPrefix)
+	}
+	for _, b := range []struct{ name, value string }{{"api_base", h.APIBase}, {"open_base", h.OpenBase}} {
+		if b.value == "" || strings.Contains(b.value, "{") {
+			continue
+		}
+		if u, err := url.Parse(b.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s %q must be an http(s) URL such as https://api.weixin.qq.com", b.name, b.value)
+		}
+	}
+	return nil
+}
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Cleanup drops the verified-cookie cache of an unloaded config.
+func (h *Handler) Cleanup() error {
+	if h.memo != nil {
+		h.memo.Flush()
+	}
+	return nil
+}
+
+// ServeHTTP strips forged identity, answers the endpoints, and lets requests
+// with a valid session through with their identity.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.names.stripIdentity(r.Header)
+
+	if ep, ok := h.endpoint(r.URL.Path); ok {
+		return h.serveEndpoint(w, r, ep)
+	}
+	if len(h.protect) > 0 {
+		match, err := h.protect.AnyMatchWithError(r)
+		if err != nil {
+			return caddyhttp.Error(http.StatusBadRequest, err)
+		}
+		if !match {
+			stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
+			return next.ServeHTTP(w, r)
+		}
+	}
+
+	id := h.identityFrom(r)
+	if id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		h.names.apply(r.Header, repl, id)
+		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
+		return next.ServeHTTP(w, r)
+	}
+	return h.unauthenticated(w, r, next)
+}
+
+// endpoint returns the name of the endpoint a path addresses under path_prefix.
+func (h *Handler) endpoint(path string) (string, bool) {
+	if len(path) <= len(h.PathPrefix)+1 || path[len(h.PathPrefix)] != '/' || !strings.HasPrefix(path, h.PathPrefix) {
+		return "", false
+	}
+	return path[len(h.PathPrefix)+1:], true
+}
+
+func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, ep string) error {
+	switch ep {
+	case "callback":
+		h.serveCallback(w, r)
+	case "login":
+		h.serveLogin(w, r)
+	case "logout":
+		h.serveLogout(w, r)
+	case "userinfo":
+		h.serveUserInfo(w, r)
+	case "auth":
+		h.serveForwardAuth(w, r)
+	case "auth_request":
+		h.serveAuthRequest(w, r)
+	default:
+		writePage(w, http.StatusNotFound, "error", page{
+			Heading: "页面不存在",
+			Lines:   []string{"这个登录相关的地址不存在。请返回首页重新打开。"},
+			ActionURL: "/", ActionLabel: "返回首页",
+		})
+	}
+	return nil
+}
+
+// scopeSatisfied reports whether a session is enough for a route needing
+// scope. After a userinfo failure a base session is accepted for a while
+// rather than sending the visitor round WeChat again and again.
+func (h *Handler) scopeSatisfied(s *Session, scope string) bool {
+	if scope != wechat.ScopeUserInfo || s.Scope == wechat.ScopeUserInfo {
+		return true
+	}
+	return h.now().Unix() < s.NoUpgradeUntil
+}
+
+// unauthenticated answers a protected request without a (sufficient) session.
+func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	site, err := h.siteOrigin(r)
+	if err != nil {
+		writeBadHost(w)
+		return nil
+	}
+	ret := r.URL.RequestURI()
+	if !isWeChat(r) {
+		switch h.NonWeChat {
+		case nonWeChatAllow:
+			stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
+			return next.ServeHTTP(w, r)
+		case nonWeChatDeny:
+			writeDenied(w)
+			return nil
+		case nonWeChatPage:
+			if isAPIRequest(r) {
+				writeJSONError(w, http.StatusForbidden, "not_wechat", "open this page inside the WeChat client", "")
+				return nil
+			}
+			writeOpenInWeChat(w, site.String()+ret)
+			return nil
+		}
+	}
+	if isAPIRequest(r) {
+		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", h.loginURL(site, ret, h.Scope))
+		return nil
+	}
+	if !isNavigation(r) {
+		// Redirecting a form POST would lose what the visitor typed.
+		back := safeReturnURL(r.Header.Get("Referer"), site, h.rules)
+		writePage(w, http.StatusUnauthorized, "error", page{
+			Heading:     "登录已过期",
+			Lines:       []string{"你的登录已过期，这次提交没有保存。请先重新登录，再返回上一页重新提交；已填写的内容通常仍在页面上。"},
+			ActionURL:   h.loginURL(site, back, h.Scope),
+			ActionLabel: "重新登录",
+		})
+		return nil
+	}
+	h.startLogin(w, r, site, ret, h.Scope, false)
+	return nil
+}

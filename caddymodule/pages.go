@@ -1,0 +1,123 @@
+package wechatauth
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"rsc.io/qr"
+)
+
+//go:embed pages/*.html
+var pageFiles embed.FS
+
+// pageTemplates holds one parsed template set per page, each with the shared
+// layout. Parsing happens once per process; the sets are read-only after.
+var pageTemplates = func() map[string]*template.Template {
+	m := map[string]*template.Template{}
+	for _, name := range []string{"error", "declined", "snapshot", "openinwechat"} {
+		m[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html"))
+	}
+	return m
+}()
+
+// page is what every visitor-facing page shows: what happened (Heading,
+// Lines) and what to do (the action button).
+type page struct {
+	Title       string
+	Heading     string
+	Lines       []string
+	ActionURL   string
+	ActionLabel string
+	Ref         string // a short reference for support, never a secret
+	UserInfo    bool
+	QR          template.HTML
+	PageURL     string
+}
+
+// writePage renders a page with the status. It never fails in a way the
+// visitor sees as a stack: a template error falls back to plain text.
+func writePage(w http.ResponseWriter, status int, name string, p page) {
+	if p.Title == "" {
+		p.Title = p.Heading
+	}
+	var buf bytes.Buffer
+	if err := pageTemplates[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		buf.Reset()
+		buf.WriteString(p.Heading)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// qrSVG renders text as an inline SVG QR code, so the open-in-WeChat page
+// needs no image endpoint and no external service.
+func qrSVG(text string) template.HTML {
+	code, err := qr.Encode(text, qr.M)
+	if err != nil {
+		return ""
+	}
+	const quiet = 2
+	n := code.Size + 2*quiet
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" shape-rendering="crispEdges" role="img" aria-label="QR code"><rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n, n, n, n)
+	for y := 0; y < code.Size; y++ {
+		for x := 0; x < code.Size; x++ {
+			if code.Black(x, y) {
+				fmt.Fprintf(&b, "M%d %dh1v1h-1z", x+quiet, y+quiet)
+			}
+		}
+	}
+	b.WriteString(`"/></svg>`)
+	return template.HTML(b.String()) // built from numbers only
+}
+
+func writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
+	// 403, not 200: forward-auth callers treat any 2xx as "let them in".
+	writePage(w, http.StatusForbidden, "openinwechat", page{
+		Title:   "请在微信中打开",
+		QR:      qrSVG(pageURL),
+		PageURL: pageURL,
+	})
+}
+
+func writeDenied(w http.ResponseWriter) {
+	writePage(w, http.StatusForbidden, "error", page{
+		Heading: "请在微信中打开此页面",
+		Lines:   []string{"这个页面只能在微信客户端中使用。请把链接发送到微信，在微信中打开。"},
+	})
+}
+
+func writeBadHost(w http.ResponseWriter) {
+	writePage(w, http.StatusBadRequest, "error", page{
+		Heading: "无法识别的网址",
+		Lines:   []string{"请求中的域名无效，无法完成微信登录。请检查地址栏中的网址是否正确，或从公众号菜单重新打开。"},
+	})
+}
+
+func writeWeChatDown(w http.ResponseWriter, retryURL string) {
+	writePage(w, http.StatusServiceUnavailable, "error", page{
+		Heading:     "微信暂时无法响应",
+		Lines:       []string{"微信登录服务暂时繁忙或无法连接，你的信息没有丢失。请稍等片刻后点击下方按钮重试。"},
+		ActionURL:   retryURL,
+		ActionLabel: "重试",
+	})
+}
+
+func writeInternal(w http.ResponseWriter) {
+	writePage(w, http.StatusInternalServerError, "error", page{
+		Heading: "登录暂时无法完成",
+		Lines:   []string{"服务器内部出现问题，已记录。请稍后重试。"},
+	})
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

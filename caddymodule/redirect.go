@@ -1,0 +1,175 @@
+package wechatauth
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// origin is a site's scheme and host[:port] as the browser sees it.
+type origin struct {
+	Scheme string // "http" or "https"
+	Host   string // lower-case host, with port only when not the scheme's default
+}
+
+func (o origin) String() string { return o.Scheme + "://" + o.Host }
+
+// domainRule is one redirect_domains entry.
+type domainRule struct {
+	host     string // lower-case; for suffix rules without the leading "." or "*."
+	suffix   bool   // ".x" or "*.x": x and every subdomain of x
+	port     string // "" default port only, "*" any port, else that port only
+	original string
+}
+
+// parseDomainRule accepts foo.bar, .bar.foo, *.bar.foo, host:8080 and host:*.
+func parseDomainRule(s string) (domainRule, error) {
+	r := domainRule{original: s}
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || strings.ContainsAny(s, "/\\@?#% \t") || strings.Contains(s, "://") {
+		return r, fmt.Errorf("redirect_domains %q: write a host name such as example.com, .example.com, *.example.com, example.com:8080 or example.com:*", r.original)
+	}
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		if p != "*" && !isPort(p) {
+			return r, fmt.Errorf("redirect_domains %q: port %q is not a number or *", r.original, p)
+		}
+		s, r.port = h, p
+	}
+	switch {
+	case strings.HasPrefix(s, "*."):
+		r.suffix, s = true, s[2:]
+	case strings.HasPrefix(s, "."):
+		r.suffix, s = true, s[1:]
+	}
+	if s == "" || strings.ContainsAny(s, "*:") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") {
+		return r, fmt.Errorf("redirect_domains %q: write a host name such as example.com, .example.com, *.example.com, example.com:8080 or example.com:*", r.original)
+	}
+	r.host = s
+	return r, nil
+}
+
+func isPort(p string) bool {
+	if p == "" || len(p) > 5 {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (r domainRule) allows(host, port string) bool {
+	switch r.port {
+	case "*":
+	case "":
+		if port != "" {
+			return false
+		}
+	default:
+		if port != r.port {
+			return false
+		}
+	}
+	if host == r.host {
+		return true
+	}
+	return r.suffix && strings.HasSuffix(host, "."+r.host)
+}
+
+// safeReturnURL returns raw when it is a safe place to send the browser after
+// login or logout, else "/". Safe means: a path on this site, or an absolute
+// http(s) URL on this site's own host and port or on a redirect_domains
+// entry. Everything a browser might read differently from us is refused:
+// backslashes, control characters and whitespace (raw or percent-encoded in
+// the path), scheme-relative "//host", userinfo, and non-http schemes.
+func safeReturnURL(raw string, site origin, rules []domainRule) string {
+	if raw == "" || len(raw) > 4096 || strings.ContainsRune(raw, '\\') || !printableASCII(raw) {
+		return "/"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.User != nil {
+		return "/"
+	}
+	// The decoded path must not start like "//host" or contain what a browser
+	// strips or folds (e.g. "/%09/evil.com" → "//evil.com" after stripping tabs).
+	if hasControlOrSpace(u.Path) || strings.ContainsRune(u.Path, '\\') || strings.HasPrefix(u.Path, "//") {
+		return "/"
+	}
+	if u.Scheme == "" && u.Host == "" {
+		if !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") {
+			return "/"
+		}
+		return raw
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || !strings.HasPrefix(raw, u.Scheme+"://") {
+		return "/"
+	}
+	host, port := splitHostPort(strings.ToLower(u.Host), u.Scheme)
+	if host == "" || !validHostname(host) {
+		return "/"
+	}
+	if u.Scheme == site.Scheme {
+		sh, sp := splitHostPort(site.Host, site.Scheme)
+		if host == sh && port == sp {
+			return raw
+		}
+	}
+	for _, r := range rules {
+		if r.allows(host, port) {
+			return raw
+		}
+	}
+	return "/"
+}
+
+// splitHostPort lower-cases nothing; it drops the scheme's default port so
+// "https://a:443/" and "https://a/" compare equal.
+func splitHostPort(hostport, scheme string) (host, port string) {
+	host, port = hostport, ""
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host, port = h, p
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	return strings.TrimSuffix(host, "."), port
+}
+
+// validHostname admits ASCII host names and IP literals only. A Unicode (IDN)
+// host is refused rather than guessed at: browsers map it to punycode and
+// homographs make a visual comparison meaningless.
+func validHostname(h string) bool {
+	if strings.HasPrefix(h, "[") {
+		return net.ParseIP(strings.Trim(h, "[]")) != nil
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// printableASCII is what a browser sends as a request target: anything else
+// (raw spaces, controls, UTF-8) arrives percent-encoded or not at all.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func hasControlOrSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}

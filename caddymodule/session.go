@@ -1,0 +1,264 @@
+package wechatauth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// Session is what the session cookie holds about a visitor. It is bound to
+// the app that issued it: a cookie of another app_id is refused.
+type Session struct {
+	AppID    string
+	OpenID   string
+	UnionID  string
+	Scope    string
+	Nickname string
+	Avatar   string
+	// Issued and Expires are Unix seconds. Expires is enforced from inside
+	// the cookie, so a cookie replayed with a fresh Max-Age still ends.
+	Issued  int64
+	Expires int64
+	// NoUpgradeUntil (Unix seconds) holds back a scope upgrade after a
+	// snsapi_userinfo login fell back to snsapi_base because userinfo failed:
+	// without it a persistently failing userinfo call would loop the visitor
+	// between the page and WeChat.
+	NoUpgradeUntil int64
+}
+
+// flowState is one login in progress, kept in a short-lived flow cookie of
+// its own so several tabs can authorize at once without overwriting each
+// other. The return URL cannot travel in WeChat's state parameter
+// (alphanumeric, ≤128 bytes), so it lives here.
+type flowState struct {
+	State   string // the nonce sent as WeChat's state
+	Return  string // validated return URL
+	Scope   string // scope requested from WeChat
+	Created int64  // Unix seconds
+	// Retry marks a flow started by a silent restart after an invalid or used
+	// code: a second failure shows an error page instead of looping.
+	Retry bool
+	// Done marks a flow whose callback already succeeded; a refresh or back
+	// button on the callback URL then continues without redeeming again.
+	Done bool
+}
+
+// The wire format is deliberately tiny and allocation-light: a version byte
+// then length-prefixed fields. securecookie's default gob costs ~57 µs per
+// decode; this costs well under one.
+const (
+	sessionVersion byte = 1
+	flowVersion    byte = 1
+	// maxCookieLen bounds what we even try to verify (securecookie's default).
+	maxCookieLen = 4096
+)
+
+var errMalformed = errors.New("malformed cookie payload")
+
+func (s *Session) marshal() []byte {
+	b := make([]byte, 0, 64+len(s.AppID)+len(s.OpenID)+len(s.UnionID)+len(s.Scope)+len(s.Nickname)+len(s.Avatar))
+	b = append(b, sessionVersion)
+	for _, f := range [...]string{s.AppID, s.OpenID, s.UnionID, s.Scope, s.Nickname, s.Avatar} {
+		b = appendString(b, f)
+	}
+	b = binary.AppendVarint(b, s.Issued)
+	b = binary.AppendVarint(b, s.Expires)
+	b = binary.AppendVarint(b, s.NoUpgradeUntil)
+	return b
+}
+
+func (s *Session) unmarshal(b []byte) error {
+	if len(b) == 0 || b[0] != sessionVersion {
+		return errMalformed
+	}
+	d := decoder{b: b[1:]}
+	s.AppID, s.OpenID, s.UnionID = d.str(), d.str(), d.str()
+	s.Scope, s.Nickname, s.Avatar = d.str(), d.str(), d.str()
+	s.Issued, s.Expires, s.NoUpgradeUntil = d.varint(), d.varint(), d.varint()
+	return d.done()
+}
+
+func (f *flowState) marshal() []byte {
+	b := make([]byte, 0, 32+len(f.State)+len(f.Return)+len(f.Scope))
+	b = append(b, flowVersion)
+	b = appendString(b, f.State)
+	b = appendString(b, f.Return)
+	b = appendString(b, f.Scope)
+	b = binary.AppendVarint(b, f.Created)
+	var flags byte
+	if f.Retry {
+		flags |= 1
+	}
+	if f.Done {
+		flags |= 2
+	}
+	return append(b, flags)
+}
+
+func (f *flowState) unmarshal(b []byte) error {
+	if len(b) == 0 || b[0] != flowVersion {
+		return errMalformed
+	}
+	d := decoder{b: b[1:]}
+	f.State, f.Return, f.Scope = d.str(), d.str(), d.str()
+	f.Created = d.varint()
+	flags := d.byte()
+	f.Retry, f.Done = flags&1 != 0, flags&2 != 0
+	return d.done()
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decoder reads the wire format; the first error sticks and every later read
+// returns zero values, so callers check once with done.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) str() string {
+	if d.err != nil {
+		return ""
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)-k) {
+		d.err = errMalformed
+		return ""
+	}
+	s := string(d.b[k : k+int(n)])
+	d.b = d.b[k+int(n):]
+	return s
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.err = errMalformed
+		return 0
+	}
+	d.b = d.b[k:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = errMalformed
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		return errMalformed
+	}
+	return d.err
+}
+
+// SessionKey is one pair of session keys. The first pair configured signs
+// new cookies; every pair verifies, so keys rotate without logging anyone out.
+type SessionKey struct {
+	// HashKey signs cookies with HMAC-SHA256: base64 (standard or URL-safe)
+	// of 32 or 64 random bytes. Write it as {env.NAME} or {file.PATH} so it
+	// never appears in the adapted JSON.
+	HashKey string `json:"hash_key,omitempty"`
+	// BlockKey, when set, encrypts cookies with AES: base64 of 16, 24 or 32
+	// random bytes. Without it cookies are signed but readable by the visitor.
+	BlockKey string `json:"block_key,omitempty"`
+}
+
+// decodeKey accepts the base64 alphabets operators are likely to paste.
+func decodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not valid base64")
+}
+
+// keyPairs decodes expanded key strings into securecookie key pairs. The
+// errors name the setting and the position but never echo the key.
+func keyPairs(keys []SessionKey) ([][]byte, error) {
+	var pairs [][]byte
+	for i, k := range keys {
+		hash, err := decodeKey(k.HashKey)
+		if err != nil {
+			return nil, fmt.Errorf("session_keys #%d: hash key is %v: generate one with `head -c 32 /dev/urandom | base64`", i+1, err)
+		}
+		if len(hash) != 32 && len(hash) != 64 {
+			return nil, fmt.Errorf("session_keys #%d: hash key is %d bytes, want 32 or 64: generate one with `head -c 32 /dev/urandom | base64`", i+1, len(hash))
+		}
+		var block []byte
+		if k.BlockKey != "" {
+			block, err = decodeKey(k.BlockKey)
+			if err != nil {
+				return nil, fmt.Errorf("session_keys #%d: block key is %v: generate one with `head -c 32 /dev/urandom | base64`", i+1, err)
+			}
+			switch len(block) {
+			case 16, 24, 32:
+			default:
+				return nil, fmt.Errorf("session_keys #%d: block key is %d bytes, want 16, 24 or 32: generate one with `head -c 32 /dev/urandom | base64`", i+1, len(block))
+			}
+		}
+		pairs = append(pairs, hash, block)
+	}
+	return pairs, nil
+}
+
+// randomKeyPair makes a hash and a block key for a process that was given none.
+func randomKeyPair() [][]byte {
+	hash, block := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(hash) // crypto/rand.Read never fails on supported platforms
+	_, _ = rand.Read(block)
+	return [][]byte{hash, block}
+}
+
+// cookieCodec signs, encrypts and time-limits one kind of cookie. The cookie
+// name is inside the MAC, so a flow cookie cannot stand in for a session
+// cookie, nor one app's cookie for another's when the names differ.
+type cookieCodec struct {
+	codecs []securecookie.Codec
+}
+
+func newCookieCodec(pairs [][]byte, maxAge time.Duration) cookieCodec {
+	codecs := securecookie.CodecsFromPairs(pairs...)
+	for _, c := range codecs {
+		sc := c.(*securecookie.SecureCookie)
+		sc.MaxAge(int(maxAge / time.Second))
+		sc.MaxLength(maxCookieLen)
+		// We serialize ourselves; securecookie only signs and encrypts bytes.
+		sc.SetSerializer(securecookie.NopEncoder{})
+	}
+	return cookieCodec{codecs: codecs}
+}
+
+func (c cookieCodec) encode(name string, payload []byte) (string, error) {
+	return securecookie.EncodeMulti(name, payload, c.codecs...)
+}
+
+func (c cookieCodec) decode(name, value string) ([]byte, error) {
+	if len(value) > maxCookieLen {
+		return nil, errMalformed
+	}
+	var b []byte
+	if err := securecookie.DecodeMulti(name, value, &b, c.codecs...); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
