@@ -335,7 +335,7 @@ func menuDecode(data []byte) (*wechat.Menu, error) {
 	case errors.As(err, &syn):
 		return nil, fmt.Errorf("%s: invalid JSON: %s", menuPos(data, syn.Offset-1), strings.TrimPrefix(syn.Error(), "json: "))
 	case errors.As(err, &typ):
-		return nil, fmt.Errorf("%s: %s must be a JSON %s, not %s", menuPos(data, typ.Offset), typ.Field, menuJSONKind(typ), typ.Value)
+		return nil, fmt.Errorf("%s: %s must be a JSON %s, not %s", menuPos(data, typ.Offset-1), typ.Field, menuJSONKind(typ), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return nil, fmt.Errorf("%s; a button has type, name, key, url, appid, pagepath, article_id, media_id and sub_button",
 			strings.TrimPrefix(err.Error(), "json: "))
