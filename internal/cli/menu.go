@@ -104,7 +104,7 @@ func runMenu(ctx context.Context, args []string, env func(string) string, stdout
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil && c.code == menuExitOK {
-		// cobra's own complaints: unknown flags and the like.
+		// Whatever cobra refused before reaching our code.
 		fmt.Fprintf(stderr, "wechat-menu: %v\n", err)
 		return menuExitUsage
 	}
@@ -117,6 +117,11 @@ func menuSetup(cmd *cobra.Command, c *menuCLI) {
 	cmd.PersistentFlags().String("app-secret", "", "the Official Account's AppSecret (default $WECHAT_APP_SECRET)")
 	cmd.PersistentFlags().String("api-base", wechat.DefaultAPIBase, "WeChat API server, e.g. the simulator's URL")
 	cmd.PersistentFlags().Duration("timeout", 10*time.Second, "time limit for each call to WeChat")
+	// Flag mistakes are usage errors too, with the same status and prefix.
+	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		c.code = c.usage("%v", err)
+		return menuExit(cmd, c.code)
+	})
 	cmd.RunE = c.wrap(func(_ context.Context, cmd *cobra.Command, args []string) int {
 		if len(args) == 0 {
 			cmd.SetOut(c.stderr)
