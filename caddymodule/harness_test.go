@@ -1,0 +1,302 @@
+package wechatauth_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/wxgate/caddy-wechat-auth/caddymodule"
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
+)
+
+// The integration tests run real Caddy in this process (caddy.Load with the
+// admin endpoint off, so no fixed port), a real upstream and the simulator
+// as a real server, all on 127.0.0.1, and walk the flow as a browser would.
+// Caddy holds one running config per process, so these tests do not run in
+// parallel with each other.
+
+const (
+	iphoneUA  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
+	desktopUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+	testAppID = wechattest.DefaultAppID
+)
+
+var (
+	testHashKey  = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	testBlockKey = base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+)
+
+func init() {
+	// Secrets reach Caddy the way the README says: {env.*} expanded at run time.
+	os.Setenv("TEST_WECHAT_SECRET", wechattest.DefaultAppSecret)
+	os.Setenv("TEST_HASH_KEY", testHashKey)
+	os.Setenv("TEST_BLOCK_KEY", testBlockKey)
+}
+
+// upstream records what the protected app receives.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.reqs = append(u.reqs, r.Clone(r.Context()))
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "upstream %s openid=%s", r.URL.RequestURI(), r.Header.Get("X-Wechat-Openid"))
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.reqs)
+}
+
+func (u *upstream) last(t *testing.T) *http.Request {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.reqs) == 0 {
+		t.Fatal("the upstream received no request")
+	}
+	return u.reqs[len(u.reqs)-1]
+}
+
+// gateway is a running Caddy with wechat_auth in front of an upstream.
+type gateway struct {
+	URL     string // http://127.0.0.1:PORT
+	sim     *wechattest.Server
+	up      *upstream
+	logFile string
+}
+
+type gatewayConfig struct {
+	global   string // extra global options
+	settings string // extra wechat_auth settings
+	site     string // replaces the default site body (use %[1]s for the settings block, %[2]s for the upstream)
+	simOpts  []wechattest.Option
+	sim      *wechattest.Server
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startGateway loads a Caddyfile into the in-process Caddy.
+func startGateway(t *testing.T, gc gatewayConfig) *gateway {
+	t.Helper()
+	g := &gateway{sim: gc.sim, up: newUpstream(t)}
+	if g.sim == nil {
+		g.sim = wechattest.NewServer(gc.simOpts...)
+		t.Cleanup(g.sim.Close)
+	}
+	port := freePort(t)
+	g.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	g.logFile = filepath.Join(t.TempDir(), "caddy.log")
+	block := fmt.Sprintf(`wechat_auth {
+		app_id %s
+		app_secret {env.TEST_WECHAT_SECRET}
+		session_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}
+		api_base %s
+		open_base %s
+		%s
+	}`, testAppID, g.sim.URL, g.sim.URL, gc.settings)
+	body := fmt.Sprintf("%s\n\treverse_proxy %s", block, strings.TrimPrefix(g.up.URL, "http://"))
+	if gc.site != "" {
+		body = fmt.Sprintf(gc.site, block, strings.TrimPrefix(g.up.URL, "http://"))
+	}
+	cfg := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	persist_config off
+	log {
+		output file %s
+		level DEBUG
+	}
+	%s
+}
+http://127.0.0.1:%d {
+	log {
+		output file %s
+		format filter {
+			request>uri query {
+				delete code
+			}
+		}
+	}
+	%s
+}
+`, g.logFile, gc.global, port, g.logFile+".access", body)
+	loadCaddyfile(t, cfg)
+	waitListening(t, port)
+	return g
+}
+
+func loadCaddyfile(t *testing.T, cfg string) {
+	t.Helper()
+	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting the Caddyfile: %v\n%s", err, cfg)
+	}
+	for _, w := range warnings {
+		if !strings.Contains(w.Message, "not formatted") {
+			t.Logf("caddyfile warning: %s", w)
+		}
+	}
+	if err := caddy.Load(adapted, true); err != nil {
+		t.Fatalf("loading the config: %v\n%s", err, adapted)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+}
+
+func waitListening(t *testing.T, port int) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on port %d", port)
+}
+
+// browser is a cookie-keeping client that sends a User-Agent and the
+// simulator's identity headers on every request, like WeChat's in-app browser
+// of a given test user.
+type browser struct {
+	*http.Client
+	jar     *cookiejar.Jar
+	ua      string
+	user    string
+	consent string
+	stopAt  string // stop following redirects at a URL containing this
+	headers http.Header
+}
+
+func newBrowser(user string) *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{jar: jar, ua: iphoneUA, user: user, consent: "allow", headers: http.Header{}}
+	b.Client = &http.Client{
+		Jar:       jar,
+		Timeout:   20 * time.Second,
+		Transport: b,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > 10 {
+				return fmt.Errorf("redirect loop: %d redirects", len(via))
+			}
+			if b.stopAt != "" && strings.Contains(req.URL.String(), b.stopAt) {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	return b
+}
+
+func (b *browser) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", b.ua)
+	if b.user != "" {
+		r.Header.Set(wechattest.UserHeader, b.user)
+	}
+	if b.consent != "" {
+		r.Header.Set(wechattest.ConsentHeader, b.consent)
+	}
+	for k, v := range b.headers {
+		r.Header[k] = v // raw keys: X_WeChat_OpenID stays as written
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// get fetches url and returns the final response and its body.
+func (b *browser) get(t *testing.T, u string) (*http.Response, string) {
+	t.Helper()
+	return b.do(t, http.MethodGet, u, nil)
+}
+
+func (b *browser) do(t *testing.T, method, u string, hdr http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// cookie returns the value of a cookie the browser holds for u, or "".
+func (b *browser) cookie(u, name string) string {
+	pu, _ := url.Parse(u)
+	for _, c := range b.jar.Cookies(pu) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func (b *browser) cookieNames(u string) []string {
+	pu, _ := url.Parse(u)
+	var names []string
+	for _, c := range b.jar.Cookies(pu) {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// login walks the whole flow for path and fails unless it ends at the upstream.
+func (g *gateway) login(t *testing.T, b *browser, path string) *http.Request {
+	t.Helper()
+	before := g.up.count()
+	resp, body := b.get(t, g.URL+path)
+	if resp.StatusCode != http.StatusOK || g.up.count() != before+1 {
+		t.Fatalf("login via %s ended with %d at %s, want the upstream: %.300s", path, resp.StatusCode, resp.Request.URL, body)
+	}
+	return g.up.last(t)
+}
+
+func decodeJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("not JSON: %v: %.300s", err, s)
+	}
+}
