@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
@@ -35,7 +34,8 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if tok == a.cgiToken {
-			bt.expires = minTime(bt.expires, now.Add(tokenOverlap))
+			// After the overlap it is "not latest": 40001, not 42001.
+			bt.revokeAt = now.Add(tokenOverlap)
 		} else {
 			delete(s.basic, tok)
 		}
@@ -45,13 +45,6 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
 	a.cgiToken = tok
 	s.mu.Unlock()
 	s.writeJSON(w, basicTokenResponse{AccessToken: tok, ExpiresIn: int(basicTokenTTL.Seconds())})
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // handleStableToken is cgi-bin/stable_token: the same token for every caller until
@@ -110,7 +103,9 @@ func (s *Simulator) basicApp(w http.ResponseWriter, r *http.Request) *appState {
 	var app string
 	expired := false
 	if ok {
-		app, expired = bt.app, !s.now().Before(bt.expires)
+		now := s.now()
+		app, expired = bt.app, !now.Before(bt.expires)
+		ok = bt.revokeAt.IsZero() || now.Before(bt.revokeAt)
 	}
 	s.mu.Unlock()
 	switch {

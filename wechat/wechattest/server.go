@@ -155,8 +155,9 @@ type grant struct {
 }
 
 type basicToken struct {
-	app     string
-	expires time.Time
+	app      string
+	expires  time.Time
+	revokeAt time.Time // set when a newer cgi-bin/token token replaced it
 }
 
 // New returns a Simulator configured by opts.
