@@ -1,0 +1,377 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// wechatUA is the iOS WeChat in-app browser; wechat_auth treats it as the client.
+const wechatUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 " +
+	"(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
+
+var (
+	repoRoot   string // absolute path of the repository
+	caddyBin   string // the custom build, made once in TestMain
+	caddyBuild error  // why it could not be built
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	repoRoot = root
+	dir, err := os.MkdirTemp("", "e2e-caddy-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	caddyBin = filepath.Join(dir, "caddy")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", caddyBin, "./cmd/caddy")
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		caddyBuild = fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
+	}
+	return m.Run()
+}
+
+// needCaddy returns the path of the custom Caddy binary, failing the test when
+// it could not be built.
+func needCaddy(t *testing.T) string {
+	t.Helper()
+	if caddyBuild != nil {
+		t.Fatal(caddyBuild)
+	}
+	return caddyBin
+}
+
+// needTool finds an executable by name (PATH, then the given absolute globs).
+// Missing: skip naming the Debian package, or fail when CI=true.
+func needTool(t *testing.T, debianPkg string, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if strings.ContainsAny(n, "*?[") {
+			if m, _ := filepath.Glob(n); len(m) > 0 {
+				return m[len(m)-1]
+			}
+			continue
+		}
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("%s not found: install the Debian package %s (scripts/install-test-deps.sh does)", names[0], debianPkg)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// shortTempDir is a temp dir with a short path: unix socket paths are limited
+// to 108 bytes, which a long test name in t.TempDir can exceed.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// syncBuffer collects a process's output for the failure log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() > 1<<20 { // enough to debug; never grow without bound
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// process is a child started by startProcess: its own process group, killed
+// with it when the test ends, its output logged when the test failed.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+	err    error // valid after exited is closed
+}
+
+// startProcess starts bin with args and env (added to a minimal environment).
+// Extra files to print on failure (logs the program writes itself) may follow.
+func startProcess(t *testing.T, name string, env []string, bin string, args []string, logFiles ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &process{name: name, cmd: cmd, out: out, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("---- %s output ----\n%s", name, out.String())
+			for _, f := range logFiles {
+				b, err := os.ReadFile(f)
+				if err == nil {
+					t.Logf("---- %s %s ----\n%s", name, filepath.Base(f), b)
+				}
+			}
+		}
+	})
+	return p
+}
+
+// stop ends the whole process group: SIGTERM, then SIGKILL after 5s.
+func (p *process) stop() {
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.exited
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL) // stragglers (workers) of the group
+}
+
+// waitReady polls check until it succeeds, the process exits, or 20s pass.
+func (p *process) waitReady(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = check(); err == nil {
+			return
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited before %s: %v\n%s", p.name, what, p.err, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s: %s not ready after 20s: %v\n%s", p.name, what, err, p.out.String())
+}
+
+// httpUp is a readiness check: any HTTP answer at all from url.
+func httpUp(url string) func() error {
+	c := &http.Client{
+		Timeout:       time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return func() error {
+		resp, err := c.Get(url)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+}
+
+// socketUp is a readiness check: something accepts on the unix socket.
+func socketUp(path string) func() error {
+	return func() error {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}
+
+// caddyEnv is the environment every Caddy process gets: its own home, so it
+// never reads or writes the developer's ~/.config/caddy or ~/.local/share/caddy.
+func caddyEnv(t *testing.T, extra ...string) []string {
+	home := t.TempDir()
+	return append([]string{
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
+	}, extra...)
+}
+
+// startCaddy runs `caddy run` with a Caddyfile and waits until readyURL answers.
+func startCaddy(t *testing.T, name, caddyfile string, env []string, readyURL string) *process {
+	t.Helper()
+	bin := needCaddy(t)
+	p := startProcess(t, name, caddyEnv(t, env...), bin,
+		[]string{"run", "--config", caddyfile, "--adapter", "caddyfile"})
+	p.waitReady(t, "listening", httpUp(readyURL))
+	return p
+}
+
+// writeFile writes content into dir/name and returns the path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// browser is the WeChat in-app browser of one simulator user: a cookie jar,
+// the WeChat User-Agent, and the simulator's test headers that pick the user
+// and answer the consent page, on every request including redirects.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+	hops   []string // every URL of the last navigation, for failure messages
+}
+
+type browserTransport struct {
+	user string
+	base http.RoundTripper
+}
+
+func (bt browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", wechatUA)
+	r.Header.Set("X-WeChat-Mock-User", bt.user)
+	r.Header.Set("X-WeChat-Mock-Consent", "allow")
+	return bt.base.RoundTrip(r)
+}
+
+func newBrowser(t *testing.T, user string) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t}
+	b.client = &http.Client{
+		Jar:       jar,
+		Timeout:   15 * time.Second,
+		Transport: browserTransport{user: user, base: &http.Transport{DisableKeepAlives: true}},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			b.hops = append(b.hops, req.Method+" "+req.URL.String())
+			if len(via) >= 15 {
+				return errors.New("more than 15 redirects")
+			}
+			return nil
+		},
+	}
+	return b
+}
+
+// page is what a navigation ended on.
+type page struct {
+	Status int
+	URL    *url.URL
+	Header http.Header
+	Body   string
+}
+
+// do sends req, follows redirects, and returns the final page.
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	b.hops = []string{req.Method + " " + req.URL.String()}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%v\nhops:\n  %s", err, strings.Join(b.hops, "\n  "))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return page{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(body)}
+}
+
+func (b *browser) get(rawURL string) page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+// postForm posts form values; extra headers (spoofing attempts) are added as given.
+func (b *browser) postForm(rawURL string, form url.Values, extra http.Header) page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, vs := range extra {
+		req.Header[k] = vs // as given: no canonicalisation, so X_WeChat_OpenID stays itself
+	}
+	return b.do(req)
+}
+
+// hopsString is the redirect chain of the last navigation.
+func (b *browser) hopsString() string { return strings.Join(b.hops, "\n  ") }
+
+// getNoFollow is one request with the browser's cookies and headers, not
+// following a redirect.
+func (b *browser) getNoFollow(rawURL string) *http.Response {
+	b.t.Helper()
+	c := *b.client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(rawURL)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return resp
+}

@@ -1,0 +1,183 @@
+//go:build linux
+
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
+)
+
+// gatewayEnv is the environment of a gateway Caddyfile from examples/.
+func gatewayEnv(t *testing.T, sim *wechattest.Server, port int) []string {
+	return []string{
+		"CADDY_ADMIN=off",
+		fmt.Sprintf("GATEWAY_PORT=%d", port),
+		"WECHAT_APP_ID=" + wechattest.DefaultAppID,
+		"WECHAT_APP_SECRET=" + wechattest.DefaultAppSecret,
+		"WECHAT_SESSION_HASH_KEY=" + randomKey(t, 32),
+		"WECHAT_SESSION_BLOCK_KEY=" + randomKey(t, 32),
+		"WECHAT_API_BASE=" + sim.URL,
+		"WECHAT_OPEN_BASE=" + sim.URL,
+	}
+}
+
+// replaceExactly swaps each old for its new in s, failing when an old string
+// is not there exactly once: the example changed and this test must follow.
+func replaceExactly(t *testing.T, s string, oldNew ...string) string {
+	t.Helper()
+	for i := 0; i < len(oldNew); i += 2 {
+		if n := strings.Count(s, oldNew[i]); n != 1 {
+			t.Fatalf("example has %q %d times, want once", oldNew[i], n)
+		}
+		s = strings.Replace(s, oldNew[i], oldNew[i+1], 1)
+	}
+	return s
+}
+
+// startNginxExample runs examples/nginx for real: the gateway Caddyfile as is,
+// and nginx with the example server block (addresses swapped for test ports).
+func startNginxExample(t *testing.T, sim *wechattest.Server, upstream string) string {
+	t.Helper()
+	nginx := needTool(t, "nginx", "nginx", "/usr/sbin/nginx")
+	gwPort, ngxPort := freePort(t), freePort(t)
+	startCaddy(t, "gateway", filepath.Join(repoRoot, "examples", "nginx", "Caddyfile"),
+		gatewayEnv(t, sim, gwPort), fmt.Sprintf("http://127.0.0.1:%d/", gwPort))
+
+	dir := t.TempDir()
+	example, err := os.ReadFile(filepath.Join(repoRoot, "examples", "nginx", "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := replaceExactly(t, string(example),
+		"server 127.0.0.1:9091;", fmt.Sprintf("server 127.0.0.1:%d;", gwPort),
+		"server 127.0.0.1:8080;", "server "+strings.TrimPrefix(upstream, "http://")+";",
+		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", ngxPort),
+	)
+	writeFile(t, dir, "site.conf", site)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must read this temp dir
+	}
+	errorLog := filepath.Join(dir, "error.log")
+	conf := writeFile(t, dir, "nginx.conf", fmt.Sprintf(`%[2]s
+daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events { worker_connections 64; }
+http {
+	access_log %[1]s/access.log;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	include %[1]s/site.conf;
+}
+`, dir, user))
+	p := startProcess(t, "nginx", nil, nginx, []string{"-p", dir + "/", "-c", conf, "-e", errorLog},
+		errorLog, filepath.Join(dir, "access.log"))
+	url := fmt.Sprintf("http://127.0.0.1:%d", ngxPort)
+	p.waitReady(t, "listening", httpUp(url+"/"))
+	return url
+}
+
+func TestNginxAuthRequestExampleLogsInThroughWeChatAndPassesIdentityToTheUpstream(t *testing.T) {
+	sim := wechattest.NewServer()
+	t.Cleanup(sim.Close)
+	upstream := startEchoUpstream(t)
+	site := startNginxExample(t, sim, upstream.URL)
+	aliceID := sim.OpenID(wechattest.DefaultAppID, "alice")
+
+	b := newBrowser(t, "alice")
+	p := b.get(site + "/orders/42?tab=phone&x=%E4%B8%AD")
+	e := parseEcho(t, b, p)
+	if e.URI != "/orders/42?tab=phone&x=%E4%B8%AD" {
+		t.Errorf("upstream saw %q, want the page the login started from", e.URI)
+	}
+	wantIdentity(t, e, aliceID)
+	if got := e.values("Remote-User"); len(got) != 1 || got[0] != aliceID {
+		t.Errorf("upstream Remote-User = %q, want [%q]", got, aliceID)
+	}
+	if got := e.values("X-WeChat-Scope"); len(got) != 1 || got[0] != "snsapi_base" {
+		t.Errorf("upstream X-WeChat-Scope = %q, want [snsapi_base]", got)
+	}
+	// The whole flow went through nginx's host: the simulator was asked to
+	// call back to it, and the login started from the gateway's 401 Location.
+	hops := b.hopsString()
+	if !strings.Contains(hops, site+"/wechat_auth/login?") || !strings.Contains(hops, site+"/wechat_auth/callback?") {
+		t.Errorf("flow did not go through nginx's /wechat_auth/login and /callback:\n  %s", hops)
+	}
+
+	// With the session, the next request goes straight to the upstream.
+	resp := b.getNoFollow(site + "/again")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Echo-Upstream") != "yes" {
+		t.Fatalf("second request with a session: %d, want 200 from the upstream", resp.StatusCode)
+	}
+}
+
+func TestNginxAuthRequestExampleReplacesClientSentIdentityHeaders(t *testing.T) {
+	sim := wechattest.NewServer()
+	t.Cleanup(sim.Close)
+	upstream := startEchoUpstream(t)
+	site := startNginxExample(t, sim, upstream.URL)
+	aliceID, bobID := sim.OpenID(wechattest.DefaultAppID, "alice"), sim.OpenID(wechattest.DefaultAppID, "bob")
+	spoof := func(req *http.Request) {
+		for _, h := range []string{"X-WeChat-OpenID", "X_WeChat_OpenID", "X-WeChat-UnionID", "Remote-User", "Remote_User"} {
+			req.Header[h] = []string{bobID}
+		}
+	}
+
+	// Without a session the spoofed request never reaches the upstream.
+	req, _ := http.NewRequest(http.MethodGet, site+"/private", nil)
+	spoof(req)
+	req.Header.Set("User-Agent", wechatUA)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), site+"/wechat_auth/login?") {
+		t.Fatalf("spoofed request without a session: %d Location %q, want 302 to the login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	// With alice's session the upstream sees alice, whatever the client sent.
+	b := newBrowser(t, "alice")
+	parseEcho(t, b, b.get(site+"/"))
+	req, _ = http.NewRequest(http.MethodGet, site+"/private", nil)
+	spoof(req)
+	e := parseEcho(t, b, b.do(req))
+	wantIdentity(t, e, aliceID)
+	if got := e.values("Remote-User"); len(got) != 1 || got[0] != aliceID {
+		t.Errorf("upstream Remote-User = %q, want [%q]", got, aliceID)
+	}
+	// snsapi_base has no unionid: the client's copy is removed, not passed on.
+	if got := e.values("X-WeChat-UnionID"); len(got) != 0 {
+		t.Errorf("upstream X-WeChat-UnionID = %q, want none", got)
+	}
+}
+
+func TestNginxAuthRequestExampleLogoutEndsTheSession(t *testing.T) {
+	sim := wechattest.NewServer()
+	t.Cleanup(sim.Close)
+	upstream := startEchoUpstream(t)
+	site := startNginxExample(t, sim, upstream.URL)
+
+	b := newBrowser(t, "alice")
+	parseEcho(t, b, b.get(site+"/"))
+	resp := b.getNoFollow(site + "/wechat_auth/logout?rd=/")
+	if resp.StatusCode/100 != 3 {
+		t.Fatalf("logout: %d, want a redirect", resp.StatusCode)
+	}
+	resp = b.getNoFollow(site + "/")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), site+"/wechat_auth/login?") {
+		t.Fatalf("after logout: %d Location %q, want 302 to the login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

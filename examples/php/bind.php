@@ -1,0 +1,78 @@
+<?php
+// bind.php: POST phone=<number> binds that number to the visitor's openid.
+//
+// Rules: an 11-digit mainland mobile number; one phone per openid (binding
+// again replaces the old number); a number already bound to another openid is
+// refused. Every query is prepared.
+
+declare(strict_types=1);
+
+require __DIR__ . '/db.php';
+require __DIR__ . '/page.php';
+
+if ($_SERVER['REQUEST_METHOD'] !== 'POST') {
+    // A GET lands here when a login that started from a form post comes back:
+    // show the form again rather than an error.
+    header('Location: /index.php', true, 303);
+    exit;
+}
+
+// The session cookie is SameSite=Lax, so a cross-site form post arrives
+// without it and never gets here; refusing a foreign Origin as well costs nothing.
+$origin = $_SERVER['HTTP_ORIGIN'] ?? '';
+if ($origin !== '' && parse_url($origin, PHP_URL_HOST) !== parse_url('//' . ($_SERVER['HTTP_HOST'] ?? ''), PHP_URL_HOST)) {
+    error_page(403, '请求来源不正确',
+        '这个绑定请求不是从本站页面提交的。',
+        '请回到本站的“绑定手机号”页面重新提交。');
+    exit;
+}
+
+$openid = require_openid();
+
+$phone = preg_replace('/[\s-]+/u', '', (string) ($_POST['phone'] ?? ''));
+if (!is_string($phone) || !preg_match('/^1[3-9]\d{9}$/D', $phone)) {
+    error_page(400, '手机号格式不正确',
+        '请输入 11 位中国大陆手机号，以 1 开头，第二位是 3 到 9，例如 13800138000。',
+        '请返回上一页，检查号码后重新提交（不要加 +86 或其他符号）。');
+    exit;
+}
+
+function phone_taken(string $phone): void
+{
+    error_page(409, '该手机号已被其他微信账号绑定',
+        '号码 ' . $phone . ' 已经绑定在另一个微信账号上，一个号码只能绑定一个微信账号。',
+        '如果这是您本人的号码，请用原来的微信账号进入本页换绑其他号码，再回来绑定；或联系客服处理。');
+    exit;
+}
+
+$pdo = db();
+try {
+    $pdo->beginTransaction();
+    $owner = $pdo->prepare('SELECT openid FROM phone_bindings WHERE phone = ?');
+    $owner->execute([$phone]);
+    $current = $owner->fetchColumn();
+    if ($current !== false && $current !== $openid) {
+        $pdo->rollBack();
+        phone_taken($phone);
+    }
+    $upsert = $pdo->prepare(
+        'INSERT INTO phone_bindings (openid, phone, bound_at) VALUES (?, ?, ?) ' .
+        'ON CONFLICT(openid) DO UPDATE SET phone = excluded.phone, bound_at = excluded.bound_at');
+    $upsert->execute([$openid, $phone, gmdate('Y-m-d\TH:i:s\Z')]);
+    $pdo->commit();
+} catch (PDOException $e) {
+    if ($pdo->inTransaction()) {
+        $pdo->rollBack();
+    }
+    if ($e->getCode() === '23000') {
+        // UNIQUE(phone): another visitor bound this number between our check and our write.
+        phone_taken($phone);
+    }
+    error_log('bind.php: ' . $e->getMessage());
+    error_page(500, '暂时无法绑定',
+        '保存绑定时出错了，您的号码没有被保存。',
+        '请稍后重试；如果一直出现，请联系客服。');
+    exit;
+}
+
+header('Location: /index.php?bound=1', true, 303);

@@ -1,0 +1,30 @@
+<?php
+// index.php: who you are and which phone number is bound to you.
+
+declare(strict_types=1);
+
+require __DIR__ . '/db.php';
+require __DIR__ . '/page.php';
+
+$openid = require_openid();
+$nickname = visitor_nickname();
+$phone = bound_phone($openid);
+
+$notice = '';
+if (($_GET['bound'] ?? '') === '1' && $phone !== null) {
+    $notice = '<p class="ok">绑定成功。</p>';
+}
+
+$greeting = $nickname !== '' ? '您好，' . $nickname : '您好';
+$status = $phone !== null
+    ? '<p>已绑定手机号：<strong id="phone">' . h($phone) . '</strong></p><p>输入新号码可以更换绑定。</p>'
+    : '<p id="phone-none">您还没有绑定手机号。</p>';
+
+render_page(200, '绑定手机号',
+    '<h1 id="greeting">' . h($greeting) . '</h1>' . $notice . $status .
+    '<form method="post" action="/bind.php">' .
+    '<label for="phone-input">手机号（11 位中国大陆手机号）</label><br>' .
+    '<input id="phone-input" name="phone" type="tel" inputmode="numeric" maxlength="20" required ' .
+    'pattern="1[3-9][0-9]{9}" placeholder="13800138000" autocomplete="tel"> ' .
+    '<button type="submit">绑定</button></form>' .
+    '<p><a href="/wechat_auth/logout?rd=/">退出登录</a></p>');
