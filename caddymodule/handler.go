@@ -159,6 +159,10 @@ const (
 	// cannot grow memory without limit (~1 KiB an entry).
 	memoTTL        = 10 * time.Minute
 	memoMaxEntries = 20000
+	// identityVar holds, in the request's vars, the verified identity a
+	// wechat_auth handler set the headers from; a later one in the chain
+	// (our cookies are gone from the request by then) reuses it.
+	identityVar = "wechat_auth.identity"
 	// upgradeBackoff holds back a scope upgrade after userinfo failed.
 	upgradeBackoff = 10 * time.Minute
 )
@@ -357,7 +361,13 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP strips forged identity, answers the endpoints, and lets requests
 // with a valid session through with their identity.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	h.names.stripIdentity(r.Header)
+	// A wechat_auth earlier in the chain (another directive of this site,
+	// e.g. one for snsapi_userinfo pages) may already have set a verified
+	// identity; only the client's headers are stripped, never ours.
+	prior, _ := caddyhttp.GetVar(r.Context(), identityVar).(*identity)
+	if prior == nil {
+		h.names.stripIdentity(r.Header)
+	}
 
 	if ep, ok := h.endpoint(r.URL.Path); ok {
 		return h.serveEndpoint(w, r, ep)
@@ -373,10 +383,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 
-	id := h.identityFrom(r)
+	id := prior
+	if id == nil || id.sess.AppID != h.AppID {
+		id = h.identityFrom(r)
+	}
 	if id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
 		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		h.names.apply(r.Header, repl, id)
+		caddyhttp.SetVar(r.Context(), identityVar, id)
 		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
 		return next.ServeHTTP(w, r)
 	}
@@ -407,8 +421,8 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, ep strin
 		h.serveAuthRequest(w, r)
 	default:
 		writePage(w, http.StatusNotFound, "error", page{
-			Heading: "页面不存在",
-			Lines:   []string{"这个登录相关的地址不存在。请返回首页重新打开。"},
+			Heading:   "页面不存在",
+			Lines:     []string{"这个登录相关的地址不存在。请返回首页重新打开。"},
 			ActionURL: "/", ActionLabel: "返回首页",
 		})
 	}

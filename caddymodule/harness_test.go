@@ -99,6 +99,8 @@ type gatewayConfig struct {
 	site     string // replaces the default site body (use %[1]s for the settings block, %[2]s for the upstream)
 	simOpts  []wechattest.Option
 	sim      *wechattest.Server
+	// secretEnv names the variable app_secret reads (default TEST_WECHAT_SECRET).
+	secretEnv string
 }
 
 func freePort(t *testing.T) int {
@@ -122,14 +124,17 @@ func startGateway(t *testing.T, gc gatewayConfig) *gateway {
 	port := freePort(t)
 	g.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	g.logFile = filepath.Join(t.TempDir(), "caddy.log")
+	if gc.secretEnv == "" {
+		gc.secretEnv = "TEST_WECHAT_SECRET"
+	}
 	block := fmt.Sprintf(`wechat_auth {
 		app_id %s
-		app_secret {env.TEST_WECHAT_SECRET}
+		app_secret {env.%s}
 		session_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}
 		api_base %s
 		open_base %s
 		%s
-	}`, testAppID, g.sim.URL, g.sim.URL, gc.settings)
+	}`, testAppID, gc.secretEnv, g.sim.URL, g.sim.URL, gc.settings)
 	body := fmt.Sprintf("%s\n\treverse_proxy %s", block, strings.TrimPrefix(g.up.URL, "http://"))
 	if gc.site != "" {
 		body = fmt.Sprintf(gc.site, block, strings.TrimPrefix(g.up.URL, "http://"))
@@ -212,6 +217,9 @@ func newBrowser(user string) *browser {
 		Timeout:   20 * time.Second,
 		Transport: b,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if os.Getenv("DEBUG_REDIRECTS") != "" {
+				fmt.Println("->", req.URL)
+			}
 			if len(via) > 10 {
 				return fmt.Errorf("redirect loop: %d redirects", len(via))
 			}
