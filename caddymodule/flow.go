@@ -178,6 +178,9 @@ func absolute(site origin, ret string) string {
 
 func redirect(w http.ResponseWriter, r *http.Request, to string) {
 	w.Header().Set("Cache-Control", "no-store")
+	// Several redirects leave a URL that carried a code (the callback) or a
+	// return URL: the next page must not receive it as its Referer.
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, to, http.StatusFound)
 }
 

@@ -114,17 +114,18 @@ type Handler struct {
 	// path_prefix answer whether or not they match.
 	ProtectRaw caddyhttp.RawMatcherSets `json:"protect,omitempty" caddy:"namespace=http.matchers"`
 
-	logger     *zap.Logger
-	client     *wechat.Client
-	sessions   cookieCodec
-	flows      cookieCodec
-	memo       *cache.Cache
-	names      headerNames
-	rules      []domainRule
-	protect    caddyhttp.MatcherSets
-	flowPrefix string
-	ttl        time.Duration
-	now        func() time.Time
+	logger       *zap.Logger
+	client       *wechat.Client
+	sessions     cookieCodec
+	flows        cookieCodec
+	memo         *cache.Cache
+	names        headerNames
+	rules        []domainRule
+	protect      caddyhttp.MatcherSets
+	flowPrefix   string
+	callbackPath string
+	ttl          time.Duration
+	now          func() time.Time
 }
 
 // CaddyModule returns the Caddy module information.
@@ -234,6 +235,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.sessions = newCookieCodec(pairs, h.ttl)
 	h.flows = newCookieCodec(pairs, flowTTL)
 	h.flowPrefix = h.CookieName + "_flow_"
+	h.callbackPath = h.PathPrefix + "/callback"
 	h.names = newHeaderNames(h.HeaderPrefix)
 	// No janitor goroutine: expired entries are dropped when the cache fills
 	// (see remember), so a config reload leaves nothing running behind.
@@ -367,6 +369,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	prior, _ := caddyhttp.GetVar(r.Context(), identityVar).(*identity)
 	if prior == nil {
 		h.names.stripIdentity(r.Header)
+		stripCallbackReferer(r.Header, h.callbackPath)
 	}
 
 	if ep, ok := h.endpoint(r.URL.Path); ok {

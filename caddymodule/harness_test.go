@@ -223,6 +223,11 @@ func newBrowser(user string) *browser {
 			if len(via) > 10 {
 				return fmt.Errorf("redirect loop: %d redirects", len(via))
 			}
+			// Like a browser, honour the redirect's Referrer-Policy (Go's
+			// client would otherwise send the previous URL as Referer).
+			if req.Response != nil && req.Response.Header.Get("Referrer-Policy") == "no-referrer" {
+				req.Header.Del("Referer")
+			}
 			if b.stopAt != "" && strings.Contains(req.URL.String(), b.stopAt) {
 				return http.ErrUseLastResponse
 			}

@@ -141,6 +141,16 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 	}
 }
 
+// stripCallbackReferer drops a Referer that points at our callback: its
+// query holds a WeChat code, which the upstream has no business seeing.
+// Browsers already omit it (the callback answers Referrer-Policy:
+// no-referrer); this covers clients that do not.
+func stripCallbackReferer(h http.Header, callbackPath string) {
+	if ref := h["Referer"]; len(ref) > 0 && strings.Contains(ref[0], callbackPath) {
+		delete(h, "Referer")
+	}
+}
+
 // stripOurCookies removes the session and flow cookies from the Cookie header
 // that goes upstream: the upstream gets identity from our headers, and a
 // cookie it never needs is a cookie it cannot leak.
