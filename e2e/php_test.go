@@ -283,15 +283,10 @@ func TestPHPExampleClientSentIdentityHeadersWithoutASessionNeverReachPHP(t *test
 		spoofAll[h] = []string{aliceID}
 	}
 
-	// Not following redirects: the post is answered by wechat_auth with a
-	// redirect to WeChat and never reaches bind.php.
-	attempts := append([]string{"all"}, spoofHeaders...)
-	for _, h := range attempts {
-		extra := http.Header{h: {aliceID}}
-		if h == "all" {
-			extra = spoofAll
-		}
-		req, err := http.NewRequest(http.MethodPost, s.URL+"/bind.php", strings.NewReader("phone=13600136000"))
+	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method string, extra http.Header) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, s.URL+"/bind.php", strings.NewReader("phone=13600136000"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,24 +295,36 @@ func TestPHPExampleClientSentIdentityHeadersWithoutASessionNeverReachPHP(t *test
 		for k, v := range extra {
 			req.Header[k] = v
 		}
-		c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := c.Do(req)
+		resp, err := noFollow.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		loc := resp.Header.Get("Location")
-		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, s.Sim.URL+"/connect/oauth2/authorize?") {
-			t.Fatalf("%s without a session: %d Location %q, want 302 to the simulator's authorize page", h, resp.StatusCode, loc)
+		return resp
+	}
+
+	// The post is answered by wechat_auth itself (401: log in again, since a
+	// redirect would lose the form) and never reaches bind.php; a plain
+	// visit is sent to WeChat. Neither trusts the client's headers.
+	attempts := append([]string{"all"}, spoofHeaders...)
+	for _, h := range attempts {
+		extra := http.Header{h: {aliceID}}
+		if h == "all" {
+			extra = spoofAll
+		}
+		if resp := send(http.MethodPost, extra); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("POST with %s and no session: %d, want wechat_auth's 401", h, resp.StatusCode)
+		}
+		resp := send(http.MethodGet, extra)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, s.Sim.URL+"/connect/oauth2/authorize?") {
+			t.Fatalf("GET with %s and no session: %d Location %q, want 302 to the simulator's authorize page", h, resp.StatusCode, loc)
 		}
 	}
 
-	// Following the login through as carol: the post is not replayed, and
-	// nothing is bound to alice or carol.
+	// The same through a browser that follows everything: nothing is bound.
 	carol := newBrowser(t, "carol")
-	p := s.bind(t, carol, "13600136000", spoofAll)
-	if p.URL.Path != "/index.php" || strings.Contains(p.Body, "13600136000") {
-		t.Fatalf("carol's spoofed post after login: %d %s\n%s", p.Status, p.URL, p.Body)
+	if p := s.bind(t, carol, "13600136000", spoofAll); p.Status != http.StatusUnauthorized || strings.Contains(p.Body, "13600136000") {
+		t.Fatalf("carol's spoofed post without a session: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
 	s.wantBindings(t, map[string]string{})
 }

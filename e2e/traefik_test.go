@@ -26,6 +26,8 @@ func TestTraefikExampleForwardAuthPassesIdentityHeadersAndStripsSpoofedOnes(t *t
 				Rule        string   `yaml:"rule"`
 				Service     string   `yaml:"service"`
 				Middlewares []string `yaml:"middlewares"`
+				EntryPoints []string `yaml:"entryPoints"`
+				TLS         any      `yaml:"tls"`
 			} `yaml:"routers"`
 			Middlewares map[string]struct {
 				ForwardAuth *struct {
