@@ -53,6 +53,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		header_prefix    <prefix>
 //		api_base         <url>
 //		open_base        <url>
+//		subscriber_info                              # forward X-WeChat-Subscribed: 1|0
+//		subscriber_ttl   <duration>                  # follower cache, default 5m
+//		require_subscribe [<qr-image-url>]           # followers only
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -144,6 +147,29 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &h.HeaderPrefix); err != nil {
 				return err
 			}
+		case "subscriber_info":
+			if d.NextArg() {
+				return d.Errf("subscriber_info takes no value; set the cache time with subscriber_ttl")
+			}
+			h.SubscriberInfo = true
+		case "subscriber_ttl":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return d.Errf("subscriber_ttl %q is not a positive duration: write e.g. 5m", s)
+			}
+			h.SubscriberTTL = caddy.Duration(dur)
+		case "require_subscribe":
+			h.RequireSubscribe = true
+			if d.NextArg() {
+				h.SubscribeQR = d.Val()
+			}
+			if d.NextArg() {
+				return d.Errf("require_subscribe takes at most one value: the URL of the account's QR code image")
+			}
 		case "api_base":
 			if err := oneArg(d, &h.APIBase); err != nil {
 				return err
@@ -153,7 +179,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, non_wechat, header_prefix, api_base, open_base", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, non_wechat, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe", name)
 		}
 	}
 	return nil

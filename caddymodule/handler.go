@@ -109,12 +109,31 @@ type Handler struct {
 	// https://open.weixin.qq.com).
 	OpenBase string `json:"open_base,omitempty"`
 
+	// SubscriberInfo looks up whether the visitor follows the account
+	// (cgi-bin/user/info with the basic access_token) and forwards
+	// X-WeChat-Subscribed: 1|0 and {http.auth.user.subscribed}. Answers are
+	// cached per openid for SubscriberTTL. Off by default.
+	SubscriberInfo bool `json:"subscriber_info,omitempty"`
+
+	// SubscriberTTL is how long a follower answer is cached (default 5m).
+	SubscriberTTL caddy.Duration `json:"subscriber_ttl,omitempty"`
+
+	// RequireSubscribe admits only followers: others get a page asking them
+	// to follow the account (403 JSON for API requests). Implies
+	// SubscriberInfo. If WeChat cannot say, the page answers 503.
+	RequireSubscribe bool `json:"require_subscribe,omitempty"`
+
+	// SubscribeQR is the URL of the account's QR code image, shown on the
+	// follow page.
+	SubscribeQR string `json:"subscribe_qr,omitempty"`
+
 	// ProtectRaw limits which requests need a session; the Caddyfile fills it
 	// from the directive's matcher. Empty: every request. Endpoints under
 	// path_prefix answer whether or not they match.
 	ProtectRaw caddyhttp.RawMatcherSets `json:"protect,omitempty" caddy:"namespace=http.matchers"`
 
 	logger       *zap.Logger
+	followers    *followers
 	client       *wechat.Client
 	sessions     cookieCodec
 	flows        cookieCodec
@@ -241,6 +260,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// (see remember), so a config reload leaves nothing running behind.
 	h.memo = cache.New(memoTTL, 0)
 
+	if h.SubscriberInfo || h.RequireSubscribe {
+		ttl := time.Duration(h.SubscriberTTL)
+		if ttl <= 0 {
+			ttl = defaultSubscriberTTL
+		}
+		h.followers = newFollowers(h.client, ttl, h.now)
+	}
+
 	h.rules = h.rules[:0]
 	for _, d := range h.RedirectDomains {
 		rule, err := parseDomainRule(d)
@@ -328,7 +355,10 @@ func (h *Handler) Validate() error {
 	if !validToken(h.HeaderPrefix) {
 		return fmt.Errorf("header_prefix %q is not a valid header name prefix, e.g. X-WeChat-", h.HeaderPrefix)
 	}
-	for _, b := range []struct{ name, value string }{{"api_base", h.APIBase}, {"open_base", h.OpenBase}} {
+	if h.SubscriberTTL < 0 {
+		return fmt.Errorf("subscriber_ttl %s is negative: use e.g. 5m", time.Duration(h.SubscriberTTL))
+	}
+	for _, b := range []struct{ name, value string }{{"api_base", h.APIBase}, {"open_base", h.OpenBase}, {"require_subscribe", h.SubscribeQR}} {
 		if b.value == "" || strings.Contains(b.value, "{") {
 			continue
 		}
@@ -356,6 +386,9 @@ func validToken(s string) bool {
 func (h *Handler) Cleanup() error {
 	if h.memo != nil {
 		h.memo.Flush()
+	}
+	if h.followers != nil {
+		h.followers.cache.Flush()
 	}
 	return nil
 }
@@ -393,6 +426,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
 		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		h.names.apply(r.Header, repl, id)
+		if h.followers != nil && !h.applyFollower(w, r, id) {
+			return nil
+		}
 		caddyhttp.SetVar(r.Context(), identityVar, id)
 		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
 		return next.ServeHTTP(w, r)
@@ -422,6 +458,8 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, ep strin
 		h.serveForwardAuth(w, r)
 	case "auth_request":
 		h.serveAuthRequest(w, r)
+	case "subscribed":
+		h.serveSubscribed(w, r)
 	default:
 		writePage(w, http.StatusNotFound, "error", page{
 			Heading:   "页面不存在",

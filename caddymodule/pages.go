@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,7 @@ var pageFiles embed.FS
 // layout. Parsing happens once per process; the sets are read-only after.
 var pageTemplates = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"error", "declined", "snapshot", "openinwechat"} {
+	for _, name := range []string{"error", "declined", "snapshot", "openinwechat", "subscribe"} {
 		m[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html"))
 	}
 	return m
@@ -36,6 +37,7 @@ type page struct {
 	Ref         string // a short reference for support, never a secret
 	UserInfo    bool
 	QR          template.HTML
+	QRImage     string // the account's QR code image URL (require_subscribe)
 	PageURL     string
 }
 
@@ -121,3 +123,5 @@ func writeInternal(w http.ResponseWriter) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
