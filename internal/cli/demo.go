@@ -1,0 +1,327 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile" // the Caddyfile adapter
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	_ "github.com/wxgate/caddy-wechat-auth/caddymodule" // wechat_auth
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "wechat-demo",
+		Usage: "[--listen <addr>] [--mock-listen <addr>]",
+		Short: "Runs a clickable demo: WeChat simulator, wechat_auth gateway and a phone-binding page",
+		Long:  demoLong,
+		CobraFunc: func(cmd *cobra.Command) {
+			demoFlags(cmd.Flags())
+			cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				listen, _ := cmd.Flags().GetString("listen")
+				mockListen, _ := cmd.Flags().GetString("mock-listen")
+				return runDemo(ctx, demoOptions{Listen: listen, MockListen: mockListen}, cmd.OutOrStdout())
+			}
+		},
+	})
+}
+
+const demoLong = `
+Runs the whole product on this machine, no WeChat account needed:
+
+  - the WeChat simulator (as caddy wechat-mock --any-browser) with its demo
+    Official Account and test users;
+  - a demo app: a page that binds a mobile number to the visitor's openid,
+    like examples/php, kept in memory;
+  - the gateway: this Caddy with wechat_auth (scope snsapi_userinfo,
+    non_wechat login so a desktop browser works) and reverse_proxy to the app.
+
+Open the printed URL in a browser, pick a test user, press 允许 and bind a
+number. Everything listens on 127.0.0.1 only; Ctrl-C stops it all.
+
+--listen is the gateway's address (the URL to open), --mock-listen the
+simulator's; a bare port means 127.0.0.1:PORT.
+`
+
+// Environment variables the gateway's Caddyfile reads its secrets from: the
+// demo shows the way the README asks for, never a secret inlined in config.
+const (
+	demoSecretEnv   = "WECHAT_DEMO_APP_SECRET"
+	demoHashKeyEnv  = "WECHAT_DEMO_HASH_KEY"
+	demoBlockKeyEnv = "WECHAT_DEMO_BLOCK_KEY"
+)
+
+func demoFlags(fs *pflag.FlagSet) {
+	fs.String("listen", "127.0.0.1:8080", "Gateway address: the URL to open (loopback only)")
+	fs.String("mock-listen", "127.0.0.1:9001", "WeChat simulator address (loopback only)")
+}
+
+// demoOptions configures runDemo; the zero value means the flags' defaults.
+type demoOptions struct {
+	Listen     string // gateway, e.g. 127.0.0.1:8080
+	MockListen string // simulator, e.g. 127.0.0.1:9001
+	// ready, if set, learns the addresses once everything listens (tests).
+	ready func(demoURLs)
+}
+
+// demoURLs are the base URLs of the three parts of a running demo.
+type demoURLs struct {
+	Site, Mock, Upstream string
+}
+
+// runDemo starts the simulator, the demo app and the gateway (Caddy in this
+// process), prints how to use them, and stops all three when ctx ends.
+// Caddy holds one config per process: do not run two demos at once.
+func runDemo(ctx context.Context, opts demoOptions, stdout io.Writer) error {
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:8080"
+	}
+	if opts.MockListen == "" {
+		opts.MockListen = "127.0.0.1:9001"
+	}
+	siteAddr, err := loopbackAddr("--listen", opts.Listen)
+	if err != nil {
+		return err
+	}
+	mockAddr, err := loopbackAddr("--mock-listen", opts.MockListen)
+	if err != nil {
+		return err
+	}
+	// Caddy binds the gateway's port itself; trying it first turns "address
+	// already in use" deep inside a config load into a message naming the flag.
+	siteLn, err := listenFlag("--listen", siteAddr)
+	if err != nil {
+		return err
+	}
+	sitePort := siteLn.Addr().(*net.TCPAddr).Port
+	siteLn.Close()
+	mockLn, err := listenFlag("--mock-listen", mockAddr)
+	if err != nil {
+		return err
+	}
+	upLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		mockLn.Close()
+		return fmt.Errorf("demo app: %w", err)
+	}
+
+	urls := demoURLs{
+		Site:     "http://127.0.0.1:" + strconv.Itoa(sitePort),
+		Mock:     "http://" + mockLn.Addr().String(),
+		Upstream: "http://" + upLn.Addr().String(),
+	}
+	sim := wechattest.New(wechattest.WithAnyBrowser())
+	servers := []*http.Server{
+		{Handler: sim, ReadHeaderTimeout: 10 * time.Second},
+		{Handler: &demoApp{mockURL: urls.Mock}, ReadHeaderTimeout: 10 * time.Second},
+	}
+	errc := make(chan error, len(servers))
+	for i, ln := range []net.Listener{mockLn, upLn} {
+		go func() { errc <- servers[i].Serve(ln) }()
+	}
+	stopServers := func() error {
+		sim.Close() // releases handlers a fault left hanging
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var errs []error
+		for _, s := range servers {
+			if err := s.Shutdown(sctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for range servers {
+			if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+
+	caddyfile, err := startDemoGateway(sitePort, urls)
+	if err != nil {
+		return errors.Join(err, stopServers())
+	}
+	printDemo(stdout, sim, urls, caddyfile)
+	if opts.ready != nil {
+		opts.ready(urls)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc: // a server died: stop the rest; stopServers reports it
+		errc <- err
+	}
+	fmt.Fprintln(stdout, "\nStopping…")
+	stopErr := caddy.Stop()
+	if err := errors.Join(stopErr, stopServers()); err != nil {
+		return fmt.Errorf("wechat-demo: %w", err)
+	}
+	fmt.Fprintln(stdout, "wechat-demo stopped")
+	return nil
+}
+
+// startDemoGateway loads the gateway's Caddyfile into this process's Caddy and
+// returns the Caddyfile, which is worth showing: it is all a real site needs.
+func startDemoGateway(port int, urls demoURLs) (string, error) {
+	hashKey, blockKey := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(hashKey)
+	_, _ = rand.Read(blockKey)
+	for k, v := range map[string]string{
+		demoSecretEnv:   wechattest.DefaultAppSecret,
+		demoHashKeyEnv:  base64.StdEncoding.EncodeToString(hashKey),
+		demoBlockKeyEnv: base64.StdEncoding.EncodeToString(blockKey),
+	} {
+		if err := os.Setenv(k, v); err != nil {
+			return "", err
+		}
+	}
+	caddyfile := demoCaddyfile(port, urls)
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "wechat-demo"})
+	if err != nil {
+		return "", fmt.Errorf("adapting the demo Caddyfile: %w", err)
+	}
+	_ = warnings // formatting hints only: the Caddyfile is ours
+	if err := caddy.Load(cfg, true); err != nil {
+		_ = caddy.Stop()
+		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
+			return "", fmt.Errorf("port %d was taken while starting: choose another with --listen (%w)", port, err)
+		}
+		return "", fmt.Errorf("starting the gateway: %w", err)
+	}
+	return caddyfile, nil
+}
+
+// demoCaddyfile is the gateway: wechat_auth in front of the demo app, pointed
+// at the simulator. The logged-out page is left unprotected so that logging
+// out shows something: the simulator remembers the user and the consent, so
+// going back to / would sign straight in again.
+func demoCaddyfile(port int, urls demoURLs) string {
+	return fmt.Sprintf(`{
+	admin off
+	auto_https off
+	persist_config off
+	grace_period 3s
+	log {
+		output stderr
+		level ERROR
+	}
+}
+
+http://127.0.0.1:%[1]d, http://localhost:%[1]d {
+	bind 127.0.0.1
+	@app not path /logged-out
+	wechat_auth @app {
+		app_id %[2]s
+		app_secret {env.%[3]s}
+		session_keys {env.%[4]s} {env.%[5]s}
+		scope snsapi_userinfo
+		non_wechat login
+		api_base %[6]s
+		open_base %[6]s
+	}
+	reverse_proxy %[7]s
+}
+`, port, wechattest.DefaultAppID, demoSecretEnv, demoHashKeyEnv, demoBlockKeyEnv, urls.Mock, strings.TrimPrefix(urls.Upstream, "http://"))
+}
+
+func printDemo(w io.Writer, sim *wechattest.Simulator, urls demoURLs, caddyfile string) {
+	fmt.Fprintf(w, `caddy wechat-demo: WeChat web authorization in front of a phone-binding page, all on 127.0.0.1.
+
+  Open  %s/  in any browser (non_wechat login lets a desktop browser sign in too)
+
+  Test users (the simulator asks which one you are):
+`, urls.Site)
+	for _, u := range sim.Users() {
+		note := ""
+		switch {
+		case u.Snapshot:
+			note = "  snapshot-page user: gets WeChat's 快照页, no identity"
+		case u.Subscribed:
+			note = "  follows the Official Account"
+		}
+		fmt.Fprintf(w, "    %-6s %s%s\n", u.Name, u.Nickname, note)
+	}
+	fmt.Fprintf(w, `
+  What to expect:
+    1. The gateway sends you to the WeChat simulator: pick a user (e.g. bob).
+    2. The consent page asks for nickname and avatar (snsapi_userinfo): press 允许.
+    3. Back on the page you see the user's nickname and avatar; bind a mainland
+       mobile number such as 13800138000. A number bound to another user is refused.
+    4. 退出登录 ends the gateway's session. The simulator remembers your user and
+       consent, so signing in again is instant; switch users at %s/mock/users.
+
+  Parts:
+    gateway    %s  (this Caddy: wechat_auth + reverse_proxy)
+    simulator  %s  (app %s; api_base and open_base point here)
+    demo app   %s  (reads X-WeChat-OpenID, -Nickname, -Avatar)
+
+  The gateway's Caddyfile (secrets come from the environment):
+
+%s
+Ctrl-C to stop.
+`, urls.Mock, urls.Site, urls.Mock, wechattest.DefaultAppID, urls.Upstream, indent(caddyfile, "    "))
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// loopbackAddr accepts 8080, :8080, 127.0.0.1:8080 or localhost:8080 and
+// returns 127.0.0.1:8080: the demo's secret is public, so it never leaves
+// this machine.
+func loopbackAddr(flag, v string) (string, error) {
+	host, port := "", v
+	if strings.Contains(v, ":") {
+		var err error
+		if host, port, err = net.SplitHostPort(v); err != nil {
+			return "", fmt.Errorf("%s %q: write PORT or 127.0.0.1:PORT", flag, v)
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("%s %q: the port must be a number from 0 to 65535", flag, v)
+	}
+	switch host {
+	case "", "127.0.0.1", "localhost":
+		return net.JoinHostPort("127.0.0.1", port), nil
+	}
+	return "", fmt.Errorf("%s %q: the demo listens on 127.0.0.1 only (its app secret is public); write 127.0.0.1:%s", flag, v, port)
+}
+
+// listenFlag listens on addr; when that fails it says which flag picks another.
+func listenFlag(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s is already in use (is another demo running?): choose another port with %s, e.g. %s 127.0.0.1:0 for any free one", addr, flag, flag)
+	}
+	return nil, fmt.Errorf("cannot listen on %s: %w; choose another address with %s", addr, err, flag)
+}

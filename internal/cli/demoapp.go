@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// demoApp is the upstream of `caddy wechat-demo`: the phone-binding page of
+// examples/php written in Go and kept in memory. Like every app behind
+// wechat_auth it never talks OAuth: it trusts the identity headers because it
+// listens on a random loopback port that only the gateway uses. A real app must
+// likewise be unreachable except through the gateway.
+type demoApp struct {
+	mockURL string // the simulator, whose user page the logged-out page links to
+	book    phoneBook
+}
+
+// mainlandMobile is an 11-digit mainland China mobile number.
+var mainlandMobile = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
+
+// phoneSeparators are what people type inside a number: 138 0013 8000, 138-0013-8000.
+var phoneSeparators = strings.NewReplacer(" ", "", "-", "", "\u3000", "")
+
+var errPhoneTaken = errors.New("phone bound to another openid")
+
+// phoneBook binds one phone per openid and one openid per phone.
+type phoneBook struct {
+	mu       sync.Mutex
+	byOpenID map[string]string
+	byPhone  map[string]string
+}
+
+// bind gives openID the phone, replacing its previous one; a phone that belongs
+// to another openid is refused with errPhoneTaken.
+func (b *phoneBook) bind(openID, phone string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if owner, ok := b.byPhone[phone]; ok && owner != openID {
+		return errPhoneTaken
+	}
+	if b.byOpenID == nil {
+		b.byOpenID, b.byPhone = map[string]string{}, map[string]string{}
+	}
+	if old, ok := b.byOpenID[openID]; ok {
+		delete(b.byPhone, old) // rebinding frees the old number for others
+	}
+	b.byOpenID[openID] = phone
+	b.byPhone[phone] = openID
+	return nil
+}
+
+func (b *phoneBook) phone(openID string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.byOpenID[openID]
+}
+
+// demoPage is what the page template shows.
+type demoPage struct {
+	Nickname string
+	Avatar   string
+	OpenID   string
+	Phone    string // bound phone
+	Entered  string // what the visitor typed, shown again after an error
+	Bound    bool   // just bound: say so
+	Title    string // error title; empty when all is well
+	Error    string // what went wrong
+	Fix      string // what to do about it
+}
+
+func (a *demoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/logged-out":
+		renderDemo(w, http.StatusOK, "bye", a.mockURL)
+	case r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		a.serveIndex(w, r)
+	case r.URL.Path == "/bind" && r.Method == http.MethodPost:
+		a.serveBind(w, r)
+	case r.URL.Path == "/bind":
+		// A login that started from a form post comes back as a GET: show the form.
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	default:
+		renderDemo(w, http.StatusNotFound, "page", demoPage{Title: "页面不存在",
+			Error: "没有这个页面。", Fix: "请返回首页。"})
+	}
+}
+
+// identity reads what wechat_auth forwarded, or answers an error page.
+func identity(w http.ResponseWriter, r *http.Request) (demoPage, bool) {
+	p := demoPage{OpenID: r.Header.Get("X-WeChat-OpenID"), Avatar: r.Header.Get("X-WeChat-Avatar")}
+	if p.OpenID == "" {
+		renderDemo(w, http.StatusUnauthorized, "page", demoPage{Title: "没有收到微信身份",
+			Error: "请求里没有 X-WeChat-OpenID：它没有经过 wechat_auth 网关。",
+			Fix:   "请打开 caddy wechat-demo 打印的网址，不要直接访问这个端口。"})
+		return p, false
+	}
+	// The header is percent-encoded UTF-8 so that 李四 🐟 survives HTTP.
+	p.Nickname = r.Header.Get("X-WeChat-Nickname")
+	if n, err := url.PathUnescape(p.Nickname); err == nil {
+		p.Nickname = n
+	}
+	return p, true
+}
+
+func (a *demoApp) serveIndex(w http.ResponseWriter, r *http.Request) {
+	p, ok := identity(w, r)
+	if !ok {
+		return
+	}
+	p.Phone = a.book.phone(p.OpenID)
+	p.Bound = r.URL.Query().Get("bound") == "1" && p.Phone != ""
+	renderDemo(w, http.StatusOK, "page", p)
+}
+
+func (a *demoApp) serveBind(w http.ResponseWriter, r *http.Request) {
+	// The session cookie is SameSite=Lax, so a cross-site post arrives without
+	// it; refusing a foreign Origin as well costs nothing.
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			renderDemo(w, http.StatusForbidden, "page", demoPage{Title: "请求来源不正确",
+				Error: "这个绑定请求不是从本站页面提交的。", Fix: "请回到本站的“绑定手机号”页面重新提交。"})
+			return
+		}
+	}
+	p, ok := identity(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	p.Entered = strings.TrimSpace(r.PostFormValue("phone"))
+	phone := phoneSeparators.Replace(p.Entered)
+	p.Phone = a.book.phone(p.OpenID)
+	if !mainlandMobile.MatchString(phone) {
+		p.Title = "手机号格式不正确"
+		p.Error = "请输入 11 位中国大陆手机号，以 1 开头，第二位是 3 到 9，例如 13800138000。"
+		p.Fix = "检查号码后重新提交（不要加 +86 或其他符号）。"
+		renderDemo(w, http.StatusBadRequest, "page", p)
+		return
+	}
+	if err := a.book.bind(p.OpenID, phone); err != nil {
+		p.Title = "该手机号已被其他微信账号绑定"
+		p.Error = "号码 " + phone + " 已经绑定在另一个微信账号上，一个号码只能绑定一个微信账号。"
+		p.Fix = "如果这是您本人的号码，请用原来的微信账号进入本页换绑其他号码，再回来绑定。"
+		renderDemo(w, http.StatusConflict, "page", p)
+		return
+	}
+	// Post/redirect/get: a reload does not post again.
+	http.Redirect(w, r, "/?bound=1", http.StatusSeeOther)
+}
+
+func renderDemo(w http.ResponseWriter, status int, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = demoTemplates.ExecuteTemplate(w, name, data)
+}
+
+// demoTemplates escape everything (html/template): nicknames are user input.
+var demoTemplates = template.Must(template.New("").Parse(`
+{{define "head"}}<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>绑定手机号 · wechat_auth demo</title>
+<style>
+body{margin:0;font-family:-apple-system,"PingFang SC","Helvetica Neue",sans-serif;background:#ededed;color:#111}
+main{background:#fff;margin:0 auto;max-width:480px;min-height:100vh;padding:32px 24px;box-sizing:border-box}
+.who{display:flex;align-items:center;gap:12px}.who img{width:56px;height:56px;border-radius:8px}
+.nick{font-size:20px}.openid{color:#888;font-size:12px;word-break:break-all}
+.ok{color:#07c160}.err{background:#fff2f0;border-left:4px solid #fa5151;padding:8px 12px}
+input{font-size:17px;padding:8px;width:100%;box-sizing:border-box;margin:8px 0}
+button{font-size:17px;padding:10px;width:100%;border:0;border-radius:4px;background:#07c160;color:#fff}
+.foot{margin-top:32px;font-size:14px}
+</style>
+</head>
+<body><main>{{end}}
+
+{{define "foot"}}<p class="foot"><a id="logout" href="/wechat_auth/logout?rd=/logged-out">退出登录</a></p>
+</main></body></html>{{end}}
+
+{{define "page"}}{{template "head"}}
+{{if .OpenID}}<div class="who">{{if .Avatar}}<img src="{{.Avatar}}" alt="头像">{{end}}
+<div><div class="nick" id="nickname">{{.Nickname}}</div><div class="openid">openid <span id="openid">{{.OpenID}}</span></div></div></div>{{end}}
+{{if .Title}}<div class="err" id="error"><p><b>{{.Title}}</b></p><p>{{.Error}}</p><p>{{.Fix}}</p></div>{{end}}
+{{if .OpenID}}
+{{if .Phone}}<p>已绑定手机号：<b id="phone">{{.Phone}}</b>{{if .Bound}} <span class="ok" id="bound">绑定成功</span>{{end}}</p>
+{{else}}<p>还没有绑定手机号。</p>{{end}}
+<form method="post" action="/bind">
+<label for="phone-input">{{if .Phone}}换绑手机号{{else}}绑定手机号{{end}}</label>
+<input id="phone-input" name="phone" type="tel" inputmode="numeric" maxlength="20" placeholder="13800138000" value="{{.Entered}}" required>
+<button id="bind" type="submit">绑定</button>
+</form>
+{{end}}
+{{template "foot"}}{{end}}
+
+{{define "bye"}}{{template "head"}}
+<h2 id="bye">已退出登录</h2>
+<p>网关的会话已清除。再次打开 <a id="again" href="/">绑定手机号</a> 会重新经过微信授权。</p>
+<p>模拟器记得你选过的测试用户和已同意的授权，所以会直接回来；要换一个用户，先在<a id="switch" href="{{.}}/mock/users">模拟器的用户页</a>选择或退出。</p>
+</main></body></html>{{end}}
+`))
