@@ -1,0 +1,309 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+)
+
+// The demo tests load Caddy into this test process (caddy.Load), which holds
+// one config at a time: none of them may run in parallel.
+
+// runningDemo is a demo started by startDemo.
+type runningDemo struct {
+	urls demoURLs
+	out  *syncBuffer
+	stop func() error // cancels the context and returns runDemo's result
+}
+
+// startDemo runs runDemo on free loopback ports with Caddy's files in a temp
+// home; the demo is stopped at the end of the test if the test did not.
+func startDemo(t *testing.T) *runningDemo {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_DATA_HOME", home+"/data")
+	t.Setenv("XDG_CONFIG_HOME", home+"/config")
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &runningDemo{out: &syncBuffer{}}
+	ready := make(chan demoURLs, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- runDemo(ctx, demoOptions{Listen: "127.0.0.1:0", MockListen: "127.0.0.1:0",
+			ready: func(u demoURLs) { ready <- u }}, d.out)
+	}()
+	var result error
+	stopped := false
+	d.stop = func() error {
+		if stopped {
+			return result
+		}
+		stopped = true
+		cancel()
+		select {
+		case result = <-errc:
+		case <-time.After(15 * time.Second):
+			result = errors.New("runDemo did not return within 15s of cancel")
+		}
+		return result
+	}
+	t.Cleanup(func() { _ = d.stop() })
+	select {
+	case d.urls = <-ready:
+		return d
+	case err := <-errc:
+		stopped = true
+		cancel()
+		t.Fatalf("wechat-demo: %v\n%s", err, d.out.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("wechat-demo did not start within 15s\n%s", d.out.String())
+	}
+	return nil
+}
+
+// demoBrowser is a desktop browser without any simulator test header: it
+// signs in through the picker and the consent page, as a person would.
+type demoBrowser struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newDemoBrowser(t *testing.T) *demoBrowser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &demoBrowser{t: t, client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		Transport: &http.Transport{DisableKeepAlives: true}}}
+	return b
+}
+
+// demoResult is where a navigation ended.
+type demoResult struct {
+	status int
+	url    *url.URL
+	body   string
+}
+
+func (b *demoBrowser) do(req *http.Request) demoResult {
+	b.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return demoResult{status: resp.StatusCode, url: resp.Request.URL, body: string(body)}
+}
+
+func (b *demoBrowser) get(u string) demoResult {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+func (b *demoBrowser) post(u string, form url.Values) demoResult {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// noFollow is one GET with the browser's cookies, not following a redirect.
+func (b *demoBrowser) noFollow(u string) *http.Response {
+	b.t.Helper()
+	c := *b.client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(u)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// formField finds a hidden input's value in a page, as a browser submitting the form would send it.
+func formField(t *testing.T, page demoResult, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no %s field on %s:\n%s", name, page.url, page.body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// signIn opens the demo page and walks the picker (choosing user) and the
+// consent page (允许) until the page shows nickname.
+func signIn(t *testing.T, d *runningDemo, user, nickname string) *demoBrowser {
+	t.Helper()
+	b := newDemoBrowser(t)
+	picker := b.get(d.urls.Site + "/")
+	if picker.url.Path != "/mock/users" || !strings.Contains(picker.body, "选择测试用户") {
+		t.Fatalf("opening the page ended on %s (%d), want the simulator's user picker:\n%s", picker.url, picker.status, picker.body)
+	}
+	consent := b.post(picker.url.ResolveReference(&url.URL{Path: "/mock/users"}).String(),
+		url.Values{"user": {user}, "next": {formField(t, picker, "next")}})
+	if consent.url.Path != "/connect/oauth2/authorize" || !strings.Contains(consent.body, "允许") {
+		t.Fatalf("choosing %s ended on %s (%d), want the consent page:\n%s", user, consent.url, consent.status, consent.body)
+	}
+	page := b.post(consent.url.ResolveReference(&url.URL{Path: "/connect/oauth2/authorize/confirm"}).String(),
+		url.Values{"ticket": {formField(t, consent, "ticket")}, "action": {"allow"}})
+	if page.status != http.StatusOK || page.url.String() != d.urls.Site+"/" || !strings.Contains(page.body, nickname) {
+		t.Fatalf("允许 ended on %s (%d), want the demo page showing %q:\n%s", page.url, page.status, nickname, page.body)
+	}
+	return b
+}
+
+func TestWechatDemoIsRegisteredAsCaddyCommand(t *testing.T) {
+	cmd, ok := caddycmd.Commands()["wechat-demo"]
+	if !ok || cmd.CobraFunc == nil || cmd.Short == "" || !strings.Contains(cmd.Usage, "--mock-listen") {
+		t.Fatalf("wechat-demo not registered: %+v", cmd)
+	}
+}
+
+func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testing.T) {
+	d := startDemo(t)
+	for _, want := range []string{d.urls.Site + "/", "bob", "李四 🐟", "允许", "{env." + demoSecretEnv + "}"} {
+		if !strings.Contains(d.out.String(), want) {
+			t.Errorf("the banner lacks %q:\n%s", want, d.out.String())
+		}
+	}
+	if strings.Contains(d.out.String(), "app_secret 0123456789abcdef0123456789abcdef") {
+		t.Error("the printed Caddyfile inlines the app secret")
+	}
+
+	bob := signIn(t, d, "bob", "李四 🐟")
+
+	bad := bob.post(d.urls.Site+"/bind", url.Values{"phone": {"12800138000"}})
+	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, "手机号格式不正确") {
+		t.Errorf("binding 12800138000: %d, want 400 with 手机号格式不正确:\n%s", bad.status, bad.body)
+	}
+	bound := bob.post(d.urls.Site+"/bind", url.Values{"phone": {"138 0013 8000"}})
+	if bound.url.Path != "/" || !strings.Contains(bound.body, `id="phone">13800138000<`) || !strings.Contains(bound.body, "绑定成功") {
+		t.Fatalf("after binding, %s (%d) does not show 13800138000 bound:\n%s", bound.url, bound.status, bound.body)
+	}
+
+	alice := signIn(t, d, "alice", "张三")
+	taken := alice.post(d.urls.Site+"/bind", url.Values{"phone": {"13800138000"}})
+	if taken.status != http.StatusConflict || !strings.Contains(taken.body, "已被其他微信账号绑定") {
+		t.Errorf("alice binding bob's number: %d, want 409 已被其他微信账号绑定:\n%s", taken.status, taken.body)
+	}
+
+	out := bob.get(d.urls.Site + "/wechat_auth/logout?rd=/logged-out")
+	if out.url.Path != "/logged-out" || !strings.Contains(out.body, "已退出登录") {
+		t.Fatalf("logout ended on %s (%d):\n%s", out.url, out.status, out.body)
+	}
+	resp := bob.noFollow(d.urls.Site + "/")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, d.urls.Mock+"/connect/oauth2/authorize?") {
+		t.Fatalf("after logout the page answered %d Location %q, want 302 to the simulator's authorize page", resp.StatusCode, loc)
+	}
+	// Signing in again (silently: the simulator remembers bob and his consent)
+	// finds the binding, which belongs to the openid, not to the session.
+	again := bob.get(d.urls.Site + "/")
+	if !strings.Contains(again.body, "李四 🐟") || !strings.Contains(again.body, `id="phone">13800138000<`) {
+		t.Errorf("bob signing in again: %s (%d):\n%s", again.url, again.status, again.body)
+	}
+
+	if err := d.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+func TestWechatDemoStopsCleanlyOnCancelReleasingPortsAndGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	d := startDemo(t)
+	b := newDemoBrowser(t)
+	if r := b.get(d.urls.Site + "/"); r.url.Path != "/mock/users" {
+		t.Fatalf("the demo does not answer: %s %d", r.url, r.status)
+	}
+	start := time.Now()
+	if err := d.stop(); err != nil {
+		t.Fatalf("runDemo after cancel: %v, want nil\n%s", err, d.out.String())
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopping took %v", took)
+	}
+	if !strings.Contains(d.out.String(), "wechat-demo stopped") {
+		t.Errorf("no goodbye in the output:\n%s", d.out.String())
+	}
+	for _, u := range []string{d.urls.Site, d.urls.Mock, d.urls.Upstream} {
+		ln, err := net.Listen("tcp", strings.TrimPrefix(u, "http://"))
+		if err != nil {
+			t.Errorf("%s still held after stop: %v", u, err)
+			continue
+		}
+		ln.Close()
+	}
+	// Goroutines wind down asynchronously (closed connections, Caddy's
+	// cleanups); a few may stay for good (Caddy's process-wide workers).
+	const tolerance = 5
+	var now int
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if now = runtime.NumGoroutine(); now <= before+tolerance {
+			t.Logf("goroutines before %d after %d", before, now)
+			return
+		}
+	}
+	buf := make([]byte, 1<<20)
+	t.Errorf("goroutines: %d before the demo, %d after stopping (tolerance %d)\n%s", before, now, tolerance, buf[:runtime.Stack(buf, true)])
+}
+
+func TestWechatDemoNamesTheFlagWhenAPortIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, tc := range []struct {
+		opts demoOptions
+		flag string
+	}{
+		{demoOptions{Listen: addr, MockListen: "127.0.0.1:0"}, "--listen"},
+		{demoOptions{Listen: "127.0.0.1:0", MockListen: addr}, "--mock-listen"},
+	} {
+		err := runDemo(context.Background(), tc.opts, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), tc.flag+" ") {
+			t.Errorf("%s on a taken port: %v, want an error naming %s and %s", tc.flag, err, addr, tc.flag)
+		}
+	}
+}
+
+func TestWechatDemoListensOnLoopbackOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"8080":           "127.0.0.1:8080",
+		":8080":          "127.0.0.1:8080",
+		"localhost:8080": "127.0.0.1:8080",
+		"127.0.0.1:0":    "127.0.0.1:0",
+	} {
+		if got, err := loopbackAddr("--listen", in); err != nil || got != want {
+			t.Errorf("loopbackAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0.0.0.0:8080", "192.168.1.2:8080", "[::]:8080", "example.com:80", "http", "127.0.0.1:http", "127.0.0.1:70000"} {
+		if got, err := loopbackAddr("--listen", in); err == nil || !strings.Contains(err.Error(), "--listen") {
+			t.Errorf("loopbackAddr(%q) = %q, %v; want an error naming --listen", in, got, err)
+		}
+	}
+}

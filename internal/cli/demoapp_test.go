@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// asVisitor sends a request to the demo app as the gateway would for openID.
+func asVisitor(t *testing.T, app *demoApp, method, target, openID string, form url.Values, headers map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	var body *strings.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	} else {
+		body = strings.NewReader("")
+	}
+	r := httptest.NewRequest(method, target, body)
+	if form != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if openID != "" {
+		r.Header.Set("X-WeChat-OpenID", openID)
+		r.Header.Set("X-WeChat-Nickname", url.PathEscape("李四 🐟"))
+	}
+	for k, v := range headers {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	app.ServeHTTP(w, r)
+	return w
+}
+
+func bindAs(t *testing.T, app *demoApp, openID, phone string) *httptest.ResponseRecorder {
+	t.Helper()
+	return asVisitor(t, app, http.MethodPost, "/bind", openID, url.Values{"phone": {phone}}, nil)
+}
+
+func TestDemoAppBindsAMainlandMobileAndShowsIt(t *testing.T) {
+	app := &demoApp{}
+	for _, typed := range []string{"13800138000", " 138 0013 8000 ", "138-0013-8000"} {
+		w := bindAs(t, app, "o-bob", typed)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/?bound=1" {
+			t.Fatalf("binding %q: %d %q, want 303 to /?bound=1\n%s", typed, w.Code, w.Header().Get("Location"), w.Body)
+		}
+	}
+	w := asVisitor(t, app, http.MethodGet, "/?bound=1", "o-bob", nil, nil)
+	if body := w.Body.String(); !strings.Contains(body, `id="phone">13800138000<`) || !strings.Contains(body, "绑定成功") || !strings.Contains(body, "李四 🐟") {
+		t.Errorf("the page does not show the bound number and the decoded nickname:\n%s", body)
+	}
+}
+
+func TestDemoAppRejectsAnythingButAnElevenDigitMainlandMobile(t *testing.T) {
+	app := &demoApp{}
+	for _, phone := range []string{"", "12800138000", "10800138000", "1380013800", "138001380000", "+8613800138000",
+		"1380013800a", "２３８００１３８０００", "13800138000\n1", "13800138000; DROP TABLE"} {
+		w := bindAs(t, app, "o-bob", phone)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "手机号格式不正确") {
+			t.Errorf("binding %q: %d, want 400 手机号格式不正确", phone, w.Code)
+		}
+	}
+	if got := app.book.phone("o-bob"); got != "" {
+		t.Errorf("a malformed number was bound: %q", got)
+	}
+}
+
+func TestDemoAppRebindingReplacesTheNumberAndFreesTheOldOne(t *testing.T) {
+	app := &demoApp{}
+	bindAs(t, app, "o-bob", "13800138000")
+	if w := bindAs(t, app, "o-bob", "13900139000"); w.Code != http.StatusSeeOther {
+		t.Fatalf("rebinding: %d\n%s", w.Code, w.Body)
+	}
+	if got := app.book.phone("o-bob"); got != "13900139000" {
+		t.Errorf("bob's number after rebinding = %q, want 13900139000", got)
+	}
+	if w := bindAs(t, app, "o-alice", "13800138000"); w.Code != http.StatusSeeOther {
+		t.Errorf("bob's old number is still held after he rebound: %d\n%s", w.Code, w.Body)
+	}
+}
+
+func TestDemoAppRefusesANumberBoundToSomeoneElse(t *testing.T) {
+	app := &demoApp{}
+	bindAs(t, app, "o-bob", "13800138000")
+	w := bindAs(t, app, "o-alice", "13800138000")
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), "已被其他微信账号绑定") {
+		t.Errorf("alice taking bob's number: %d, want 409 已被其他微信账号绑定\n%s", w.Code, w.Body)
+	}
+	if app.book.phone("o-alice") != "" || app.book.phone("o-bob") != "13800138000" {
+		t.Errorf("bindings changed: alice %q bob %q", app.book.phone("o-alice"), app.book.phone("o-bob"))
+	}
+	// Binding one's own number again is no conflict.
+	if w := bindAs(t, app, "o-bob", "13800138000"); w.Code != http.StatusSeeOther {
+		t.Errorf("bob binding his own number again: %d", w.Code)
+	}
+}
+
+func TestDemoAppConcurrentBindsGiveANumberToOneOpenIDOnly(t *testing.T) {
+	app := &demoApp{}
+	var wg sync.WaitGroup
+	codes := make([]int, 32)
+	for i := range codes {
+		wg.Go(func() {
+			codes[i] = bindAs(t, app, "o-"+string(rune('a'+i)), "13800138000").Code
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, c := range codes {
+		if c == http.StatusSeeOther {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d visitors bound the same number, want 1 (codes %v)", won, codes)
+	}
+}
+
+func TestDemoAppEscapesNicknameAndAvatar(t *testing.T) {
+	app := &demoApp{}
+	w := asVisitor(t, app, http.MethodGet, "/", "o-x", nil, map[string]string{
+		"X-WeChat-Nickname": url.PathEscape(`<script>alert(1)</script>"'&`),
+		"X-WeChat-Avatar":   "javascript:alert(2)",
+	})
+	body := w.Body.String()
+	if strings.Contains(body, "<script>alert(1)") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("the nickname is not HTML-escaped:\n%s", body)
+	}
+	if strings.Contains(body, "javascript:alert(2)") {
+		t.Errorf("a javascript: avatar URL reached the page:\n%s", body)
+	}
+}
+
+func TestDemoAppRefusesVisitorsWithoutAnOpenID(t *testing.T) {
+	app := &demoApp{}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		target := "/"
+		if method == http.MethodPost {
+			target = "/bind"
+		}
+		w := asVisitor(t, app, method, target, "", url.Values{"phone": {"13800138000"}}, nil)
+		if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "没有收到微信身份") {
+			t.Errorf("%s %s without X-WeChat-OpenID: %d, want 401", method, target, w.Code)
+		}
+	}
+	if len(app.book.byPhone) != 0 {
+		t.Error("a number was bound without an openid")
+	}
+}
+
+func TestDemoAppRefusesABindPostedFromAnotherSite(t *testing.T) {
+	app := &demoApp{}
+	w := asVisitor(t, app, http.MethodPost, "/bind", "o-bob", url.Values{"phone": {"13800138000"}},
+		map[string]string{"Origin": "https://evil.example"})
+	if w.Code != http.StatusForbidden || app.book.phone("o-bob") != "" {
+		t.Errorf("cross-site bind: %d, bound %q; want 403 and nothing bound", w.Code, app.book.phone("o-bob"))
+	}
+}
