@@ -1,0 +1,302 @@
+package wechatauth
+
+import (
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// headerVariants spells a header name in every way a client might to slip it
+// past a case-sensitive or "-"-only filter.
+func headerVariants(name string) []string {
+	under := strings.ReplaceAll(name, "-", "_")
+	out := []string{name, strings.ToLower(name), strings.ToUpper(name), under, strings.ToLower(under), strings.ToUpper(under)}
+	// Mixed: alternate case letter by letter, and mix "-" and "_".
+	var alt strings.Builder
+	for i, c := range name {
+		if i%2 == 0 {
+			alt.WriteString(strings.ToUpper(string(c)))
+		} else {
+			alt.WriteString(strings.ToLower(string(c)))
+		}
+	}
+	out = append(out, alt.String(), strings.Replace(name, "-", "_", 1), strings.Replace(under, "_", "-", 1))
+	return out
+}
+
+var ourHeaders = []string{"X-WeChat-OpenID", "X-WeChat-UnionID", "X-WeChat-Scope", "X-WeChat-Nickname", "X-WeChat-Avatar", "X-WeChat-Subscribed", "X-WeChat-Anything-Else", "X-WeChat-"}
+
+func TestIsIdentityHeaderCatchesEveryVariantOfOurHeaders(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	for _, name := range append(append([]string{}, ourHeaders...), "Remote-User") {
+		for _, v := range headerVariants(name) {
+			if !n.isIdentityHeader(v) {
+				t.Errorf("isIdentityHeader(%q) = false", v)
+			}
+		}
+	}
+}
+
+func TestIsIdentityHeaderLeavesOtherHeadersAlone(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	for _, k := range []string{"X-WeChat", "X-WeChatOpenID", "X-Wechat", "WeChat-OpenID", "X-Forwarded-For", "Cookie", "User-Agent", "Remote-Users", "Remote-Use", "X-Remote-User", "RemoteUser", "Remote", "", "X-We-Chat-OpenID", "X-WeChat—OpenID"} {
+		if n.isIdentityHeader(k) {
+			t.Errorf("isIdentityHeader(%q) = true", k)
+		}
+	}
+}
+
+func TestIsIdentityHeaderFollowsACustomPrefix(t *testing.T) {
+	n := newHeaderNames("X-Auth-")
+	for _, name := range []string{"X-Auth-OpenID", "X-Auth-Scope", "X-Auth-Whatever", "Remote-User"} {
+		for _, v := range headerVariants(name) {
+			if !n.isIdentityHeader(v) {
+				t.Errorf("prefix X-Auth-: isIdentityHeader(%q) = false", v)
+			}
+		}
+	}
+	for _, k := range []string{"X-Authorization", "X-Auth", "Authorization"} {
+		if n.isIdentityHeader(k) {
+			t.Errorf("prefix X-Auth-: isIdentityHeader(%q) = true", k)
+		}
+	}
+	under := newHeaderNames("x_my_")
+	for _, k := range []string{"X-My-OpenID", "x_my_openid", "X_MY-OPENID"} {
+		if !under.isIdentityHeader(k) {
+			t.Errorf("prefix x_my_: isIdentityHeader(%q) = false", k)
+		}
+	}
+}
+
+func TestStripIdentityRemovesEveryVariantAndKeepsTheRest(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	h := http.Header{}
+	for _, name := range append(append([]string{}, ourHeaders...), "Remote-User") {
+		for _, v := range headerVariants(name) {
+			h[v] = []string{"forged", "forged-again"} // raw keys: not canonicalized
+			h.Add(v, "forged")                        // and canonicalized
+		}
+	}
+	keep := http.Header{"Accept": {"text/html"}, "X-Forwarded-For": {"1.2.3.4"}, "Cookie": {"a=b"}, "X-Wechat": {"not ours"}}
+	for k, v := range keep {
+		h[k] = v
+	}
+	n.stripIdentity(h)
+	if !reflect.DeepEqual(h, keep) {
+		t.Errorf("after stripIdentity: %v\nwant %v", h, keep)
+	}
+}
+
+func TestApplySetsHeadersAndPlaceholders(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	s := validSession()
+	id := newIdentity(s)
+	h := http.Header{}
+	repl := caddy.NewReplacer()
+	n.apply(h, repl, id)
+	want := map[string]string{
+		"X-Wechat-Openid":   s.OpenID,
+		"X-Wechat-Unionid":  s.UnionID,
+		"X-Wechat-Scope":    s.Scope,
+		"X-Wechat-Nickname": "%E5%BC%A0%E4%B8%89%F0%9F%98%80",
+		"X-Wechat-Avatar":   s.Avatar,
+	}
+	for k, v := range want {
+		if got := h.Values(k); len(got) != 1 || got[0] != v {
+			t.Errorf("header %s = %q, want [%q]", k, got, v)
+		}
+	}
+	if len(h) != len(want) {
+		t.Errorf("apply set %d headers, want %d: %v", len(h), len(want), h)
+	}
+	placeholders := map[string]string{
+		"{http.auth.user.id}":       s.OpenID,
+		"{http.auth.user.unionid}":  s.UnionID,
+		"{http.auth.user.scope}":    s.Scope,
+		"{http.auth.user.nickname}": s.Nickname,
+		"{http.auth.user.avatar}":   s.Avatar,
+	}
+	for ph, v := range placeholders {
+		if got := repl.ReplaceAll(ph, "MISSING"); got != v {
+			t.Errorf("%s = %q, want %q", ph, got, v)
+		}
+	}
+}
+
+func TestApplyOmitsEmptyOptionalHeadersAndOverwritesForgedOnes(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	s := Session{AppID: testAppID, OpenID: "o1", Scope: "snsapi_base"}
+	h := http.Header{"X-Wechat-Openid": {"forged", "forged2"}}
+	n.apply(h, nil, newIdentity(s)) // nil replacer: headers only, no panic
+	if got := h.Values("X-WeChat-OpenID"); !reflect.DeepEqual(got, []string{"o1"}) {
+		t.Errorf("OpenID = %q", got)
+	}
+	for _, k := range []string{"X-WeChat-UnionID", "X-WeChat-Nickname", "X-WeChat-Avatar"} {
+		if _, ok := h[http.CanonicalHeaderKey(k)]; ok {
+			t.Errorf("%s set for a session without it", k)
+		}
+	}
+	repl := caddy.NewReplacer()
+	n.apply(http.Header{}, repl, newIdentity(s))
+	for _, k := range []string{"http.auth.user.unionid", "http.auth.user.nickname", "http.auth.user.avatar"} {
+		if v, ok := repl.Get(k); !ok || v != "" {
+			t.Errorf("%s = %v, %v; want set to empty (so a stale value cannot leak)", k, v, ok)
+		}
+	}
+}
+
+func TestApplyUsesTheCustomPrefix(t *testing.T) {
+	n := newHeaderNames("X-Auth-")
+	h := http.Header{}
+	n.apply(h, nil, newIdentity(validSession()))
+	if h.Get("X-Auth-OpenID") != validSession().OpenID || h.Get("X-WeChat-OpenID") != "" {
+		t.Errorf("custom prefix headers: %v", h)
+	}
+}
+
+func TestNicknameIsPercentEncodedUTF8AndHeaderSafe(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	for _, nick := range []string{"张三", "😀🐼", "小明 (Ming)", "a\r\nX-WeChat-OpenID: forged", "tab\there", "100%", "a+b=c&d", "é\x00\x7f", "👨‍👩‍👧"} {
+		s := validSession()
+		s.Nickname = nick
+		h := http.Header{}
+		n.apply(h, nil, newIdentity(s))
+		v := h.Get("X-WeChat-Nickname")
+		for i := 0; i < len(v); i++ {
+			if v[i] < 0x21 || v[i] > 0x7e {
+				t.Errorf("nickname %q: header value %q holds byte %#x", nick, v, v[i])
+				break
+			}
+		}
+		back, err := url.PathUnescape(v)
+		if err != nil || back != nick {
+			t.Errorf("nickname %q: header %q decodes to %q (%v)", nick, v, back, err)
+		}
+	}
+}
+
+func TestStripOurCookiesRemovesSessionAndFlowCookiesOnly(t *testing.T) {
+	const name, flow = "wechat_session", "wechat_session_flow_"
+	cases := []struct {
+		name string
+		in   []string
+		want []string // nil: header dropped
+	}{
+		{"only session", []string{"wechat_session=abc"}, nil},
+		{"only flows", []string{"wechat_session_flow_AAAAAAAAAA=x; wechat_session_flow_BBBBBBBBBB=y"}, nil},
+		{"session among others keeps order", []string{"a=1; wechat_session=abc; b=2; c=3"}, []string{"a=1; b=2; c=3"}},
+		{"flow among others", []string{"z=9; wechat_session_flow_ABCDEFGHIJ=v; y=8"}, []string{"z=9; y=8"}},
+		{"several lines merged in order", []string{"a=1; wechat_session=x", "b=2", "wechat_session_flow_Q=1; c=3"}, []string{"a=1; b=2; c=3"}},
+		{"several lines all ours", []string{"wechat_session=x", "wechat_session_flow_Q=1"}, nil},
+		{"no ours: untouched", []string{"a=1;b=2", "c=3"}, []string{"a=1;b=2", "c=3"}},
+		{"prefix confusion kept", []string{"wechat_sessionX=1; wechat_session=2; xwechat_session=3; wechat_session_other=4"}, []string{"wechat_sessionX=1; xwechat_session=3; wechat_session_other=4"}},
+		{"spaces and empty parts", []string{" ;  wechat_session = v ;; a=1 ; "}, []string{"a=1"}},
+		{"duplicates of ours", []string{"wechat_session=1; wechat_session=2; wechat_session=3; k=v"}, []string{"k=v"}},
+		{"name without value", []string{"wechat_session; a=1"}, []string{"a=1"}},
+		{"quoted value", []string{`wechat_session="abc"; a="b"`}, []string{`a="b"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := http.Header{"Cookie": append([]string(nil), c.in...), "Other": {"x"}}
+			stripOurCookies(h, name, flow)
+			got, ok := h["Cookie"]
+			if c.want == nil {
+				if ok {
+					t.Fatalf("Cookie header kept as %q, want it dropped", got)
+				}
+			} else if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("Cookie = %q, want %q", got, c.want)
+			}
+			if h.Get("Other") != "x" {
+				t.Error("another header was touched")
+			}
+		})
+	}
+	h := http.Header{}
+	stripOurCookies(h, name, flow)
+	if len(h) != 0 {
+		t.Errorf("no Cookie header: got %v", h)
+	}
+}
+
+func TestStripOurCookiesFollowsTheCookieName(t *testing.T) {
+	h := http.Header{"Cookie": {"wechat_session=keep; sid=drop; sid_flow_ABC=drop; sidx=keep"}}
+	stripOurCookies(h, "sid", "sid_flow_")
+	if got := h.Get("Cookie"); got != "wechat_session=keep; sidx=keep" {
+		t.Errorf("Cookie = %q", got)
+	}
+}
+
+func collectCookieValues(h http.Header, name string) []string {
+	var got []string
+	cookieValues(h, name, func(v string) bool { got = append(got, v); return false })
+	return got
+}
+
+func TestCookieValuesFindsTheNamedCookieExactly(t *testing.T) {
+	cases := []struct {
+		name  string
+		lines []string
+		want  []string
+	}{
+		{"single", []string{"wechat_session=abc"}, []string{"abc"}},
+		{"among others", []string{"a=1; wechat_session=abc; b=2"}, []string{"abc"}},
+		{"prefix names are other cookies", []string{"wechat_sessionX=1; xwechat_session=2; wechat_session_flow_A=3; wechat_session=4"}, []string{"4"}},
+		{"name without =", []string{"wechat_session; wechat_session"}, nil},
+		{"empty value", []string{"wechat_session="}, []string{""}},
+		{"quoted", []string{`wechat_session="abc"`}, []string{"abc"}},
+		{"value with =", []string{"wechat_session=a=b=="}, []string{"a=b=="}},
+		{"spaces", []string{"  wechat_session=abc  ;b=2"}, []string{"abc"}},
+		{"space before =", []string{"wechat_session =abc"}, nil},
+		{"case matters", []string{"WeChat_Session=abc; WECHAT_SESSION=def"}, nil},
+		{"duplicates in order", []string{"wechat_session=1; wechat_session=2"}, []string{"1", "2"}},
+		{"across lines", []string{"wechat_session=1", "a=b; wechat_session=2"}, []string{"1", "2"}},
+		{"bounded", []string{"wechat_session=1; wechat_session=2; wechat_session=3; wechat_session=4; wechat_session=5"}, []string{"1", "2", "3"}},
+		{"bounded across lines", []string{"wechat_session=1", "wechat_session=2", "wechat_session=3", "wechat_session=4"}, []string{"1", "2", "3"}},
+		{"others do not count toward the bound", []string{"x=1; x=2; x=3; x=4; wechat_session=5"}, []string{"5"}},
+		{"no cookie header", nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, l := range c.lines {
+				h.Add("Cookie", l)
+			}
+			if got := collectCookieValues(h, defaultCookieName); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("values = %q, want %q", got, c.want)
+			}
+		})
+	}
+	if maxSameNameCookies != 3 {
+		t.Errorf("maxSameNameCookies = %d: update the bounded cases", maxSameNameCookies)
+	}
+}
+
+func TestCookieValuesStopsWhenTheCallbackSaysSo(t *testing.T) {
+	h := http.Header{"Cookie": {"wechat_session=1; wechat_session=2; wechat_session=3"}}
+	var seen []string
+	cookieValues(h, defaultCookieName, func(v string) bool { seen = append(seen, v); return v == "2" })
+	if !reflect.DeepEqual(seen, []string{"1", "2"}) {
+		t.Errorf("seen %q, want [1 2]", seen)
+	}
+}
+
+func TestIdentityFromTriesDuplicatesUpToTheBound(t *testing.T) {
+	h, _ := newTestHandler(t, testPair(1))
+	good := sealSession(t, h, validSession())
+	garbage := "wechat_session=garbage"
+	// A stale duplicate first (another path or domain) must not hide the good one.
+	if h.identityFrom(requestWithCookies(garbage+"; wechat_session="+good)) == nil {
+		t.Error("a valid cookie after a bad duplicate was ignored")
+	}
+	// Beyond the bound the good cookie is never tried: bounded work.
+	h2, _ := newTestHandler(t, testPair(1))
+	many := strings.Repeat(garbage+"; ", maxSameNameCookies) + "wechat_session=" + good
+	if h2.identityFrom(requestWithCookies(many)) != nil {
+		t.Error("verified more same-name cookies than maxSameNameCookies")
+	}
+}
