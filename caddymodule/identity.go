@@ -170,6 +170,11 @@ func stripOurCookies(h http.Header, sessionName, flowPrefix string) {
 		return
 	}
 	var b strings.Builder
+	size := 0
+	for _, line := range lines {
+		size += len(line) + 2
+	}
+	b.Grow(size) // one allocation for the rewritten header
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
 			p := strings.TrimSpace(part)
