@@ -199,6 +199,19 @@ func TestPHPExampleBindsPhoneToTheSimulatorsOpenIDAndReadsItBackFromSQLite(t *te
 	}
 	s.wantBindings(t, map[string]string{aliceID: "13800138000"})
 
+	// Nothing but the two pages is served from the app folder.
+	for path, secret := range map[string]string{"/db.php": "", "/page.php": "", "/schema.sql": "CREATE TABLE", "/Caddyfile": "wechat_auth", "/README.md": "php_fastcgi"} {
+		p := alice.get(s.URL + path)
+		if path == "/db.php" || path == "/page.php" {
+			if p.Status != http.StatusNotFound {
+				t.Errorf("%s: %d, want 404", path, p.Status)
+			}
+		}
+		if secret != "" && strings.Contains(p.Body, secret) {
+			t.Errorf("%s is served as a file:\n%s", path, p.Body)
+		}
+	}
+
 	// The page shows the bound phone on a later visit too (read back by openid).
 	p = alice.get(s.URL + "/")
 	if !strings.Contains(p.Body, `<strong id="phone">13800138000</strong>`) {
