@@ -94,73 +94,22 @@ type demoURLs struct {
 // process), prints how to use them, and stops all three when ctx ends.
 // Caddy holds one config per process: do not run two demos at once.
 func runDemo(ctx context.Context, opts demoOptions, stdout io.Writer) error {
-	if opts.Listen == "" {
-		opts.Listen = "127.0.0.1:8080"
-	}
-	if opts.MockListen == "" {
-		opts.MockListen = "127.0.0.1:9001"
-	}
-	siteAddr, err := loopbackAddr("--listen", opts.Listen)
+	sitePort, mockLn, upLn, err := demoListen(opts)
 	if err != nil {
 		return err
 	}
-	mockAddr, err := loopbackAddr("--mock-listen", opts.MockListen)
-	if err != nil {
-		return err
-	}
-	// Caddy binds the gateway's port itself; trying it first turns "address
-	// already in use" deep inside a config load into a message naming the flag.
-	siteLn, err := listenFlag("--listen", siteAddr)
-	if err != nil {
-		return err
-	}
-	sitePort := siteLn.Addr().(*net.TCPAddr).Port
-	siteLn.Close()
-	mockLn, err := listenFlag("--mock-listen", mockAddr)
-	if err != nil {
-		return err
-	}
-	upLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		mockLn.Close()
-		return fmt.Errorf("demo app: %w", err)
-	}
-
 	urls := demoURLs{
 		Site:     "http://127.0.0.1:" + strconv.Itoa(sitePort),
 		Mock:     "http://" + mockLn.Addr().String(),
 		Upstream: "http://" + upLn.Addr().String(),
 	}
 	sim := wechattest.New(wechattest.WithAnyBrowser())
-	servers := []*http.Server{
-		{Handler: sim, ReadHeaderTimeout: 10 * time.Second},
-		{Handler: &demoApp{mockURL: urls.Mock}, ReadHeaderTimeout: 10 * time.Second},
-	}
-	errc := make(chan error, len(servers))
-	for i, ln := range []net.Listener{mockLn, upLn} {
-		go func() { errc <- servers[i].Serve(ln) }()
-	}
-	stopServers := func() error {
-		sim.Close() // releases handlers a fault left hanging
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		var errs []error
-		for _, s := range servers {
-			if err := s.Shutdown(sctx); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		for range servers {
-			if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	}
+	bg := serveDemo(map[net.Listener]http.Handler{mockLn: sim, upLn: &demoApp{mockURL: urls.Mock}})
+	bg.onStop = sim.Close // releases handlers a fault left hanging
 
 	caddyfile, err := startDemoGateway(sitePort, urls)
 	if err != nil {
-		return errors.Join(err, stopServers())
+		return errors.Join(err, bg.stop())
 	}
 	printDemo(stdout, sim, urls, caddyfile)
 	if opts.ready != nil {
@@ -169,16 +118,89 @@ func runDemo(ctx context.Context, opts demoOptions, stdout io.Writer) error {
 
 	select {
 	case <-ctx.Done():
-	case err := <-errc: // a server died: stop the rest; stopServers reports it
-		errc <- err
+	case err := <-bg.errc: // a server died: stop the rest; bg.stop reports it
+		bg.errc <- err
 	}
 	fmt.Fprintln(stdout, "\nStopping…")
-	stopErr := caddy.Stop()
-	if err := errors.Join(stopErr, stopServers()); err != nil {
+	if err := errors.Join(caddy.Stop(), bg.stop()); err != nil {
 		return fmt.Errorf("wechat-demo: %w", err)
 	}
 	fmt.Fprintln(stdout, "wechat-demo stopped")
 	return nil
+}
+
+// demoListen checks the flags and takes the ports: the simulator's and the
+// demo app's (kept open), and the gateway's, which is only tried: Caddy binds it
+// itself, and trying first turns "address already in use" deep inside a config
+// load into a message naming the flag.
+func demoListen(opts demoOptions) (sitePort int, mockLn, upLn net.Listener, err error) {
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:8080"
+	}
+	if opts.MockListen == "" {
+		opts.MockListen = "127.0.0.1:9001"
+	}
+	siteAddr, err := loopbackAddr("--listen", opts.Listen)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	mockAddr, err := loopbackAddr("--mock-listen", opts.MockListen)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	siteLn, err := listenFlag("--listen", siteAddr)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	sitePort = siteLn.Addr().(*net.TCPAddr).Port
+	siteLn.Close()
+	if mockLn, err = listenFlag("--mock-listen", mockAddr); err != nil {
+		return 0, nil, nil, err
+	}
+	if upLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		mockLn.Close()
+		return 0, nil, nil, fmt.Errorf("demo app: %w", err)
+	}
+	return sitePort, mockLn, upLn, nil
+}
+
+// demoServers are the plain HTTP servers of the demo (simulator, demo app).
+type demoServers struct {
+	servers []*http.Server
+	errc    chan error // one Serve result per server
+	onStop  func()
+}
+
+func serveDemo(handlers map[net.Listener]http.Handler) *demoServers {
+	bg := &demoServers{errc: make(chan error, len(handlers))}
+	for ln, h := range handlers {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		bg.servers = append(bg.servers, srv)
+		go func() { bg.errc <- srv.Serve(ln) }()
+	}
+	return bg
+}
+
+// stop shuts the servers down (5s for requests in flight) and reports any
+// server that had failed.
+func (bg *demoServers) stop() error {
+	if bg.onStop != nil {
+		bg.onStop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, s := range bg.servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for range bg.servers {
+		if err := <-bg.errc; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // startDemoGateway loads the gateway's Caddyfile into this process's Caddy and
@@ -321,7 +343,13 @@ func listenFlag(flag, addr string) (net.Listener, error) {
 		return ln, nil
 	}
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("%s is already in use (is another demo running?): choose another port with %s, e.g. %s 127.0.0.1:0 for any free one", addr, flag, flag)
+		next := "0"
+		if _, port, _ := net.SplitHostPort(addr); port != "" {
+			if n, _ := strconv.Atoi(port); n > 0 && n < 65535 {
+				next = strconv.Itoa(n + 1)
+			}
+		}
+		return nil, fmt.Errorf("%s is already in use (is another demo running?): choose another port with %s, e.g. %s 127.0.0.1:%s", addr, flag, flag, next)
 	}
 	return nil, fmt.Errorf("cannot listen on %s: %w; choose another address with %s", addr, err, flag)
 }
