@@ -57,7 +57,7 @@ func TestHostileInputsGetBoundedClearAnswers(t *testing.T) {
 func TestHangingWeChatGivesBoundedErrorPageAndLeaksNoGoroutine(t *testing.T) {
 	g := startGateway(t, gatewayConfig{})
 	b := newBrowser("alice")
-	g.login(t, b, "/warm") // warm connection pools before counting
+	g.login(t, b, "/warm")  // warm connection pools before counting
 	b = newBrowser("alice") // a visitor without a session
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	time.Sleep(100 * time.Millisecond)
