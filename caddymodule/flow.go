@@ -135,8 +135,9 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin
 }
 
 // serveLogin starts authorization explicitly: GET <path_prefix>/login?rd=URL
-// [&scope=snsapi_userinfo]. A visitor who already has a good enough session
-// goes straight to rd.
+// [&scope=snsapi_userinfo]. It authorizes afresh even over a valid session:
+// the callback then replaces whatever session cookie the browser held, so a
+// cookie planted by someone else (session fixation) does not survive a login.
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 	site, err := h.siteOrigin(r)
 	if err != nil {
@@ -148,10 +149,6 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 	scope := h.Scope
 	if q.Get("scope") == wechat.ScopeUserInfo {
 		scope = wechat.ScopeUserInfo
-	}
-	if id := h.identityFrom(r); id != nil && h.scopeSatisfied(&id.sess, scope) {
-		redirect(w, r, ret)
-		return
 	}
 	if !isWeChat(r) {
 		switch h.NonWeChat {

@@ -409,3 +409,23 @@ func TestEndpointsAnswerOutsideTheProtectMatcher(t *testing.T) {
 		t.Fatal("no identity on the protected path")
 	}
 }
+
+func TestPlantedSessionDoesNotSurviveLogin(t *testing.T) {
+	g := startGateway(t, gatewayConfig{})
+	attacker := newBrowser("bob")
+	g.login(t, attacker, "/x")
+	planted := attacker.cookie(g.URL, "wechat_session")
+
+	victim := newBrowser("alice")
+	victim.jar.SetCookies(mustURL(g.URL), []*http.Cookie{{Name: "wechat_session", Value: planted, Path: "/"}})
+	resp, _ := victim.get(t, g.URL+"/wechat_auth/login?rd=%2Fbind.php")
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/bind.php" {
+		t.Fatalf("login ended at %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	if got := g.up.last(t).Header.Get("X-Wechat-Openid"); got != g.sim.OpenID(testAppID, "alice") {
+		t.Fatalf("after logging in, the upstream sees %q, want alice's openid: the planted session survived", got)
+	}
+	if victim.cookie(g.URL, "wechat_session") == planted {
+		t.Fatal("the planted cookie was not replaced")
+	}
+}
