@@ -610,3 +610,81 @@ func requestWithCookies(lines ...string) *http.Request {
 }
 
 func marshalSession(s Session) []byte { return s.marshal() }
+
+func TestVerifyRefusesReorderedCookieParts(t *testing.T) {
+	h, _ := newTestHandler(t, testPair(1))
+	good := sealSession(t, h, validSession())
+	parts := bytes.SplitN(mustB64(t, good), []byte("|"), 3)
+	if len(parts) != 3 {
+		t.Fatalf("cookie has %d parts, want date|value|mac", len(parts))
+	}
+	for _, order := range [][3]int{{1, 0, 2}, {0, 2, 1}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}} {
+		b := bytes.Join([][]byte{parts[order[0]], parts[order[1]], parts[order[2]]}, []byte("|"))
+		if h.verify(base64.URLEncoding.EncodeToString(b)) != nil {
+			t.Errorf("cookie parts in order %v accepted", order)
+		}
+	}
+	// A fresh timestamp spliced onto an old value and MAC.
+	b := bytes.Join([][]byte{[]byte(fmt.Sprint(fixedNow.Unix() + 1000)), parts[1], parts[2]}, []byte("|"))
+	if h.verify(base64.URLEncoding.EncodeToString(b)) != nil {
+		t.Error("cookie with a replaced timestamp accepted")
+	}
+}
+
+// flowRequest is a callback request carrying one flow cookie sealed for f
+// under the cookie name the callback derives from state.
+func flowRequest(t *testing.T, h *Handler, state string, f flowState) *http.Request {
+	t.Helper()
+	name := h.flowCookieName(state)
+	v, err := h.flows.encode(name, f.marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return requestWithCookies(name + "=" + v)
+}
+
+func TestReadFlowAcceptsOnlyThisBrowsersStateWhileFresh(t *testing.T) {
+	const stateA = "AAAAAAAAAAaaaaaaaaaaaaaaaaaaaaaa"
+	const stateB = "AAAAAAAAAAbbbbbbbbbbbbbbbbbbbbbb" // same cookie name as A
+	h, _ := newTestHandler(t, testPair(1))
+	fresh := flowState{State: stateA, Return: "/x", Scope: "snsapi_base", Created: fixedNow.Unix()}
+	if f, ok := h.readFlow(flowRequest(t, h, stateA, fresh), stateA); !ok || f != fresh {
+		t.Fatalf("readFlow refused its own fresh flow: %+v %v", f, ok)
+	}
+	if _, ok := h.readFlow(flowRequest(t, h, stateA, fresh), stateB); ok {
+		t.Error("a flow sealed for state A accepted a callback with state B (swapped tabs / login CSRF)")
+	}
+	old := fresh
+	old.Created = fixedNow.Add(-flowTTL).Unix()
+	if _, ok := h.readFlow(flowRequest(t, h, stateA, old), stateA); ok {
+		t.Error("a flow older than flowTTL was accepted")
+	}
+	// A session cookie under the flow cookie's name is not a flow.
+	name := h.flowCookieName(stateA)
+	sess, _ := h.sessions.encode(h.CookieName, marshalSession(validSession()))
+	if _, ok := h.readFlow(requestWithCookies(name+"="+sess), stateA); ok {
+		t.Error("a session cookie passed as a flow cookie")
+	}
+	// A flow sealed under another name (another tab's cookie) is refused.
+	other, _ := h.flows.encode(h.flowPrefix+"ZZZZZZZZZZ", fresh.marshal())
+	if _, ok := h.readFlow(requestWithCookies(name+"="+other), stateA); ok {
+		t.Error("a flow cookie sealed under another name was accepted")
+	}
+	// Keys of another deployment cannot mint flows.
+	attacker, _ := newTestHandler(t, testPair(77))
+	if _, ok := h.readFlow(flowRequest(t, attacker, stateA, fresh), stateA); ok {
+		t.Error("a flow sealed with other keys was accepted")
+	}
+}
+
+func TestValidStateAdmitsOnlyTheNonceAlphabetAndLength(t *testing.T) {
+	good := randomAlnum(stateLen)
+	if !validState(good) {
+		t.Fatalf("validState refuses its own nonce %q", good)
+	}
+	for _, s := range []string{"", good[:stateLen-1], good + "a", good[:stateLen-1] + "-", good[:stateLen-1] + "_", good[:stateLen-1] + "=", good[:stateLen-1] + "\x00", strings.Repeat("é", stateLen/2), strings.Repeat("a", 128)} {
+		if validState(s) {
+			t.Errorf("validState(%q) = true", s)
+		}
+	}
+}
