@@ -248,7 +248,9 @@ var ruleCases = []ruleCase{
 	{
 		rule: ".bar.foo",
 		keep: []string{"https://bar.foo/", "https://x.bar.foo/", "https://a.b.c.bar.foo/x", "https://X.BAR.FOO/", "https://x.bar.foo:443/", "http://x.bar.foo:80/", "https://x.bar.foo./"},
-		drop: []string{"https://xbar.foo/", "https://bar.foo.evil/", "https://x.bar.foo.evil/", "https://bar.foo:8080/", "https://x.bar.foo:8443/", "https://bar.fooo/", "https://ar.foo/", "https://foo/", "https://evil.com/.bar.foo", "https://evil.com?.bar.foo", "https://x.bar.foo@evil.com/", "https://evil.com\\.bar.foo/", "https://x.bar%2Efoo/"},
+		drop: []string{"https://xbar.foo/", "https://bar.foo.evil/", "https://x.bar.foo.evil/", "https://bar.foo:8080/", "https://x.bar.foo:8443/", "https://bar.fooo/", "https://ar.foo/", "https://foo/", "https://evil.com/.bar.foo", "https://evil.com?.bar.foo", "https://x.bar.foo@evil.com/", "https://evil.com\\.bar.foo/", "https://x.bar%2Efoo/",
+			// not host names: refused rather than guessed at
+			"https://a!b.bar.foo/", "https://a'b.bar.foo/", "https://a(b).bar.foo/", "https://a;b.bar.foo/", "https://a_b.bar.foo/", "https://%D0%B0.bar.foo/"},
 	},
 	{
 		rule: "*.bar.foo",
