@@ -123,6 +123,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(h.PathPrefix) == 0 || h.PathPrefix[0] != '/' {
 				return d.Errf("path_prefix %q must start with /, e.g. /wechat_auth", h.PathPrefix)
 			}
+			if h.PathPrefix == "/" {
+				return d.Errf(`path_prefix "/" would put the login endpoints among the app's own pages: use a path such as /wechat_auth`)
+			}
 		case "redirect_domains":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

@@ -89,6 +89,9 @@ func makeOrigin(scheme, hostport string) (origin, error) {
 	if host == "" || !validHostname(host) || (port != "" && !isPort(port)) {
 		return origin{}, errors.New("invalid host")
 	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
 	if port != "" {
 		host += ":" + port
 	}
@@ -282,7 +285,9 @@ func (h *Handler) fillProfile(ctx context.Context, s *Session, tok *wechat.Token
 	}
 	s.Scope = wechat.ScopeUserInfo
 	s.Nickname = info.Nickname
-	if strings.HasPrefix(info.HeadImgURL, "https://") || strings.HasPrefix(info.HeadImgURL, "http://") {
+	// The avatar becomes a header value: only a plain http(s) URL may.
+	if (strings.HasPrefix(info.HeadImgURL, "https://") || strings.HasPrefix(info.HeadImgURL, "http://")) &&
+		len(info.HeadImgURL) <= 1024 && printableASCII(info.HeadImgURL) {
 		s.Avatar = info.HeadImgURL
 	}
 	if s.UnionID == "" && validWeChatID(info.UnionID) {

@@ -136,7 +136,8 @@ func allowedByOracle(t *testing.T, site origin, rules []string, accepted string)
 		return loc, false
 	}
 	scheme := strings.TrimSuffix(u.Protocol(), ":")
-	host, port := strings.TrimSuffix(u.Hostname(), "."), u.Port()
+	// Compare IPv6 literals without brackets, as splitHostPort does.
+	host, port := strings.Trim(strings.TrimSuffix(u.Hostname(), "."), "[]"), u.Port()
 	if scheme != "http" && scheme != "https" || u.Username() != "" || u.Password() != "" {
 		return loc, false
 	}
@@ -149,7 +150,7 @@ func allowedByOracle(t *testing.T, site origin, rules []string, accepted string)
 		if err != nil {
 			t.Fatalf("rule %q: %v", raw, err)
 		}
-		if r.allows(host, port) {
+		if r.allows(scheme, host, port) {
 			return loc, true
 		}
 	}

@@ -200,7 +200,9 @@ func (h *Handler) setDefaults() {
 	if h.PathPrefix == "" {
 		h.PathPrefix = defaultPathPrefix
 	}
-	h.PathPrefix = strings.TrimSuffix(h.PathPrefix, "/")
+	if len(h.PathPrefix) > 1 {
+		h.PathPrefix = strings.TrimSuffix(h.PathPrefix, "/")
+	}
 	if h.NonWeChat == "" {
 		h.NonWeChat = nonWeChatPage
 	}
@@ -338,6 +340,9 @@ func (h *Handler) Validate() error {
 	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#*{} ") {
 		return fmt.Errorf("path_prefix %q must be a path starting with /, e.g. /wechat_auth", h.PathPrefix)
 	}
+	if h.PathPrefix == "/" {
+		return errors.New(`path_prefix "/" would put the login endpoints at the site's root, among the app's own pages: use a path such as /wechat_auth`)
+	}
 	if !validToken(h.CookieName) {
 		return fmt.Errorf("cookie_name %q is not a valid cookie name: use letters, digits, - and _", h.CookieName)
 	}
@@ -352,8 +357,8 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf("non_wechat %q is unknown: use page, allow, deny or login", h.NonWeChat)
 	}
-	if !validToken(h.HeaderPrefix) {
-		return fmt.Errorf("header_prefix %q is not a valid header name prefix, e.g. X-WeChat-", h.HeaderPrefix)
+	if err := checkHeaderPrefix(h.HeaderPrefix); err != nil {
+		return err
 	}
 	if h.SubscriberTTL < 0 {
 		return fmt.Errorf("subscriber_ttl %s is negative: use e.g. 5m", time.Duration(h.SubscriberTTL))
@@ -364,6 +369,25 @@ func (h *Handler) Validate() error {
 		}
 		if u, err := url.Parse(b.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("%s %q must be an http(s) URL such as https://api.weixin.qq.com", b.name, b.value)
+		}
+	}
+	return nil
+}
+
+// headersWeRead are request headers the module, Caddy or the upstream
+// relies on; every header under header_prefix is stripped, so the prefix
+// must not cover any of them.
+var headersWeRead = []string{"cookie", "host", "user-agent", "accept", "referer", "authorization", "content-",
+	"x-forwarded-", "x-requested-with", "x-original-url", "x-real-ip", "sec-", "if-", "origin"}
+
+func checkHeaderPrefix(p string) error {
+	norm := normalizeHeaderKey(p)
+	if !validToken(p) || !strings.HasSuffix(norm, "-") || len(norm) < 3 {
+		return fmt.Errorf("header_prefix %q is not a valid header name prefix: use letters, digits and -, ending in -, such as X-WeChat-", p)
+	}
+	for _, h := range headersWeRead {
+		if strings.HasPrefix(h, norm) {
+			return fmt.Errorf("header_prefix %q would strip the %s header(s) from every request: choose a prefix of your own, such as X-WeChat-", p, strings.TrimSuffix(h, "-"))
 		}
 	}
 	return nil

@@ -109,7 +109,7 @@ func newIdentity(s Session) *identity {
 		// hold anything a person can type, emoji included.
 		id.nickname = []string{url.PathEscape(s.Nickname)}
 	}
-	if s.Avatar != "" {
+	if s.Avatar != "" && printableASCII(s.Avatar) {
 		id.avatar = []string{s.Avatar}
 	}
 	id.phOpenID, id.phUnionID, id.phScope = s.OpenID, s.UnionID, s.Scope

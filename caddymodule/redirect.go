@@ -45,6 +45,12 @@ func parseDomainRule(s string) (domainRule, error) {
 	if s == "" || strings.ContainsAny(s, "*:") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") {
 		return r, fmt.Errorf("redirect_domains %q: write a host name such as example.com, .example.com, *.example.com, example.com:8080 or example.com:*", r.original)
 	}
+	if !printableASCII(s) {
+		return r, fmt.Errorf("redirect_domains %q: write an internationalized domain in its punycode (xn--) form", r.original)
+	}
+	if !validHostname(s) || strings.Contains(s, "..") {
+		return r, fmt.Errorf("redirect_domains %q: a host name has only letters, digits, hyphens and single dots", r.original)
+	}
 	r.host = s
 	return r, nil
 }
@@ -61,15 +67,22 @@ func isPort(p string) bool {
 	return true
 }
 
-func (r domainRule) allows(host, port string) bool {
-	switch r.port {
+// allows reports whether host and port (already without the scheme's
+// default port) match the rule. A rule naming the scheme's default port
+// ("example.com:443" for https) means the default port.
+func (r domainRule) allows(scheme, host, port string) bool {
+	rport := r.port
+	if (scheme == "https" && rport == "443") || (scheme == "http" && rport == "80") {
+		rport = ""
+	}
+	switch rport {
 	case "*":
 	case "":
 		if port != "" {
 			return false
 		}
 	default:
-		if port != r.port {
+		if port != rport {
 			return false
 		}
 	}
@@ -118,7 +131,7 @@ func safeReturnURL(raw string, site origin, rules []domainRule) string {
 		}
 	}
 	for _, r := range rules {
-		if r.allows(host, port) {
+		if r.allows(u.Scheme, host, port) {
 			return raw
 		}
 	}
@@ -135,6 +148,9 @@ func splitHostPort(hostport, scheme string) (host, port string) {
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
 		port = ""
 	}
+	// IPv6 literals compare without brackets, whether a port was split off
+	// ("[::1]:8443" → "::1") or not ("[::1]").
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	return strings.TrimSuffix(host, "."), port
 }
 
@@ -142,7 +158,7 @@ func splitHostPort(hostport, scheme string) (host, port string) {
 // host is refused rather than guessed at: browsers map it to punycode and
 // homographs make a visual comparison meaningless.
 func validHostname(h string) bool {
-	if strings.HasPrefix(h, "[") {
+	if strings.Contains(h, ":") || strings.HasPrefix(h, "[") {
 		return net.ParseIP(strings.Trim(h, "[]")) != nil
 	}
 	for i := 0; i < len(h); i++ {

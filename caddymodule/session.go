@@ -248,8 +248,11 @@ func newCookieCodec(pairs [][]byte, maxAge time.Duration) cookieCodec {
 	return cookieCodec{codecs: codecs}
 }
 
+// encode seals payload. securecookie encrypts the bytes it is given in
+// place, so it gets a copy: sealing must not change the caller's data.
+// (Only logins and flow starts encode; the hot path only decodes.)
 func (c cookieCodec) encode(name string, payload []byte) (string, error) {
-	return securecookie.EncodeMulti(name, payload, c.codecs...)
+	return securecookie.EncodeMulti(name, append([]byte(nil), payload...), c.codecs...)
 }
 
 func (c cookieCodec) decode(name, value string) ([]byte, error) {
