@@ -510,6 +510,17 @@ else
 	else
 		say "  skipped: no TestConcurrentSilentLogins in caddymodule/ yet"
 	fi
+
+	say ""
+	say "Memory: MEMORY_SESSIONS=200000 go test -run TestMemoryBoundAfterManyDistinctSessions -v ./caddymodule/"
+	if MEMORY_SESSIONS=200000 "$GO" test -count=1 -timeout 15m -run '^TestMemoryBoundAfterManyDistinctSessions$' -v ./caddymodule/ >"$TMP/mem.txt" 2>&1; then
+		line=$(grep -m1 'heap grew' "$TMP/mem.txt" | sed 's/^[[:space:]]*//; s/^[a-z_]*_test\.go:[0-9]*: //') || true
+		say "  ${line:-(no heap line in the output)}"
+		verdict 1 "heap after 200,000 distinct sessions within the documented 48 MiB"
+	else
+		sed 's/^/  /' "$TMP/mem.txt" | tail -n 20 | tee -a "$OUT" >&2
+		verdict 0 "heap after 200,000 distinct sessions within the documented 48 MiB (output above)"
+	fi
 fi
 
 say ""

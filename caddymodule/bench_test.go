@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -183,16 +185,17 @@ func BenchmarkCallbackLocalWork(b *testing.B) {
 	}
 }
 
-// TestMemoryBoundAfterManyDistinctSessions feeds 200,000 distinct valid
-// cookies through the session check and bounds the heap growth: the memo
-// stops at memoMaxEntries, so memory does not grow with the number of
-// visitors. The figure is logged for the README.
+// TestMemoryBoundAfterManyDistinctSessions feeds distinct valid cookies
+// through the session check and bounds the heap growth: the memo stops at
+// memoMaxEntries, so memory does not grow with the number of visitors.
+// make test uses 30,000 (past the bound); make bench sets
+// MEMORY_SESSIONS=200000 for issue 6's figure.
 func TestMemoryBoundAfterManyDistinctSessions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: 200,000 cookie verifications")
-	}
 	h := provisionedHandler(t, nil)
-	const n = 200000
+	n := memoMaxEntries * 3 / 2
+	if v, err := strconv.Atoi(os.Getenv("MEMORY_SESSIONS")); err == nil && v > 0 {
+		n = v
+	}
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
