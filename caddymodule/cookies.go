@@ -51,9 +51,9 @@ func (h *Handler) remember(value string, id *identity, left time.Duration) {
 	if ttl <= 0 {
 		return
 	}
-	if h.memo.ItemCount() >= memoMaxEntries {
+	if h.memo.ItemCount() >= h.memoMax {
 		h.memo.DeleteExpired()
-		if h.memo.ItemCount() >= memoMaxEntries {
+		if h.memo.ItemCount() >= h.memoMax {
 			return
 		}
 	}

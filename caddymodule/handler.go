@@ -138,6 +138,7 @@ type Handler struct {
 	sessions     cookieCodec
 	flows        cookieCodec
 	memo         *cache.Cache
+	memoMax      int
 	names        headerNames
 	rules        []domainRule
 	protect      caddyhttp.MatcherSets
@@ -261,6 +262,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// No janitor goroutine: expired entries are dropped when the cache fills
 	// (see remember), so a config reload leaves nothing running behind.
 	h.memo = cache.New(memoTTL, 0)
+	h.memoMax = memoMaxEntries
 
 	if h.SubscriberInfo || h.RequireSubscribe {
 		ttl := time.Duration(h.SubscriberTTL)

@@ -45,6 +45,7 @@ func newTestHandler(t testing.TB, pairs [][]byte) (*Handler, *time.Time) {
 		ttl:        defaultSessionTTL,
 		now:        func() time.Time { return now },
 		memo:       cache.New(memoTTL, 0),
+		memoMax:    memoMaxEntries,
 	}
 	h.sessions = newCookieCodec(pairs, h.ttl)
 	h.flows = newCookieCodec(pairs, flowTTL)
