@@ -44,7 +44,7 @@ func errcode(m map[string]any) int {
 	return int(f)
 }
 
-var ridRE = regexp.MustCompile(` rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$`)
+var ridRE = regexp.MustCompile(`, rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$`)
 
 func TestJSONAPIErrorCodesForBadParameters(t *testing.T) {
 	srv := newServer(t)

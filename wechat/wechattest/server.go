@@ -463,7 +463,7 @@ func errBody(code int, msg string) apiError {
 	if msg == "" {
 		msg = "error"
 	}
-	return apiError{ErrCode: code, ErrMsg: fmt.Sprintf("%s rid: %08x-%s-%s", msg, time.Now().Unix(), randomHex(8), randomHex(8))}
+	return apiError{ErrCode: code, ErrMsg: fmt.Sprintf("%s, rid: %08x-%s-%s", msg, time.Now().Unix(), randomHex(8), randomHex(8))}
 }
 
 func randomHex(n int) string {
