@@ -256,6 +256,9 @@ func TestWeChatBusyOrDownGivesRetryPageWithin503(t *testing.T) {
 		"quota":     wechattest.FaultQuota,
 		"malformed": wechattest.FaultMalformed,
 		"5xx":       {Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html"},
+		"busy -1":   wechattest.FaultBusy,
+		"huge JSON": {Body: `{"access_token":"` + strings.Repeat("x", 3<<20) + `"}`},
+		"HTML 200":  {Body: "<html><body>系统繁忙</body></html>", ContentType: "text/html"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := startGateway(t, gatewayConfig{})
