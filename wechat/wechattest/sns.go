@@ -18,6 +18,9 @@ type tokenResponse struct {
 }
 
 // userInfoResponse is sns/userinfo's body; since late 2021 sex is 0 and the region empty.
+// It deliberately does not reuse wechat.UserInfo: the simulator states WeChat's
+// shapes on its own (from WECHAT.md), so a wrong field in the client cannot make
+// the simulator agree with it.
 type userInfoResponse struct {
 	OpenID     string   `json:"openid"`
 	Nickname   string   `json:"nickname"`
