@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,7 +73,7 @@ func (h *Handler) siteOrigin(r *http.Request) (origin, error) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
+	if isTrustedProxy(r) {
 		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
 			scheme = p
 		}
@@ -81,6 +82,13 @@ func (h *Handler) siteOrigin(r *http.Request) (origin, error) {
 		}
 	}
 	return makeOrigin(scheme, host)
+}
+
+// isTrustedProxy reports whether Caddy's trusted_proxies trusts the client,
+// the only case where forwarded headers may say where the request came from.
+func isTrustedProxy(r *http.Request) bool {
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted
 }
 
 func makeOrigin(scheme, hostport string) (origin, error) {
@@ -158,15 +166,27 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 		case nonWeChatAllow:
 			redirect(w, r, ret)
 			return
-		case nonWeChatDeny:
-			writeDenied(w)
-			return
-		case nonWeChatPage:
-			writeOpenInWeChat(w, absolute(site, ret))
+		case nonWeChatDeny, nonWeChatPage:
+			h.refuseOutsideWeChat(w, r, absolute(site, ret))
 			return
 		}
 	}
 	h.startLogin(w, r, site, ret, scope, false)
+}
+
+// refuseOutsideWeChat answers a visitor outside the WeChat client under the
+// deny and page policies: 403 either way (forward-auth callers let any 2xx
+// through), as JSON for API requests, else a page — with page, one holding a
+// QR code of pageURL to open in WeChat.
+func (h *Handler) refuseOutsideWeChat(w http.ResponseWriter, r *http.Request, pageURL string) {
+	switch {
+	case isAPIRequest(r):
+		writeJSONError(w, http.StatusForbidden, "not_wechat", "open this page inside the WeChat client", "")
+	case h.NonWeChat == nonWeChatDeny:
+		writeDenied(w)
+	default:
+		writeOpenInWeChat(w, pageURL)
+	}
 }
 
 func absolute(site origin, ret string) string {
@@ -318,7 +338,7 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin
 			Lines:       []string{"微信返回的授权码已被使用或已过期，自动重试也没有成功。请点击下方按钮重新进入；如果仍然不行，请关闭页面后从公众号菜单重新打开。"},
 			ActionURL:   h.loginURL(site, f.Return, f.Scope),
 			ActionLabel: "重新进入",
-			Ref:         "errcode " + itoa(wechat.Code(err)),
+			Ref:         "errcode " + strconv.Itoa(wechat.Code(err)),
 		})
 		return
 	}
@@ -329,7 +349,7 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin
 			Lines:       []string{"这不是你的问题：网站的微信公众号配置（AppID、AppSecret 或 IP 白名单）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
 			ActionURL:   h.loginURL(site, f.Return, f.Scope),
 			ActionLabel: "重试",
-			Ref:         "errcode " + itoa(wechat.Code(err)),
+			Ref:         "errcode " + strconv.Itoa(wechat.Code(err)),
 		})
 		return
 	}

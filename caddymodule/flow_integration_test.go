@@ -211,16 +211,10 @@ func TestNonWeChatPolicies(t *testing.T) {
 func TestSeveralTabsAuthorizingAtOnceAllSucceed(t *testing.T) {
 	g := startGateway(t, gatewayConfig{})
 	b := newBrowser("alice")
-	b.stopAt = "/wechat_auth/callback"
 	var callbacks []string
 	for i := 0; i < 3; i++ {
-		resp, _ := b.get(t, g.URL+"/tab"+string(rune('a'+i)))
-		if resp.StatusCode != http.StatusFound {
-			t.Fatalf("tab %d: %d", i, resp.StatusCode)
-		}
-		callbacks = append(callbacks, resp.Header.Get("Location"))
+		callbacks = append(callbacks, g.callbackURL(t, b, "/tab"+string(rune('a'+i))))
 	}
-	b.stopAt = ""
 	var wg sync.WaitGroup
 	paths := make([]string, 3)
 	for i, cb := range callbacks {

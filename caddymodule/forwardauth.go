@@ -5,7 +5,6 @@ import (
 	"net/url"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // Forward-auth lets another proxy ask whether a request may pass:
@@ -22,11 +21,6 @@ import (
 // proxy to copy onto the upstream request. The forwarded headers count only
 // when Caddy's trusted_proxies trusts the caller: an untrusted caller could
 // otherwise steer the return URL and redirect_uri wherever it liked.
-
-func isTrustedProxy(r *http.Request) bool {
-	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
-	return trusted
-}
 
 func (h *Handler) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	site, err := h.siteOrigin(r)
@@ -96,11 +90,8 @@ func (h *Handler) allowForward(w http.ResponseWriter, r *http.Request, site orig
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		return true
-	case nonWeChatDeny:
-		writeDenied(w)
-		return true
-	case nonWeChatPage:
-		writeOpenInWeChat(w, absolute(site, ret))
+	case nonWeChatDeny, nonWeChatPage:
+		h.refuseOutsideWeChat(w, r, absolute(site, ret))
 		return true
 	}
 	return false

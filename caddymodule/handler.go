@@ -519,15 +519,8 @@ func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, next c
 		case nonWeChatAllow:
 			stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
 			return next.ServeHTTP(w, r)
-		case nonWeChatDeny:
-			writeDenied(w)
-			return nil
-		case nonWeChatPage:
-			if isAPIRequest(r) {
-				writeJSONError(w, http.StatusForbidden, "not_wechat", "open this page inside the WeChat client", "")
-				return nil
-			}
-			writeOpenInWeChat(w, site.String()+ret)
+		case nonWeChatDeny, nonWeChatPage:
+			h.refuseOutsideWeChat(w, r, absolute(site, ret))
 			return nil
 		}
 	}

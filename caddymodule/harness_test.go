@@ -296,6 +296,21 @@ func (b *browser) cookieNames(u string) []string {
 	return names
 }
 
+// callbackURL starts a login at path and returns the callback URL WeChat
+// sends the browser to (with code and state), without visiting it.
+func (g *gateway) callbackURL(t *testing.T, b *browser, path string) string {
+	t.Helper()
+	saved := b.stopAt
+	b.stopAt = "/wechat_auth/callback"
+	defer func() { b.stopAt = saved }()
+	resp, body := b.get(t, g.URL+path)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.Contains(loc, "/wechat_auth/callback?code=") {
+		t.Fatalf("login at %s did not reach the callback: %d %q %.200s", path, resp.StatusCode, loc, body)
+	}
+	return loc
+}
+
 // login walks the whole flow for path and fails unless it ends at the upstream.
 func (g *gateway) login(t *testing.T, b *browser, path string) *http.Request {
 	t.Helper()

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 
 	"rsc.io/qr"
@@ -121,7 +119,3 @@ func writeInternal(w http.ResponseWriter) {
 		Lines:   []string{"服务器内部出现问题，已记录。请稍后重试。"},
 	})
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -3,6 +3,7 @@ package wechatauth
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -124,7 +125,7 @@ func (h *Handler) applyFollower(w http.ResponseWriter, r *http.Request, id *iden
 	writePage(w, http.StatusForbidden, "subscribe", page{
 		Title:     "请先关注公众号",
 		QRImage:   h.SubscribeQR,
-		ActionURL: h.PathPrefix + "/subscribed?rd=" + urlQueryEscape(safeReturnURL(r.URL.RequestURI(), site, h.rules)),
+		ActionURL: h.PathPrefix + "/subscribed?rd=" + url.QueryEscape(safeReturnURL(r.URL.RequestURI(), site, h.rules)),
 	})
 	return false
 }
