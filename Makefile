@@ -31,7 +31,7 @@ test: test-deps fmt-check vet build
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 bench: build
-	bash bench/run.sh
+	$(GO) run ./bench
 
 clean:
 	rm -f $(BIN)

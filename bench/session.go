@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+)
+
+const (
+	// wechatUA is the User-Agent of WeChat's in-app browser on an iPhone.
+	wechatUA   = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
+	mockUser   = "alice"
+	cookieName = "wechat_session"
+)
+
+// login signs in as mockUser through Caddy B and the simulator, as a browser
+// in WeChat would (B → the simulator's authorize page → B's callback → the
+// page), and returns the session cookie every load run sends.
+func (l *lab) login(ctx context.Context) (string, error) {
+	logf("logging in as %s through Caddy B and the simulator", mockUser)
+	jar, _ := cookiejar.New(nil)
+	redirects := 0
+	client := &http.Client{Jar: jar, Timeout: noRedirects.Timeout,
+		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			redirects = len(via)
+			if redirects > 10 {
+				return fmt.Errorf("more than 10 redirects")
+			}
+			return nil
+		}}
+	page := l.url(protected) + "bench/landing?from=menu"
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, page, nil)
+	req.Header.Set("User-Agent", wechatUA)
+	req.Header.Set("X-WeChat-Mock-User", mockUser)
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	resp.Body.Close()
+	if final := resp.Request.URL.String(); resp.StatusCode != 200 || string(body) != "ok" || final != page {
+		return "", fmt.Errorf("login did not end at the upstream: status %d after %d redirects at %s, body: %s",
+			resp.StatusCode, redirects, final, body)
+	}
+	if redirects < 2 {
+		return "", fmt.Errorf("login ended at the upstream without going through WeChat (%d redirects)", redirects)
+	}
+	for _, c := range jar.Cookies(resp.Request.URL) {
+		if c.Name == cookieName {
+			logf("logged in after %d redirects; %s is %d bytes", redirects, cookieName, len(c.Value))
+			return c.Value, nil
+		}
+	}
+	return "", fmt.Errorf("no %s cookie after login", cookieName)
+}
+
+// checkTargets proves that every target answers 200 with the cookie, and that
+// every wechat_auth target refuses without it: wrk counts a 302 as a success,
+// so without this check it could be measuring redirects to WeChat.
+func (l *lab) checkTargets(ctx context.Context, targets []target, cookie string) error {
+	for _, t := range targets {
+		if got := l.status(ctx, t, cookie); got != 200 {
+			return fmt.Errorf("%s (%s) with the session answered %d, want 200", t.label, l.url(t), got)
+		}
+		if t.caddyfile != protected.caddyfile {
+			continue
+		}
+		if got := l.status(ctx, t, ""); got == 0 || got/100 == 2 {
+			return fmt.Errorf("%s (%s) without a session answered %d, want a redirect or a refusal", t.label, l.url(t), got)
+		}
+	}
+	return nil
+}
+
+// status is the status of one request as wrk sends it; 0 when it failed.
+func (l *lab) status(ctx context.Context, t target, cookie string) int {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.url(t), nil)
+	req.Header.Set("User-Agent", wechatUA)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookieName+"="+cookie)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// wrkHeaders are the headers of every load request: WeChat's User-Agent and
+// the session cookie, the same on every target.
+func wrkHeaders(cookie string) []string {
+	return []string{"-H", "User-Agent: " + wechatUA, "-H", "Cookie: " + cookieName + "=" + cookie}
+}
