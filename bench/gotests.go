@@ -64,7 +64,7 @@ func runGoSteps(ctx context.Context, cfg config, r *report) (buildFailed bool) {
 		for _, line := range strings.Split(string(out), "\n") {
 			if s.keep.MatchString(line) {
 				// "    load_test.go:62: 1000 concurrent …" → "1000 concurrent …"
-				kept = append(kept, testLogPrefix.ReplaceAllString(line, ""))
+				kept = append(kept, strings.TrimRight(testLogPrefix.ReplaceAllString(line, ""), " "))
 				r.say("  %s", kept[len(kept)-1])
 			}
 		}
