@@ -1,0 +1,330 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
+)
+
+// The doctor tests run the wechat-doctor cobra command against Caddyfiles in
+// a temp dir, with a real simulator (wechattest.NewServer) as every site's
+// api_base and its fault injection standing in for what WeChat answers.
+
+const (
+	doctorHashKey  = "aGFzaGtleWhhc2hrZXloYXNoa2V5aGFzaGtleWhhc2g="
+	doctorBlockKey = "YmxvY2trZXlibG9ja2tleWJsb2Nra2V5YmxvY2trZXk="
+)
+
+// goodSite is a correct site; %[1]s is the simulator's URL.
+const goodSite = `wx.example.com {
+	handle /MP_verify_0123456789abcdef.txt {
+		respond "0123456789abcdef"
+	}
+	handle {
+		wechat_auth {
+			app_id wx0123456789abcdef
+			app_secret {env.DOCTOR_TEST_SECRET}
+			session_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}
+			api_base %[1]s
+		}
+		reverse_proxy 127.0.0.1:9
+	}
+}
+`
+
+// siteWith is a site like goodSite with another address and extra wechat_auth lines.
+func siteWith(address, extra string) string {
+	s := strings.Replace(goodSite, "wx.example.com {", address+" {", 1)
+	return strings.Replace(s, "\t\t\tapi_base %[1]s\n", "\t\t\tapi_base %[1]s\n"+extra, 1)
+}
+
+type doctorRun struct {
+	code   int
+	out    string
+	report struct {
+		ExitCode int          `json:"exit_code"`
+		Sites    []reportSite `json:"sites"`
+		Findings []finding    `json:"findings"`
+	}
+}
+
+// runDoctorOn writes the files (%[1]s → the simulator's URL), runs the
+// command with --json and args, and parses the report.
+func runDoctorOn(t *testing.T, sim *wechattest.Server, files map[string]string, args ...string) doctorRun {
+	t.Helper()
+	dir := t.TempDir()
+	var run doctorRun
+	var all []string
+	for _, name := range sortedKeys(files) {
+		p := filepath.Join(dir, name)
+		body := strings.ReplaceAll(files[name], "%[1]s", sim.URL)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, "--config", p)
+	}
+	var stdout, stderr bytes.Buffer
+	run.code = runDoctorArgs(context.Background(), append(append(all, "--json"), args...), &stdout, &stderr)
+	run.out = stdout.String() + stderr.String()
+	if err := json.Unmarshal(stdout.Bytes(), &run.report); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, run.out)
+	}
+	if run.report.ExitCode != run.code {
+		t.Errorf("the report says exit_code %d, the command returned %d", run.report.ExitCode, run.code)
+	}
+	for _, secret := range []string{wechattest.DefaultAppSecret, doctorHashKey, doctorBlockKey, "wrong-secret-0123456789abcdef01"} {
+		if strings.Contains(run.out, secret) {
+			t.Errorf("the report prints a secret:\n%s", run.out)
+		}
+	}
+	return run
+}
+
+func (r doctorRun) find(check string) []finding {
+	var out []finding
+	for _, f := range r.report.Findings {
+		if f.Check == check {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func setDoctorEnv(t *testing.T, secret string) {
+	t.Setenv("DOCTOR_TEST_SECRET", secret)
+	t.Setenv("DOCTOR_TEST_HASH", doctorHashKey)
+	t.Setenv("DOCTOR_TEST_BLOCK", doctorBlockKey)
+	t.Setenv("HOME", t.TempDir())
+}
+
+// pushMenu gives the simulator's account a menu with one view button to url.
+func pushMenu(t *testing.T, sim *wechattest.Server, url string) {
+	t.Helper()
+	c, err := wechat.New(wechat.Config{AppID: wechattest.DefaultAppID, AppSecret: wechattest.DefaultAppSecret, APIBase: sim.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &wechat.Menu{Button: []wechat.Button{{Type: "view", Name: "绑定手机", URL: url}, {Type: "click", Name: "帮助", Key: "help"}}}
+	if err := c.CreateMenu(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWechatDoctorIsRegisteredAsCaddyCommand(t *testing.T) {
+	cmd, ok := caddycmd.Commands()["wechat-doctor"]
+	if !ok || cmd.CobraFunc == nil || cmd.Short == "" || !strings.Contains(cmd.Usage, "--config") {
+		t.Fatalf("wechat-doctor not registered: %+v", cmd)
+	}
+}
+
+func TestWechatDoctorPassesACorrectConfiguration(t *testing.T) {
+	sim := wechattest.NewServer()
+	defer sim.Close()
+	setDoctorEnv(t, wechattest.DefaultAppSecret)
+	pushMenu(t, sim, "https://wx.example.com/bind")
+	run := runDoctorOn(t, sim, map[string]string{"Caddyfile": goodSite})
+	if run.code != doctorExitOK {
+		t.Fatalf("exit %d, want 0:\n%s", run.code, run.out)
+	}
+	for _, check := range []string{"callback", "mp_verify", "session_keys", "credentials", "menu", "domain_count"} {
+		if fs := run.find(check); len(fs) == 0 || fs[0].Level != levelOK {
+			t.Errorf("check %s: %+v, want ok\n%s", check, fs, run.out)
+		}
+	}
+	if len(run.report.Sites) != 1 || run.report.Sites[0].Callback != "https://wx.example.com/wechat_auth/callback" {
+		t.Errorf("sites: %+v", run.report.Sites)
+	}
+}
+
+// doctorCase is a broken configuration and what the doctor must say.
+type doctorCase struct {
+	name    string
+	files   map[string]string
+	secret  string                      // DOCTOR_TEST_SECRET; default the simulator's
+	menuURL string                      // the account's menu view button; default a protected page
+	fault   *wechattest.Fault           // answered by cgi-bin/stable_token
+	args    []string                    // extra flags
+	prep    func(t *testing.T) []string // more flags, computed
+	check   string                      // the finding that must appear
+	level   string                      // its level; default problem
+	message []string                    // substrings of its message
+	fix     []string                    // substrings of its fix
+	code    int                         // exit status
+}
+
+func one(s string) map[string]string { return map[string]string{"Caddyfile": s} }
+
+var ipFault = func(code int, ip string) *wechattest.Fault {
+	b, _ := json.Marshal(map[string]any{"errcode": code, "errmsg": "invalid ip " + ip + " ipv6 ::ffff:" + ip + ", not in whitelist rid: 6538ac7d-18c7e09b-572e68c3"})
+	return &wechattest.Fault{Body: string(b)}
+}
+
+var doctorCases = []doctorCase{
+	{name: "IP address as host", files: one(siteWith("203.0.113.10", "")),
+		check: "callback_ip", message: []string{"203.0.113.10", "10003"}, fix: []string{"domain name", "网页授权域名"}, code: 1},
+	{name: "port in the callback", files: one(siteWith("wx.example.com:8443", "")),
+		check: "callback_port", message: []string{"https://wx.example.com:8443/wechat_auth/callback", "10003"}, fix: []string{"443", "trusted_proxies"}, code: 1},
+	{name: "third callback domain", files: one(goodSite + siteWith("b.example.com", "") + siteWith("c.example.com", "")),
+		check: "domain_count", message: []string{"3 sites", "b.example.com, c.example.com, wx.example.com", "at most 2"}, fix: []string{"relay"}, code: 1},
+	{name: "http behind an untrusted proxy (10039)", files: one(siteWith("http://wx.example.com", "")),
+		check: "callback_scheme", message: []string{"http://wx.example.com/wechat_auth/callback", "10039"}, fix: []string{"trusted_proxies static"}, code: 1},
+	{name: "MP_verify missing", files: one(`wx.example.com {
+	wechat_auth {
+		app_id wx0123456789abcdef
+		app_secret {env.DOCTOR_TEST_SECRET}
+		session_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}
+		api_base %[1]s
+	}
+	reverse_proxy 127.0.0.1:9
+}
+`), check: "mp_verify", message: []string{"no MP_verify file", "403"}, fix: []string{"handle /MP_verify_", "respond"}, code: 1},
+	{name: "MP_verify shadowed by wechat_auth (the old Caddyfile.example)", files: one(`wx.example.com {
+	respond /MP_verify_0123456789abcdef.txt "0123456789abcdef"
+	wechat_auth {
+		app_id wx0123456789abcdef
+		app_secret {env.DOCTOR_TEST_SECRET}
+		session_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}
+		api_base %[1]s
+	}
+	reverse_proxy 127.0.0.1:9
+}
+`), check: "mp_verify", message: []string{"403", "/MP_verify_0123456789abcdef.txt", "runs before a respond"}, fix: []string{"handle /MP_verify_0123456789abcdef.txt"}, code: 1},
+	{name: "MP_verify content differs from --verify-file", files: one(goodSite),
+		prep: func(t *testing.T) []string {
+			p := filepath.Join(t.TempDir(), "MP_verify_0123456789abcdef.txt")
+			_ = os.WriteFile(p, []byte("fedcba9876543210"), 0o600)
+			return []string{"--verify-file", p}
+		}, check: "mp_verify", message: []string{"other than the file's 16 characters"}, fix: []string{"exactly"}, code: 1},
+	{name: "{$X} secret leaks into adapted JSON", files: one(strings.Replace(goodSite, "{env.DOCTOR_TEST_SECRET}", "{$DOCTOR_TEST_SECRET}", 1)),
+		check: "secret_in_config", message: []string{"{$VAR}", "caddy adapt"}, fix: []string{"{env.WECHAT_APP_SECRET}"}, code: 1},
+	{name: "session keys missing on one replica of a pair", files: map[string]string{
+		"replica-a.Caddyfile": goodSite,
+		"replica-b.Caddyfile": strings.Replace(goodSite, "\t\t\tsession_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}\n", "", 1)},
+		check: "session_keys", message: []string{"replica-b.Caddyfile", "other replicas"}, fix: []string{"session_keys {env.WECHAT_SESSION_HASH_KEY}", "same values on every replica"}, code: 1},
+	{name: "session keys differ between replicas", files: map[string]string{
+		"replica-a.Caddyfile": goodSite,
+		"replica-b.Caddyfile": strings.Replace(goodSite, "{env.DOCTOR_TEST_HASH}", "{env.DOCTOR_TEST_OTHER_HASH}", 1)},
+		check: "session_keys", message: []string{"different session_keys", "replica-a.Caddyfile", "replica-b.Caddyfile"}, fix: []string{"same values"}, code: 1},
+	{name: "wrong AppSecret (40125)", files: one(goodSite), secret: "wrong-secret-0123456789abcdef01",
+		check: "credentials", message: []string{"40125", "AppSecret"}, fix: []string{"微信开发者平台", "WECHAT_APP_SECRET"}, code: 1},
+	{name: "AppSecret frozen (40243)", files: one(goodSite), fault: &wechattest.Fault{ErrCode: 40243},
+		check: "secret_frozen", message: []string{"40243"}, fix: []string{"unfreeze", "微信开发者平台"}, code: 1},
+	{name: "IP not whitelisted (40164) names the IP", files: one(goodSite), fault: ipFault(40164, "203.0.113.7"),
+		check: "ip_whitelist", message: []string{"203.0.113.7", "40164"}, fix: []string{"add 203.0.113.7", "API IP白名单"}, code: 1},
+	{name: "IP not whitelisted on stable_token (61004)", files: one(goodSite), fault: ipFault(61004, "198.51.100.23"),
+		check: "ip_whitelist", message: []string{"198.51.100.23", "61004"}, fix: []string{"add 198.51.100.23"}, code: 1},
+	{name: "new IP awaits the administrator (89503)", files: one(goodSite), fault: &wechattest.Fault{ErrCode: 89503},
+		check: "ip_confirm", message: []string{"89503", "administrator's confirmation"}, fix: []string{"公众平台安全助手", "API IP白名单"}, code: 1},
+	{name: "IP refused twice by the administrator (89506)", files: one(goodSite), fault: &wechattest.Fault{ErrCode: 89506},
+		check: "ip_confirm", message: []string{"89506", "24 hours"}, fix: []string{"24 hours"}, code: 1},
+	{name: "menu URL outside every site", files: one(goodSite), menuURL: "https://shop.example.org/cart",
+		check: "menu_url", message: []string{"https://shop.example.org/cart", "绑定手机"}, fix: []string{"caddy wechat-menu push"}, code: 1},
+	{name: "snsapi_userinfo forced site-wide", files: one(siteWith("wx.example.com", "\t\t\tscope snsapi_userinfo\n")),
+		check: "userinfo_sitewide", message: []string{"快照页"}, fix: []string{"snsapi_base", "/wechat_auth/login?scope=snsapi_userinfo&rd="}, code: 1},
+	{name: "callback outside the registered path setting", files: one(goodSite), args: []string{"--domain", "wx.example.com/mp"},
+		check: "callback_unregistered", message: []string{"wx.example.com/mp", "10003"}, fix: []string{"path setting"}, code: 1},
+	{name: "secret not set where the doctor runs", files: one(strings.Replace(goodSite, "DOCTOR_TEST_SECRET", "DOCTOR_TEST_UNSET_SECRET", 1)),
+		check: "credentials", level: levelUnchecked, message: []string{"app_secret could not be expanded"}, code: 2},
+}
+
+func TestWechatDoctorReportsEachBrokenConfigurationWithItsFix(t *testing.T) {
+	for _, tc := range doctorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := wechattest.NewServer()
+			defer sim.Close()
+			secret := tc.secret
+			if secret == "" {
+				secret = wechattest.DefaultAppSecret
+			}
+			setDoctorEnv(t, secret)
+			menu := tc.menuURL
+			if menu == "" {
+				menu = "https://wx.example.com/bind"
+			}
+			pushMenu(t, sim, menu)
+			if tc.fault != nil {
+				sim.Fail("/cgi-bin/stable_token", 1, *tc.fault)
+			}
+			args := tc.args
+			if tc.prep != nil {
+				args = append(args, tc.prep(t)...)
+			}
+			run := runDoctorOn(t, sim, tc.files, args...)
+			if run.code != tc.code {
+				t.Errorf("exit %d, want %d", run.code, tc.code)
+			}
+			level := tc.level
+			if level == "" {
+				level = levelProblem
+			}
+			var hit *finding
+			for _, f := range run.find(tc.check) {
+				if f.Level == level && containsAll(f.Message, tc.message) && containsAll(f.Fix, tc.fix) {
+					hit = &f
+					break
+				}
+			}
+			if hit == nil {
+				t.Fatalf("no %s finding %q with message %q and fix %q:\n%s", level, tc.check, tc.message, tc.fix, run.out)
+			}
+		})
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestWechatDoctorPrintsFindingsGroupedBySiteWithTheFix(t *testing.T) {
+	sim := wechattest.NewServer()
+	defer sim.Close()
+	setDoctorEnv(t, wechattest.DefaultAppSecret)
+	pushMenu(t, sim, "https://wx.example.com/bind")
+	sim.Fail("/cgi-bin/stable_token", 1, *ipFault(40164, "203.0.113.7"))
+	dir := t.TempDir()
+	p := filepath.Join(dir, "Caddyfile")
+	body := strings.ReplaceAll(goodSite+siteWith("http://shop.example.com", "\t\t\tscope snsapi_userinfo\n"), "%[1]s", sim.URL)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := runDoctorArgs(context.Background(), []string{"--config", p}, &stdout, &stderr)
+	out := stdout.String()
+	t.Logf("\n%s", out)
+	if code != doctorExitProblems {
+		t.Errorf("exit %d, want 1", code)
+	}
+	wx, shop, acct := strings.Index(out, "\nwx.example.com\n"), strings.Index(out, "\nshop.example.com\n"), strings.Index(out, "\naccount wx0123456789abcdef\n")
+	if wx < 0 || shop < 0 || acct < 0 {
+		t.Fatalf("the report is not grouped by site and account:\n%s", out)
+	}
+	shopPart := out[shop:]
+	if acct > shop {
+		shopPart = out[shop:acct]
+	}
+	for _, want := range []string{"callback: http://shop.example.com/wechat_auth/callback", "✗ the site is served over plain HTTP", "fix: if a load balancer", "✗ scope snsapi_userinfo"} {
+		if !strings.Contains(shopPart, want) {
+			t.Errorf("the shop.example.com section lacks %q:\n%s", want, shopPart)
+		}
+	}
+	if !strings.Contains(out[acct:], "203.0.113.7") || !strings.Contains(out, "problem(s)") {
+		t.Errorf("the account section does not name the IP, or no summary:\n%s", out)
+	}
+	if strings.Contains(out, wechattest.DefaultAppSecret) || strings.Contains(out, doctorHashKey) {
+		t.Error("the report prints a secret")
+	}
+}
