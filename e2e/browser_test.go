@@ -27,7 +27,7 @@ import (
 // browserBudget bounds the whole test, Chromium included.
 const browserBudget = 55 * time.Second
 
-func TestBrowserWalksDemoPickerConsentBindAndLogoutInChromium(t *testing.T) {
+func TestBrowserWalksDemoPickerSilentSignInConsentButtonBindAndLogoutInChromium(t *testing.T) {
 	chromium := needTool(t, "chromium", "chromium", "chromium-browser")
 	bin := needCaddy(t)
 	deadline := time.Now().Add(browserBudget)
@@ -46,14 +46,22 @@ func TestBrowserWalksDemoPickerConsentBindAndLogoutInChromium(t *testing.T) {
 	c.step("01-picker", chromedp.Navigate(site+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`button[name="user"][value="bob"]`)),
 		c.locationHasPrefix(mock+"/mock/users"))
-	c.step("02-consent", chromedp.Click(chromedp.CSS(`button[name="user"][value="bob"]`)),
+	// The site signs in silently (snsapi_base): no consent page on arrival,
+	// only the openid, and a button to share the profile.
+	c.step("02-signed-in-silently", chromedp.Click(chromedp.CSS(`button[name="user"][value="bob"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#profile")),
+		c.locationIs(site+"/"),
+		c.textIs("#nickname", ""))
+	// Compliant consent: WeChat's consent page appears because bob pressed 完善资料.
+	c.step("03-consent", chromedp.Click(chromedp.CSS("#profile")),
 		chromedp.WaitVisible(chromedp.CSS(`button[name="action"][value="allow"]`)),
 		c.locationHasPrefix(mock+"/connect/oauth2/authorize?"),
 		c.bodyContains("李四 🐟"))
-	c.step("03-signed-in", chromedp.Click(chromedp.CSS(`button[name="action"][value="allow"]`)),
+	c.step("03b-signed-in-with-profile", chromedp.Click(chromedp.CSS(`button[name="action"][value="allow"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#nickname")),
 		c.locationIs(site+"/"),
 		c.textIs("#nickname", "李四 🐟"),
+		chromedp.WaitNotPresent(chromedp.CSS("#profile")),
 		c.avatarLoaded())
 	c.step("04-bound", chromedp.SendKeys(chromedp.CSS("#phone-input"), "13800138000"),
 		chromedp.Click(chromedp.CSS("#bind")),
@@ -71,11 +79,11 @@ func TestBrowserWalksDemoPickerConsentBindAndLogoutInChromium(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#bye")),
 		c.locationIs(site+"/logged-out"))
 	// Without the session the page is protected again: the browser is sent to
-	// WeChat. The simulator, like WeChat, remembers bob and his consent, so it
-	// answers at once and the callback makes a new session.
+	// WeChat. The simulator, like WeChat, remembers bob, so silent
+	// authorization answers at once and the callback makes a new session.
 	c.documents.reset()
 	c.step("07-protected-again", chromedp.Navigate(site+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#nickname")),
+		chromedp.WaitVisible(chromedp.CSS("#phone")),
 		c.textIs("#phone", "13800138000"))
 	if !c.documents.any(mock+"/connect/oauth2/authorize?") || !c.documents.any(site+"/wechat_auth/callback?") {
 		t.Fatalf("after logout, opening the page did not go through WeChat's authorize page and the callback: %v", c.documents.list())

@@ -54,11 +54,13 @@ Runs the whole product on this machine, no WeChat account needed:
     Official Account and test users;
   - a demo app: a page that binds a mobile number to the visitor's openid,
     like examples/php, kept in memory;
-  - the gateway: this Caddy with wechat_auth (scope snsapi_userinfo,
-    non_wechat login so a desktop browser works) and reverse_proxy to the app.
+  - the gateway: this Caddy with wechat_auth (scope snsapi_base: silent
+    sign-in; non_wechat login so a desktop browser works) and reverse_proxy
+    to the app.
 
-Open the printed URL in a browser, pick a test user, press 允许 and bind a
-number. Everything listens on 127.0.0.1 only; Ctrl-C stops it all.
+Open the printed URL in a browser and pick a test user: you are signed in
+silently. Press 完善资料 to share nickname and avatar (the consent page asks
+only then, as WeChat requires), press 允许, and bind a number. Everything listens on 127.0.0.1 only; Ctrl-C stops it all.
 
 --listen is the gateway's address (the URL to open), --mock-listen the
 simulator's; a bare port means 127.0.0.1:PORT.
@@ -257,7 +259,7 @@ http://127.0.0.1:%[1]d, http://localhost:%[1]d {
 		app_id %[2]s
 		app_secret {env.%[3]s}
 		session_keys {env.%[4]s} {env.%[5]s}
-		scope snsapi_userinfo
+		scope snsapi_base
 		non_wechat login
 		api_base %[6]s
 		open_base %[6]s
@@ -287,7 +289,10 @@ func printDemo(w io.Writer, sim *wechattest.Simulator, urls demoURLs, caddyfile 
 	fmt.Fprintf(w, `
   What to expect:
     1. The gateway sends you to the WeChat simulator: pick a user (e.g. bob).
-    2. The consent page asks for nickname and avatar (snsapi_userinfo): press 允许.
+       You are back at once, signed in silently (snsapi_base: openid only).
+    2. Press 完善资料：使用微信头像昵称. Only now does the consent page ask for
+       nickname and avatar (snsapi_userinfo): press 允许. Asking when the visitor
+       acts, never on page load, keeps WeChat's snapshot page (快照页) away.
     3. Back on the page you see the user's nickname and avatar; bind a mainland
        mobile number such as 13800138000. A number bound to another user is refused.
     4. 退出登录 ends the gateway's session. The simulator remembers your user and

@@ -153,8 +153,9 @@ func formField(t *testing.T, page demoResult, name string) string {
 	return html.UnescapeString(m[1])
 }
 
-// signIn opens the demo page and walks the picker (choosing user) and the
-// consent page (允许) until the page shows nickname.
+// signIn opens the demo page and walks the picker (choosing user), which
+// signs in silently (snsapi_base, no nickname yet); then it presses the
+// 完善资料 button and 允许 on the consent page until the page shows nickname.
 func signIn(t *testing.T, d *runningDemo, user, nickname string) *demoBrowser {
 	t.Helper()
 	b := newDemoBrowser(t)
@@ -162,17 +163,39 @@ func signIn(t *testing.T, d *runningDemo, user, nickname string) *demoBrowser {
 	if picker.url.Path != "/mock/users" || !strings.Contains(picker.body, "选择测试用户") {
 		t.Fatalf("opening the page ended on %s (%d), want the simulator's user picker:\n%s", picker.url, picker.status, picker.body)
 	}
-	consent := b.post(picker.url.ResolveReference(&url.URL{Path: "/mock/users"}).String(),
+	silent := b.post(picker.url.ResolveReference(&url.URL{Path: "/mock/users"}).String(),
 		url.Values{"user": {user}, "next": {formField(t, picker, "next")}})
-	if consent.url.Path != "/connect/oauth2/authorize" || !strings.Contains(consent.body, "允许") {
-		t.Fatalf("choosing %s ended on %s (%d), want the consent page:\n%s", user, consent.url, consent.status, consent.body)
+	if silent.url.String() != d.urls.Site+"/" || strings.Contains(silent.body, nickname) || !strings.Contains(silent.body, `id="openid"`) {
+		t.Fatalf("choosing %s ended on %s (%d), want the demo page signed in silently, without the nickname:\n%s", user, silent.url, silent.status, silent.body)
+	}
+	m := regexp.MustCompile(`id="profile"[^>]* href="([^"]*)"`).FindStringSubmatch(silent.body)
+	if m == nil {
+		t.Fatalf("the silently signed-in page has no 完善资料 button:\n%s", silent.body)
+	}
+	href, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil || href.Path != "/wechat_auth/login" || href.Query().Get("scope") != "snsapi_userinfo" {
+		t.Fatalf("the 完善资料 button links to %q, want /wechat_auth/login?scope=snsapi_userinfo&rd=…", m[1])
+	}
+	consent := b.get(silent.url.ResolveReference(href).String())
+	if consent.url.Path != "/connect/oauth2/authorize" || consent.url.Query().Get("scope") != "snsapi_userinfo" || !strings.Contains(consent.body, "允许") {
+		t.Fatalf("pressing 完善资料 ended on %s (%d), want the consent page for snsapi_userinfo:\n%s", consent.url, consent.status, consent.body)
 	}
 	page := b.post(consent.url.ResolveReference(&url.URL{Path: "/connect/oauth2/authorize/confirm"}).String(),
 		url.Values{"ticket": {formField(t, consent, "ticket")}, "action": {"allow"}})
-	if page.status != http.StatusOK || page.url.String() != d.urls.Site+"/" || !strings.Contains(page.body, nickname) {
-		t.Fatalf("允许 ended on %s (%d), want the demo page showing %q:\n%s", page.url, page.status, nickname, page.body)
+	if page.status != http.StatusOK || page.url.String() != d.urls.Site+"/" || !strings.Contains(page.body, nickname) || strings.Contains(page.body, `id="profile"`) {
+		t.Fatalf("允许 ended on %s (%d), want the demo page showing %q and no 完善资料 button:\n%s", page.url, page.status, nickname, page.body)
 	}
 	return b
+}
+
+// openIDOn reads the openid the demo page shows.
+func openIDOn(t *testing.T, page demoResult) string {
+	t.Helper()
+	m := regexp.MustCompile(`id="openid">([^<]+)<`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("%s shows no openid:\n%s", page.url, page.body)
+	}
+	return m[1]
 }
 
 func TestWechatDemoIsRegisteredAsCaddyCommand(t *testing.T) {
@@ -184,7 +207,7 @@ func TestWechatDemoIsRegisteredAsCaddyCommand(t *testing.T) {
 
 func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testing.T) {
 	d := startDemo(t)
-	for _, want := range []string{d.urls.Site + "/", "bob", "李四 🐟", "允许", "{env." + demoSecretEnv + "}"} {
+	for _, want := range []string{d.urls.Site + "/", "bob", "李四 🐟", "完善资料", "允许", "scope snsapi_base", "{env." + demoSecretEnv + "}"} {
 		if !strings.Contains(d.out.String(), want) {
 			t.Errorf("the banner lacks %q:\n%s", want, d.out.String())
 		}
@@ -203,6 +226,7 @@ func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testin
 	if bound.url.Path != "/" || !strings.Contains(bound.body, `id="phone">13800138000<`) || !strings.Contains(bound.body, "绑定成功") {
 		t.Fatalf("after binding, %s (%d) does not show 13800138000 bound:\n%s", bound.url, bound.status, bound.body)
 	}
+	bobOpenID := openIDOn(t, bound)
 
 	alice := signIn(t, d, "alice", "张三")
 	taken := alice.post(d.urls.Site+"/bind", url.Values{"phone": {"13800138000"}})
@@ -218,11 +242,11 @@ func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testin
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, d.urls.Mock+"/connect/oauth2/authorize?") {
 		t.Fatalf("after logout the page answered %d Location %q, want 302 to the simulator's authorize page", resp.StatusCode, loc)
 	}
-	// Signing in again (silently: the simulator remembers bob and his consent)
-	// finds the binding, which belongs to the openid, not to the session.
+	// Signing in again (silently: snsapi_base, and the simulator remembers
+	// bob) finds the binding, which belongs to the openid, not to the session.
 	again := bob.get(d.urls.Site + "/")
-	if !strings.Contains(again.body, "李四 🐟") || !strings.Contains(again.body, `id="phone">13800138000<`) {
-		t.Errorf("bob signing in again: %s (%d):\n%s", again.url, again.status, again.body)
+	if openIDOn(t, again) != bobOpenID || !strings.Contains(again.body, `id="phone">13800138000<`) || !strings.Contains(again.body, `id="profile"`) {
+		t.Errorf("bob signing in again, want his openid %s, his number and the 完善资料 button: %s (%d):\n%s", bobOpenID, again.url, again.status, again.body)
 	}
 
 	if err := d.stop(); err != nil {

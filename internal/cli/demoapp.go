@@ -65,6 +65,7 @@ type demoPage struct {
 	Nickname string
 	Avatar   string
 	OpenID   string
+	Scope    string // snsapi_base until the visitor asks to share their profile
 	Phone    string // bound phone
 	Entered  string // what the visitor typed, shown again after an error
 	Bound    bool   // just bound: say so
@@ -92,7 +93,8 @@ func (a *demoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // identity reads what wechat_auth forwarded, or answers an error page.
 func identity(w http.ResponseWriter, r *http.Request) (demoPage, bool) {
-	p := demoPage{OpenID: r.Header.Get("X-WeChat-OpenID"), Avatar: r.Header.Get("X-WeChat-Avatar")}
+	p := demoPage{OpenID: r.Header.Get("X-WeChat-OpenID"), Avatar: r.Header.Get("X-WeChat-Avatar"),
+		Scope: r.Header.Get("X-WeChat-Scope")}
 	if p.OpenID == "" {
 		renderDemo(w, http.StatusUnauthorized, "page", demoPage{Title: "没有收到微信身份",
 			Error: "请求里没有 X-WeChat-OpenID：它没有经过 wechat_auth 网关。",
@@ -176,6 +178,7 @@ main{background:#fff;margin:0 auto;max-width:480px;min-height:100vh;padding:32px
 .ok{color:#07c160}.err{background:#fff2f0;border-left:4px solid #fa5151;padding:8px 12px}
 input{font-size:17px;padding:8px;width:100%;box-sizing:border-box;margin:8px 0}
 button{font-size:17px;padding:10px;width:100%;border:0;border-radius:4px;background:#07c160;color:#fff}
+.btn{display:block;text-align:center;font-size:15px;padding:8px;border:1px solid #07c160;border-radius:4px;color:#07c160;text-decoration:none}
 .foot{margin-top:32px;font-size:14px}
 </style>
 </head>
@@ -186,7 +189,10 @@ button{font-size:17px;padding:10px;width:100%;border:0;border-radius:4px;backgro
 
 {{define "page"}}{{template "head"}}
 {{if .OpenID}}<div class="who">{{if .Avatar}}<img src="{{.Avatar}}" alt="头像">{{end}}
-<div><div class="nick" id="nickname">{{.Nickname}}</div><div class="openid">openid <span id="openid">{{.OpenID}}</span></div></div></div>{{end}}
+<div><div class="nick" id="nickname">{{.Nickname}}</div><div class="openid">openid <span id="openid">{{.OpenID}}</span></div></div></div>
+{{if ne .Scope "snsapi_userinfo"}}{{/* Compliant consent: the site signs in silently (snsapi_base); the
+visitor asks for the profile scope by pressing this, so WeChat shows its consent page, not the snapshot page. */}}
+<p><a id="profile" class="btn" href="/wechat_auth/login?scope=snsapi_userinfo&amp;rd=/">完善资料：使用微信头像昵称</a></p>{{end}}{{end}}
 {{if .Title}}<div class="err" id="error"><p><b>{{.Title}}</b></p><p>{{.Error}}</p><p>{{.Fix}}</p></div>{{end}}
 {{if .OpenID}}
 {{if .Phone}}<p>已绑定手机号：<b id="phone">{{.Phone}}</b>{{if .Bound}} <span class="ok" id="bound">绑定成功</span>{{end}}</p>

@@ -158,3 +158,15 @@ func TestDemoAppRefusesABindPostedFromAnotherSite(t *testing.T) {
 		t.Errorf("cross-site bind: %d, bound %q; want 403 and nothing bound", w.Code, app.book.phone("o-bob"))
 	}
 }
+
+func TestDemoAppOffersTheProfileButtonOnlyToSilentlySignedInVisitors(t *testing.T) {
+	app := &demoApp{}
+	base := asVisitor(t, app, http.MethodGet, "/", "o-bob", nil, map[string]string{"X-WeChat-Scope": "snsapi_base", "X-WeChat-Nickname": ""}).Body.String()
+	if !strings.Contains(base, `id="profile" class="btn" href="/wechat_auth/login?scope=snsapi_userinfo&amp;rd=/"`) || !strings.Contains(base, "完善资料") {
+		t.Errorf("a snsapi_base visitor is not offered the button that asks for the profile:\n%s", base)
+	}
+	full := asVisitor(t, app, http.MethodGet, "/", "o-bob", nil, map[string]string{"X-WeChat-Scope": "snsapi_userinfo"}).Body.String()
+	if strings.Contains(full, `id="profile"`) {
+		t.Errorf("a visitor who shared the profile is still offered the button:\n%s", full)
+	}
+}

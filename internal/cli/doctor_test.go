@@ -47,6 +47,14 @@ func siteWith(address, extra string) string {
 	return strings.Replace(s, "\t\t\tapi_base %[1]s\n", "\t\t\tapi_base %[1]s\n"+extra, 1)
 }
 
+// flatSite is goodSite without handle blocks: wechat_auth and the other
+// directives side by side, Caddy ordering them; first comes before them.
+func flatSite(first string) string {
+	s := strings.NewReplacer("\thandle /MP_verify_0123456789abcdef.txt {\n\t\trespond \"0123456789abcdef\"\n\t}\n", "\t"+first+"\n",
+		"\thandle {\n", "", "\t}\n}\n", "}\n").Replace(goodSite)
+	return s
+}
+
 type doctorRun struct {
 	code   int
 	out    string
@@ -177,27 +185,10 @@ var doctorCases = []doctorCase{
 		check: "domain_count", message: []string{"3 sites", "b.example.com, c.example.com, wx.example.com", "at most 2"}, fix: []string{"relay"}, code: 1},
 	{name: "http behind an untrusted proxy (10039)", files: one(siteWith("http://wx.example.com", "")),
 		check: "callback_scheme", message: []string{"http://wx.example.com/wechat_auth/callback", "10039"}, fix: []string{"trusted_proxies static"}, code: 1},
-	{name: "MP_verify missing", files: one(`wx.example.com {
-	wechat_auth {
-		app_id wx0123456789abcdef
-		app_secret {env.DOCTOR_TEST_SECRET}
-		session_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}
-		api_base %[1]s
-	}
-	reverse_proxy 127.0.0.1:9
-}
-`), check: "mp_verify", message: []string{"no MP_verify file", "403"}, fix: []string{"handle /MP_verify_", "respond"}, code: 1},
-	{name: "MP_verify shadowed by wechat_auth (the old Caddyfile.example)", files: one(`wx.example.com {
-	respond /MP_verify_0123456789abcdef.txt "0123456789abcdef"
-	wechat_auth {
-		app_id wx0123456789abcdef
-		app_secret {env.DOCTOR_TEST_SECRET}
-		session_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}
-		api_base %[1]s
-	}
-	reverse_proxy 127.0.0.1:9
-}
-`), check: "mp_verify", message: []string{"403", "/MP_verify_0123456789abcdef.txt", "runs before a respond"}, fix: []string{"handle /MP_verify_0123456789abcdef.txt"}, code: 1},
+	{name: "MP_verify missing", files: one(flatSite("")),
+		check: "mp_verify", message: []string{"no MP_verify file", "403"}, fix: []string{"handle /MP_verify_", "respond"}, code: 1},
+	{name: "MP_verify shadowed by wechat_auth (the old Caddyfile.example)", files: one(flatSite(`respond /MP_verify_0123456789abcdef.txt "0123456789abcdef"`)),
+		check: "mp_verify", message: []string{"403", "/MP_verify_0123456789abcdef.txt", "runs before a respond"}, fix: []string{"handle /MP_verify_0123456789abcdef.txt"}, code: 1},
 	{name: "MP_verify content differs from --verify-file", files: one(goodSite),
 		prep: func(t *testing.T) []string {
 			p := filepath.Join(t.TempDir(), "MP_verify_0123456789abcdef.txt")
