@@ -1,0 +1,363 @@
+package wechatauth
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics, in Caddy's Prometheus registry (served by Caddy's metrics handler
+// and the admin endpoint's /metrics), all named caddy_wechat_*:
+//
+//	logins_started_total{scope,trigger}          authorizations sent to WeChat
+//	logins_completed_total{scope,result}         how each ended (one result per started login, bar abandoned ones)
+//	callback_failures_total{errcode}             callback code exchange / userinfo failures by WeChat errcode
+//	api_requests_total{endpoint,result}          WeChat API requests (each attempt) by API path
+//	api_errcodes_total{endpoint,errcode}         WeChat errcodes by API path
+//	api_request_duration_seconds{endpoint}       WeChat API latency histogram
+//	session_checks_total{outcome,reason}         session cookies checked: memo_hit, verified, rejected (why)
+//	follower_lookups_total{result}               subscriber_info lookups: cache_hit, follower, not_follower, error
+//	jsapi_tickets_total{result}                  jsapi_ticket fetches: fetched, failed, held_off
+//	jsapi_signatures_total{result}               {path_prefix}/jssdk answers
+//	revocations_total{event}                     session revocations: published, received
+//	store_errors_total{store,op}                 failed store operations
+//
+// No label ever carries an openid, a code, a token, a cookie or a URL query:
+// label values come from fixed sets in this file, API paths (constants of
+// the wechat client), or errcodes mapped onto the documented set.
+//
+// The collectors are built once per process and registered with each
+// config's registry (Caddy makes a new one on every reload), in the style of
+// mholt/caddy-ratelimit, so counts survive reloads. Every counter a request
+// path touches is resolved to its label values once, here: counting on the
+// authenticated hot path is one atomic add, no allocation, no map lookup.
+
+const metricsNamespace, metricsSubsystem = "caddy", "wechat"
+
+// Bounded label values. Each enum indexes a pre-resolved counter array.
+
+type scopeLabel uint8
+
+const (
+	scopeLabelBase scopeLabel = iota
+	scopeLabelUserInfo
+	scopeLabelUnknown // a callback whose flow is lost: the scope is unknown
+	numScopeLabels
+)
+
+var scopeLabelNames = [numScopeLabels]string{"snsapi_base", "snsapi_userinfo", "unknown"}
+
+func scopeOf(scope string) scopeLabel {
+	switch scope {
+	case "snsapi_base":
+		return scopeLabelBase
+	case "snsapi_userinfo":
+		return scopeLabelUserInfo
+	}
+	return scopeLabelUnknown
+}
+
+type loginTrigger uint8
+
+const (
+	triggerPage        loginTrigger = iota // a protected page without a (sufficient) session
+	triggerLogin                           // {path_prefix}/login
+	triggerForwardAuth                     // {path_prefix}/auth for another proxy
+	triggerRetry                           // a silent restart after a used or invalid code
+	numLoginTriggers
+)
+
+var loginTriggerNames = [numLoginTriggers]string{"page", "login", "forward_auth", "retry"}
+
+type loginResult uint8
+
+const (
+	loginSuccess       loginResult = iota // session issued with the requested scope
+	loginDegraded                         // snsapi_userinfo asked, userinfo failed: snsapi_base session
+	loginResumed                          // repeated callback with a valid session: continued
+	loginRetried                          // used/invalid code: authorization restarted silently
+	loginDeclined                         // the user declined consent (no code)
+	loginSnapshot                         // snapshot-page virtual user: no session
+	loginCodeRejected                     // used/invalid code again after the retry: error page
+	loginFlowLost                         // no flow cookie for this state (or expired): error page
+	loginWeChatError                      // WeChat failed or was unreachable
+	loginConfigError                      // WeChat refused the configuration (AppID, secret, IP whitelist)
+	loginInternalError                    // sealing a cookie failed
+	numLoginResults
+)
+
+var loginResultNames = [numLoginResults]string{"success", "degraded", "resumed", "retried", "declined",
+	"snapshot", "code_rejected", "flow_lost", "wechat_error", "config_error", "internal_error"}
+
+type sessionOutcome uint8
+
+const (
+	sessionMemoHit         sessionOutcome = iota // cookie seen before: a memory lookup
+	sessionVerified                              // cookie verified, decrypted and decoded
+	sessionRejectInvalid                         // signature, encryption or encoding wrong (tampered, other keys, garbage)
+	sessionRejectMalformed                       // authentic but an unreadable payload
+	sessionRejectForeign                         // issued for another app_id
+	sessionRejectExpired                         // past its expiry
+	sessionRejectFuture                          // issued in the future (clock skew beyond a minute)
+	sessionRejectRevoked                         // revoked (logout elsewhere, the store)
+	numSessionOutcomes
+)
+
+var sessionOutcomeLabels = [numSessionOutcomes][2]string{
+	{"memo_hit", ""}, {"verified", ""}, {"rejected", "invalid"}, {"rejected", "malformed"},
+	{"rejected", "foreign_app"}, {"rejected", "expired"}, {"rejected", "not_yet_valid"}, {"rejected", "revoked"},
+}
+
+type followerResult uint8
+
+const (
+	followerCacheHit followerResult = iota
+	followerYes
+	followerNo
+	followerError
+	numFollowerResults
+)
+
+var followerResultNames = [numFollowerResults]string{"cache_hit", "follower", "not_follower", "error"}
+
+type ticketResult uint8
+
+const (
+	ticketFetched ticketResult = iota // getticket answered with a ticket
+	ticketFailed                      // getticket failed
+	ticketHeldOff                     // not asked: a recent failure holds fetches off
+	numTicketResults
+)
+
+var ticketResultNames = [numTicketResults]string{"fetched", "failed", "held_off"}
+
+type signatureResult uint8
+
+const (
+	signatureSigned         signatureResult = iota
+	signatureBadRequest                     // no url, not a URL, wrong method
+	signatureRefusedURL                     // not this site's host nor a jssdk_domains entry
+	signatureRefusedOrigin                  // called from a page of another origin
+	signatureTicketUnusable                 // no jsapi_ticket could be had
+	numSignatureResults
+)
+
+var signatureResultNames = [numSignatureResults]string{"signed", "bad_request", "refused_url", "refused_origin", "ticket_unavailable"}
+
+type revocationEvent uint8
+
+const (
+	revocationPublished revocationEvent = iota // this process revoked a session
+	revocationReceived                         // another replica's revocation arrived
+	numRevocationEvents
+)
+
+var revocationEventNames = [numRevocationEvents]string{"published", "received"}
+
+// API results of api_requests_total.
+const (
+	apiResultOK           = "ok"
+	apiResultWeChatError  = "wechat_error"  // WeChat answered with an errcode
+	apiResultRequestError = "request_error" // timeout, connection, HTTP status, body
+)
+
+// apiLatencyBuckets span a fast loopback answer to the client's timeout.
+var apiLatencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// metricsSet is the process's collectors and their pre-resolved counters.
+type metricsSet struct {
+	loginsStarted    *prometheus.CounterVec
+	loginsCompleted  *prometheus.CounterVec
+	callbackFailures *prometheus.CounterVec
+	apiRequests      *prometheus.CounterVec
+	apiErrcodes      *prometheus.CounterVec
+	apiDuration      *prometheus.HistogramVec
+	sessionChecks    *prometheus.CounterVec
+	followerLookups  *prometheus.CounterVec
+	jsapiTickets     *prometheus.CounterVec
+	jsapiSignatures  *prometheus.CounterVec
+	revocations      *prometheus.CounterVec
+	storeErrors      *prometheus.CounterVec
+
+	started    [numScopeLabels][numLoginTriggers]prometheus.Counter
+	completed  [numScopeLabels][numLoginResults]prometheus.Counter
+	sessions   [numSessionOutcomes]prometheus.Counter
+	followers  [numFollowerResults]prometheus.Counter
+	tickets    [numTicketResults]prometheus.Counter
+	signatures [numSignatureResults]prometheus.Counter
+	revoked    [numRevocationEvents]prometheus.Counter
+}
+
+var (
+	processMetricsOnce sync.Once
+	processMetrics     *metricsSet
+)
+
+// wechatMetrics returns the process's collectors, building them on first use.
+func wechatMetrics() *metricsSet {
+	processMetricsOnce.Do(func() { processMetrics = newMetricsSet() })
+	return processMetrics
+}
+
+func newMetricsSet() *metricsSet {
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: name, Help: help,
+		}, labels)
+	}
+	m := &metricsSet{
+		loginsStarted: counter("logins_started_total",
+			"WeChat authorizations started (302 to the authorize page), by requested scope and what started them.", "scope", "trigger"),
+		loginsCompleted: counter("logins_completed_total",
+			"WeChat authorizations that came back to the callback, by requested scope and how they ended.", "scope", "result"),
+		callbackFailures: counter("callback_failures_total",
+			"Callback failures by WeChat errcode (code exchange and userinfo; \"none\" when no errcode came back, e.g. a timeout).", "errcode"),
+		apiRequests: counter("api_requests_total",
+			"WeChat API requests (each attempt), by API path and result: ok, wechat_error (an errcode), request_error (timeout, connection, HTTP status, body).", "endpoint", "result"),
+		apiErrcodes: counter("api_errcodes_total",
+			"WeChat API errcodes by API path.", "endpoint", "errcode"),
+		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "api_request_duration_seconds",
+			Help:    "WeChat API request latency (each attempt), by API path.",
+			Buckets: apiLatencyBuckets,
+		}, []string{"endpoint"}),
+		sessionChecks: counter("session_checks_total",
+			"Session cookies checked, by outcome (memo_hit, verified, rejected) and, for rejected ones, reason.", "outcome", "reason"),
+		followerLookups: counter("follower_lookups_total",
+			"Follower status lookups (subscriber_info, require_subscribe) by result.", "result"),
+		jsapiTickets: counter("jsapi_tickets_total",
+			"jsapi_ticket fetches from WeChat by result (held_off: not asked because a recent fetch failed).", "result"),
+		jsapiSignatures: counter("jsapi_signatures_total",
+			"Answers of the JS-SDK signing endpoint ({path_prefix}/jssdk) by result.", "result"),
+		revocations: counter("revocations_total",
+			"Session revocations: published by this process, received from other replicas.", "event"),
+		storeErrors: counter("store_errors_total",
+			"Failed operations of the shared store, by store kind and operation.", "store", "op"),
+	}
+	for s := range numScopeLabels {
+		for t := range numLoginTriggers {
+			m.started[s][t] = m.loginsStarted.WithLabelValues(scopeLabelNames[s], loginTriggerNames[t])
+		}
+		for r := range numLoginResults {
+			m.completed[s][r] = m.loginsCompleted.WithLabelValues(scopeLabelNames[s], loginResultNames[r])
+		}
+	}
+	for o := range numSessionOutcomes {
+		m.sessions[o] = m.sessionChecks.WithLabelValues(sessionOutcomeLabels[o][0], sessionOutcomeLabels[o][1])
+	}
+	for r := range numFollowerResults {
+		m.followers[r] = m.followerLookups.WithLabelValues(followerResultNames[r])
+	}
+	for r := range numTicketResults {
+		m.tickets[r] = m.jsapiTickets.WithLabelValues(ticketResultNames[r])
+	}
+	for r := range numSignatureResults {
+		m.signatures[r] = m.jsapiSignatures.WithLabelValues(signatureResultNames[r])
+	}
+	for e := range numRevocationEvents {
+		m.revoked[e] = m.revocations.WithLabelValues(revocationEventNames[e])
+	}
+	return m
+}
+
+func (m *metricsSet) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.loginsStarted, m.loginsCompleted, m.callbackFailures, m.apiRequests,
+		m.apiErrcodes, m.apiDuration, m.sessionChecks, m.followerLookups, m.jsapiTickets, m.jsapiSignatures,
+		m.revocations, m.storeErrors}
+}
+
+// registerMetrics registers the process's collectors with a config's
+// registry. Every handler of the config calls it; an AlreadyRegisteredError
+// means another one already did, which is expected.
+func registerMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range wechatMetrics().collectors() {
+		var already prometheus.AlreadyRegisteredError
+		if err := reg.Register(c); err != nil && !errors.As(err, &already) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Counting. Each is an array index and an atomic add.
+
+func (m *metricsSet) loginStarted(scope string, t loginTrigger) { m.started[scopeOf(scope)][t].Inc() }
+
+func (m *metricsSet) loginCompleted(scope string, r loginResult) {
+	m.completed[scopeOf(scope)][r].Inc()
+}
+
+func (m *metricsSet) sessionChecked(o sessionOutcome) { m.sessions[o].Inc() }
+
+func (m *metricsSet) followerLookup(r followerResult) { m.followers[r].Inc() }
+
+func (m *metricsSet) ticket(r ticketResult) { m.tickets[r].Inc() }
+
+func (m *metricsSet) signature(r signatureResult) { m.signatures[r].Inc() }
+
+func (m *metricsSet) revocation(e revocationEvent) { m.revoked[e].Inc() }
+
+// storeError counts a failed store operation. store and op must be constants
+// of the store's code (memory, redis; get, set, publish, …), never keys.
+func (m *metricsSet) storeError(store, op string) { m.storeErrors.WithLabelValues(store, op).Inc() }
+
+// callbackFailed counts a callback's WeChat failure by errcode (0: none came back).
+func (m *metricsSet) callbackFailed(errcode int) {
+	m.callbackFailures.WithLabelValues(errcodeLabel(errcode)).Inc()
+}
+
+// apiCall records one WeChat API request: endpoint is its API path (never
+// with a query), errcode WeChat's errcode (0 for none) and failed whether
+// the request failed below WeChat's JSON (no errcode).
+func (m *metricsSet) apiCall(endpoint string, d time.Duration, errcode int, failed bool) {
+	endpoint = endpointLabel(endpoint)
+	m.apiDuration.WithLabelValues(endpoint).Observe(d.Seconds())
+	result := apiResultOK
+	switch {
+	case errcode != 0:
+		result = apiResultWeChatError
+		m.apiErrcodes.WithLabelValues(endpoint, errcodeLabel(errcode)).Inc()
+	case failed:
+		result = apiResultRequestError
+	}
+	m.apiRequests.WithLabelValues(endpoint, result).Inc()
+}
+
+// endpointLabel keeps an API path and nothing that could follow it.
+func endpointLabel(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if !strings.HasPrefix(p, "/") || len(p) > 64 {
+		return "other"
+	}
+	return p
+}
+
+// documentedErrcodes are the errcodes the project knows (WeChat's global
+// return codes it reacts to). Any other value counts as "other", so a label
+// never takes an unbounded set of values.
+var documentedErrcodes = map[int]bool{
+	-1: true, 40001: true, 40002: true, 40003: true, 40013: true, 40014: true, 40029: true, 40030: true,
+	40125: true, 40163: true, 40164: true, 40243: true, 41001: true, 41002: true, 41003: true, 41004: true,
+	41008: true, 41009: true, 42001: true, 42002: true, 42003: true, 42007: true, 43001: true, 43002: true,
+	45009: true, 45011: true, 47001: true, 48001: true, 50001: true, 50002: true, 50005: true, 61004: true,
+	89501: true, 89502: true, 89503: true, 89504: true, 89505: true, 89506: true, 89507: true,
+}
+
+func errcodeLabel(code int) string {
+	switch {
+	case code == 0:
+		return "none"
+	case documentedErrcodes[code]:
+		return strconv.Itoa(code)
+	}
+	return "other"
+}
