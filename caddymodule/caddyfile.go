@@ -1,8 +1,6 @@
 package wechatauth
 
 import (
-	"time"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -82,9 +80,6 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &h.Scope); err != nil {
 				return err
 			}
-			if h.Scope != "snsapi_base" && h.Scope != "snsapi_userinfo" {
-				return d.Errf("scope %q is unknown: use snsapi_base or snsapi_userinfo", h.Scope)
-			}
 		case "session_keys":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
@@ -104,47 +99,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "session_ttl":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			if err := durationArg(d, &h.SessionTTL, "168h"); err != nil {
 				return err
 			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil {
-				return d.Errf("session_ttl %q is not a duration: write e.g. 168h or 7d", s)
-			}
-			if dur < time.Minute {
-				return d.Errf("session_ttl %s is too short: use at least 1m", s)
-			}
-			h.SessionTTL = caddy.Duration(dur)
 		case "path_prefix":
 			if err := oneArg(d, &h.PathPrefix); err != nil {
 				return err
-			}
-			if len(h.PathPrefix) == 0 || h.PathPrefix[0] != '/' {
-				return d.Errf("path_prefix %q must start with /, e.g. /wechat_auth", h.PathPrefix)
-			}
-			if h.PathPrefix == "/" {
-				return d.Errf(`path_prefix "/" would put the login endpoints among the app's own pages: use a path such as /wechat_auth`)
 			}
 		case "redirect_domains":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
-			for _, a := range args {
-				if _, err := parseDomainRule(a); err != nil {
-					return d.Err(err.Error())
-				}
-			}
 			h.RedirectDomains = append(h.RedirectDomains, args...)
 		case "non_wechat":
 			if err := oneArg(d, &h.NonWeChat); err != nil {
 				return err
-			}
-			switch h.NonWeChat {
-			case nonWeChatPage, nonWeChatAllow, nonWeChatDeny, nonWeChatLogin:
-			default:
-				return d.Errf("non_wechat %q is unknown: use page, allow, deny or login", h.NonWeChat)
 			}
 		case "header_prefix":
 			if err := oneArg(d, &h.HeaderPrefix); err != nil {
@@ -156,15 +126,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.SubscriberInfo = true
 		case "subscriber_ttl":
-			var s string
-			if err := oneArg(d, &s); err != nil {
+			if err := durationArg(d, &h.SubscriberTTL, "5m"); err != nil {
 				return err
 			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil || dur <= 0 {
-				return d.Errf("subscriber_ttl %q is not a positive duration: write e.g. 5m", s)
-			}
-			h.SubscriberTTL = caddy.Duration(dur)
 		case "require_subscribe":
 			h.RequireSubscribe = true
 			if d.NextArg() {
@@ -202,11 +166,22 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	return nil
 }
 
-// Interface guards
-var (
-	_ caddy.Provisioner           = (*Handler)(nil)
-	_ caddy.Validator             = (*Handler)(nil)
-	_ caddy.CleanerUpper          = (*Handler)(nil)
-	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
-	_ caddyfile.Unmarshaler       = (*Handler)(nil)
-)
+// durationArg parses a duration setting. The rules for its value belong to
+// Validate; only 0 is refused here, because in JSON it means "unset" and so
+// would silently become the default.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, example string) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%s %q is not a duration: write e.g. %s", name, s, example)
+	}
+	if dur == 0 {
+		return d.Errf("%s 0 would mean the default: write the duration you want, e.g. %s", name, example)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}

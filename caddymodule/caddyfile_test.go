@@ -152,23 +152,15 @@ func TestCaddyfileParseErrors(t *testing.T) {
 		{"duplicate cookie_name", "cookie_name a\ncookie_name b", "cookie_name is set twice"},
 		{"app_id without value", "app_id", "app_id needs a value"},
 		{"app_id two values", "app_id wx1 wx2", "app_id takes one value"},
-		{"scope bogus", "scope snsapi_all", `scope "snsapi_all" is unknown`},
-		{"scope case", "scope SNSAPI_BASE", `scope "SNSAPI_BASE" is unknown`},
 		{"session_keys no args", "session_keys", "session_keys takes a hash key and an optional block key"},
 		{"session_keys three args", "session_keys a b c", "session_keys takes a hash key and an optional block key"},
 		{"session_ttl bogus", "session_ttl forever", `session_ttl "forever" is not a duration`},
-		{"session_ttl too short", "session_ttl 30s", "session_ttl 30s is too short"},
-		{"session_ttl negative", "session_ttl -1h", "is too short"},
 		{"session_ttl no value", "session_ttl", "session_ttl needs a value"},
-		{"path_prefix without slash", "path_prefix wechat_auth", `path_prefix "wechat_auth" must start with /`},
+		{"session_ttl zero", "session_ttl 0", "session_ttl 0 would mean the default"},
+		{"subscriber_ttl bogus", "subscriber_ttl soon", `subscriber_ttl "soon" is not a duration`},
+		{"subscriber_ttl zero", "subscriber_ttl 0s", "subscriber_ttl 0 would mean the default"},
 		{"path_prefix no value", "path_prefix", "path_prefix needs a value"},
-		{"non_wechat bogus", "non_wechat redirect", `non_wechat "redirect" is unknown`},
 		{"redirect_domains empty", "redirect_domains", "wrong argument count"},
-		{"redirect_domains url", "redirect_domains https://a.com", `redirect_domains "https://a.com"`},
-		{"redirect_domains path", "redirect_domains a.com b.com/x", `redirect_domains "b.com/x"`},
-		{"redirect_domains bad port", "redirect_domains a.com:http", `port "http" is not a number or *`},
-		{"redirect_domains bare star", "redirect_domains *", `redirect_domains "*"`},
-		{"redirect_domains userinfo", "redirect_domains u@a.com", `redirect_domains "u@a.com"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -182,6 +174,51 @@ func TestCaddyfileParseErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "Caddyfile:") {
 				t.Errorf("error %q does not point at the file and line", err)
+			}
+		})
+	}
+}
+
+// TestCaddyfileRulesAreCheckedByValidate: the parser only shapes tokens;
+// what a value may be is Validate's, so a Caddyfile with a bad value adapts
+// and then fails the Validate that Provision (and caddy validate) runs.
+func TestCaddyfileRulesAreCheckedByValidate(t *testing.T) {
+	cases := []struct {
+		name, block, want string
+	}{
+		{"scope bogus", "scope snsapi_all", `scope "snsapi_all" is unknown`},
+		{"scope case", "scope SNSAPI_BASE", `scope "SNSAPI_BASE" is unknown`},
+		{"session_ttl too short", "session_ttl 30s", "session_ttl 30s is too short"},
+		{"session_ttl negative", "session_ttl -1h", "is too short"},
+		{"path_prefix without slash", "path_prefix wechat_auth", `path_prefix "wechat_auth" must be a path starting with /`},
+		{"non_wechat bogus", "non_wechat redirect", `non_wechat "redirect" is unknown`},
+		{"redirect_domains url", "redirect_domains https://a.com", `redirect_domains "https://a.com"`},
+		{"redirect_domains path", "redirect_domains a.com b.com/x", `redirect_domains "b.com/x"`},
+		{"redirect_domains bad port", "redirect_domains a.com:http", `port "http" is not a number or *`},
+		{"redirect_domains bare star", "redirect_domains *", `redirect_domains "*"`},
+		{"redirect_domains userinfo", "redirect_domains u@a.com", `redirect_domains "u@a.com"`},
+		{"subscriber_ttl negative", "subscriber_ttl -5m", "subscriber_ttl -5m0s is negative"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := "example.com {\n\twechat_auth {\n\t\tapp_id " + testAppID + "\n" + c.block + "\n\t}\n}\n"
+			out, err := adaptCaddyfile(t, "Caddyfile", body)
+			if err != nil {
+				t.Fatalf("the parser refused a value (rules belong to Validate): %v", err)
+			}
+			raw, _ := wechatAuthHandler(t, out)
+			js, _ := json.Marshal(raw)
+			var h Handler
+			if err := json.Unmarshal(js, &h); err != nil {
+				t.Fatal(err)
+			}
+			h.setDefaults()
+			err = h.Validate()
+			if err == nil {
+				t.Fatalf("Validate accepted:\n%s", body)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Validate() = %q, want it to say %q", err, c.want)
 			}
 		})
 	}

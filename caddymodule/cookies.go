@@ -2,8 +2,15 @@ package wechatauth
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
+
+// Everything about the Cookie header lives here: finding the session cookie
+// among the request's cookies (cookieValues), turning it into a verified
+// identity (identityFrom, verify, the memo), removing our cookies before the
+// request goes upstream (stripOurCookies), and building the cookies we set
+// (writeCookie). identity.go takes the identity from there to the headers.
 
 // identityFrom returns the verified identity of the request's session
 // cookie, or nil. A cookie seen before is a cache lookup; a new one is
@@ -66,16 +73,7 @@ func (h *Handler) setSession(w http.ResponseWriter, site origin, s Session) erro
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name:     h.CookieName,
-		Value:    value,
-		Path:     "/",
-		Domain:   h.CookieDomain,
-		MaxAge:   int(h.ttl / time.Second),
-		HttpOnly: true,
-		Secure:   site.Scheme == "https",
-		SameSite: http.SameSiteLaxMode,
-	})
+	h.writeCookie(w, site, h.CookieName, value, h.ttl)
 	return nil
 }
 
@@ -86,16 +84,7 @@ func (h *Handler) clearSession(w http.ResponseWriter, r *http.Request, site orig
 		h.memo.Delete(v)
 		return false
 	})
-	http.SetCookie(w, &http.Cookie{
-		Name:     h.CookieName,
-		Value:    "",
-		Path:     "/",
-		Domain:   h.CookieDomain,
-		MaxAge:   -1,
-		HttpOnly: true,
-		Secure:   site.Scheme == "https",
-		SameSite: http.SameSiteLaxMode,
-	})
+	h.expireCookie(w, site, h.CookieName)
 }
 
 // flowCookieName derives a flow cookie's name from its state, so the
@@ -109,23 +98,37 @@ func (h *Handler) setFlow(w http.ResponseWriter, site origin, f flowState, maxAg
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name:     h.flowCookieName(f.State),
+	h.writeCookie(w, site, h.flowCookieName(f.State), value, maxAge)
+	return nil
+}
+
+// writeCookie is the one place our cookies get their attributes: HttpOnly
+// (no script reads them), SameSite=Lax (still sent on WeChat's top-level GET
+// redirect to the callback, on nothing cross-site that could abuse them),
+// Secure on https, Path=/, and cookie_domain for the session cookie only
+// (flow cookies stay host-only). A negative maxAge deletes the cookie.
+func (h *Handler) writeCookie(w http.ResponseWriter, site origin, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{
+		Name:     name,
 		Value:    value,
 		Path:     "/",
 		MaxAge:   int(maxAge / time.Second),
 		HttpOnly: true,
 		Secure:   site.Scheme == "https",
-		// Lax still sends the cookie on WeChat's top-level GET redirect to
-		// the callback, and on nothing cross-site that could abuse it.
 		SameSite: http.SameSiteLaxMode,
-	})
-	return nil
+	}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	}
+	if name == h.CookieName {
+		c.Domain = h.CookieDomain
+	}
+	http.SetCookie(w, c)
 }
 
+// expireCookie deletes one of our cookies in the browser.
 func (h *Handler) expireCookie(w http.ResponseWriter, site origin, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		Secure: site.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	h.writeCookie(w, site, name, "", -1)
 }
 
 // readFlow returns the flow cookie belonging to state. The state in the
@@ -176,3 +179,93 @@ func (h *Handler) capFlows(w http.ResponseWriter, r *http.Request, site origin) 
 		flows = append(flows[:oldest], flows[oldest+1:]...)
 	}
 }
+
+// stripOurCookies removes the session and flow cookies from the Cookie header
+// that goes upstream: the upstream gets identity from our headers, and a
+// cookie it never needs is a cookie it cannot leak.
+func stripOurCookies(h http.Header, sessionName, flowPrefix string) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	found := false
+	for _, line := range lines {
+		if cookieLineHasOurs(line, sessionName, flowPrefix) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
+	var b strings.Builder
+	size := 0
+	for _, line := range lines {
+		size += len(line) + 2
+	}
+	b.Grow(size) // one allocation for the rewritten header
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" || isOurCookie(p, sessionName, flowPrefix) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(p)
+		}
+	}
+	if b.Len() == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = []string{b.String()}
+}
+
+func cookieLineHasOurs(line, sessionName, flowPrefix string) bool {
+	for part := range strings.SplitSeq(line, ";") {
+		if isOurCookie(strings.TrimSpace(part), sessionName, flowPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func isOurCookie(pair, sessionName, flowPrefix string) bool {
+	name, _, _ := strings.Cut(pair, "=")
+	name = strings.TrimSpace(name)
+	return name == sessionName || strings.HasPrefix(name, flowPrefix)
+}
+
+// cookieValues calls fn with each value of the named cookie, in header order,
+// without allocating, until fn returns true. Several cookies of one name can
+// arrive (different paths or domains); each is tried, up to a small bound.
+func cookieValues(h http.Header, name string, fn func(string) bool) {
+	tries := 0
+	for _, line := range h["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				part, line = line, ""
+			}
+			part = strings.TrimSpace(part)
+			if len(part) <= len(name) || part[len(name)] != '=' || part[:len(name)] != name {
+				continue
+			}
+			if tries++; tries > maxSameNameCookies {
+				return
+			}
+			v := strings.Trim(part[len(name)+1:], `"`)
+			if fn(v) {
+				return
+			}
+		}
+	}
+}
+
+// maxSameNameCookies bounds the verification work a request full of
+// duplicate cookies can cause.
+const maxSameNameCookies = 3

@@ -9,9 +9,8 @@ import (
 // serveLogout ends the session: GET <path_prefix>/logout?rd=URL works from a
 // plain link in a menu or page. rd is validated like every return URL.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
-	site, err := h.siteOrigin(r)
-	if err != nil {
-		writeBadHost(w)
+	site, ok := h.site(w, r)
+	if !ok {
 		return
 	}
 	h.clearSession(w, r, site)
@@ -32,12 +31,9 @@ type userInfoJSON struct {
 func (h *Handler) serveUserInfo(w http.ResponseWriter, r *http.Request) {
 	id := h.identityFrom(r)
 	if id == nil {
-		site, err := h.siteOrigin(r)
-		if err != nil {
-			writeBadHost(w)
-			return
+		if site, ok := h.site(w, r); ok {
+			h.writeSignInJSON(w, site, "/")
 		}
-		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", h.loginURL(site, "/", h.Scope))
 		return
 	}
 	s := id.sess

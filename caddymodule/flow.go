@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat"
@@ -64,55 +62,6 @@ func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-// siteOrigin is this site's scheme and host as the browser sees them. The
-// X-Forwarded-Proto/Host headers count only when Caddy's trusted_proxies
-// trusts the client; otherwise anyone could steer redirect_uri and the
-// return URL to a host of their choosing.
-func (h *Handler) siteOrigin(r *http.Request) (origin, error) {
-	scheme, host := "http", r.Host
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if isTrustedProxy(r) {
-		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-			scheme = p
-		}
-		if fh := firstValue(r.Header.Get("X-Forwarded-Host")); fh != "" {
-			host = fh
-		}
-	}
-	return makeOrigin(scheme, host)
-}
-
-// isTrustedProxy reports whether Caddy's trusted_proxies trusts the client,
-// the only case where forwarded headers may say where the request came from.
-func isTrustedProxy(r *http.Request) bool {
-	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
-	return trusted
-}
-
-func makeOrigin(scheme, hostport string) (origin, error) {
-	hostport = strings.ToLower(hostport)
-	host, port := splitHostPort(hostport, scheme)
-	if host == "" || !validHostname(host) || (port != "" && !isPort(port)) {
-		return origin{}, errors.New("invalid host")
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	return origin{Scheme: scheme, Host: host}, nil
-}
-
-func firstValue(v string) string {
-	if i := strings.IndexByte(v, ','); i >= 0 {
-		v = v[:i]
-	}
-	return strings.TrimSpace(v)
-}
-
 // loginURL is where a visitor (or an API client) goes to sign in and then
 // come back to ret.
 func (h *Handler) loginURL(site origin, ret, scope string) string {
@@ -135,7 +84,9 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin
 	}
 	h.capFlows(w, r, site)
 	if err := h.setFlow(w, site, f, flowTTL); err != nil {
-		h.logger.Error("sealing the flow cookie failed", zap.Error(err))
+		if ce := h.logger.Check(zap.ErrorLevel, "sealing the flow cookie failed"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
 		writeInternal(w)
 		return
 	}
@@ -150,9 +101,8 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin
 // the callback then replaces whatever session cookie the browser held, so a
 // cookie planted by someone else (session fixation) does not survive a login.
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
-	site, err := h.siteOrigin(r)
-	if err != nil {
-		writeBadHost(w)
+	site, ok := h.site(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -162,38 +112,16 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 		scope = wechat.ScopeUserInfo
 	}
 	if !isWeChat(r) {
-		switch h.NonWeChat {
-		case nonWeChatAllow:
-			redirect(w, r, ret)
-			return
-		case nonWeChatDeny, nonWeChatPage:
-			h.refuseOutsideWeChat(w, r, absolute(site, ret))
+		if o, ok := h.outsideWeChatOutcome(); ok {
+			if o == admitAnonymous {
+				redirect(w, r, ret)
+				return
+			}
+			h.writeRefusal(w, r, decision{outcome: o}, site, ret)
 			return
 		}
 	}
 	h.startLogin(w, r, site, ret, scope, false)
-}
-
-// refuseOutsideWeChat answers a visitor outside the WeChat client under the
-// deny and page policies: 403 either way (forward-auth callers let any 2xx
-// through), as JSON for API requests, else a page — with page, one holding a
-// QR code of pageURL to open in WeChat.
-func (h *Handler) refuseOutsideWeChat(w http.ResponseWriter, r *http.Request, pageURL string) {
-	switch {
-	case isAPIRequest(r):
-		writeJSONError(w, http.StatusForbidden, "not_wechat", "open this page inside the WeChat client", "")
-	case h.NonWeChat == nonWeChatDeny:
-		writeDenied(w)
-	default:
-		writeOpenInWeChat(w, pageURL)
-	}
-}
-
-func absolute(site origin, ret string) string {
-	if strings.HasPrefix(ret, "/") {
-		return site.String() + ret
-	}
-	return ret
 }
 
 func redirect(w http.ResponseWriter, r *http.Request, to string) {
@@ -208,9 +136,8 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) {
 // browser's flow cookie before the code is redeemed: a callback whose state
 // this browser did not start (login CSRF) never logs it in.
 func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
-	site, err := h.siteOrigin(r)
-	if err != nil {
-		writeBadHost(w)
+	site, ok := h.site(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -265,7 +192,9 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validWeChatID(tok.OpenID) || (tok.UnionID != "" && !validWeChatID(tok.UnionID)) {
-		h.logger.Error("WeChat returned an openid or unionid that is not a WeChat identifier; check api_base points at WeChat")
+		if ce := h.logger.Check(zap.ErrorLevel, "WeChat returned an openid or unionid that is not a WeChat identifier; check api_base points at WeChat"); ce != nil {
+			ce.Write()
+		}
 		writeWeChatDown(w, h.loginURL(site, f.Return, f.Scope))
 		return
 	}
@@ -282,7 +211,9 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		h.fillProfile(ctx, &s, tok)
 	}
 	if err := h.setSession(w, site, s); err != nil {
-		h.logger.Error("sealing the session cookie failed", zap.Error(err))
+		if ce := h.logger.Check(zap.ErrorLevel, "sealing the session cookie failed"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
 		writeInternal(w)
 		return
 	}
@@ -299,7 +230,9 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) fillProfile(ctx context.Context, s *Session, tok *wechat.Token) {
 	info, err := h.client.UserInfo(ctx, tok.AccessToken, tok.OpenID, "zh_CN")
 	if err != nil {
-		h.logger.Warn("fetching userinfo failed; continuing with a snsapi_base session", zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+		if ce := h.logger.Check(zap.WarnLevel, "fetching userinfo failed; continuing with a snsapi_base session"); ce != nil {
+			ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+		}
 		s.NoUpgradeUntil = h.now().Add(upgradeBackoff).Unix()
 		return
 	}
@@ -343,7 +276,9 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin
 		return
 	}
 	if wechat.IsConfig(err) {
-		h.logger.Error("WeChat refused the code exchange: fix the configuration", zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+		if ce := h.logger.Check(zap.ErrorLevel, "WeChat refused the code exchange: fix the configuration"); ce != nil {
+			ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+		}
 		writePage(w, http.StatusBadGateway, "error", page{
 			Heading:     "网站的微信登录配置有误",
 			Lines:       []string{"这不是你的问题：网站的微信公众号配置（AppID、AppSecret 或 IP 白名单）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
@@ -353,7 +288,9 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin
 		})
 		return
 	}
-	h.logger.Warn("code exchange failed", zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+	if ce := h.logger.Check(zap.WarnLevel, "code exchange failed"); ce != nil {
+		ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+	}
 	writeWeChatDown(w, h.loginURL(site, f.Return, f.Scope))
 }
 

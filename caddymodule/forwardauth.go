@@ -17,15 +17,15 @@ import (
 //	                            and 403: 401 with a Location header holding the login
 //	                            URL; the original URL comes from X-Original-URL.
 //
-// With a valid session both answer 200 with the identity headers, for the
-// proxy to copy onto the upstream request. The forwarded headers count only
-// when Caddy's trusted_proxies trusts the caller: an untrusted caller could
+// Both render the same policy as the in-path handler (policy.go). With a
+// valid session both answer 200 with the identity headers, for the proxy to
+// copy onto the upstream request. The forwarded headers count only when
+// Caddy's trusted_proxies trusts the caller: an untrusted caller could
 // otherwise steer the return URL and redirect_uri wherever it liked.
 
 func (h *Handler) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
-	site, err := h.siteOrigin(r)
-	if err != nil {
-		writeBadHost(w)
+	site, ok := h.site(w, r)
+	if !ok {
 		return
 	}
 	ret, method := "/", r.Method
@@ -38,20 +38,20 @@ func (h *Handler) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ret = safeReturnURL(ret, site, h.rules)
-	if h.allowForward(w, r, site, ret) {
-		return
+	d := h.decide(r, h.identityFrom(r), method)
+	switch d.outcome {
+	case admit, admitAnonymous:
+		h.writeAllowed(w, r, d)
+	case signIn:
+		h.startLogin(w, r, site, ret, h.Scope, false)
+	default:
+		h.writeRefusal(w, r, d, site, ret)
 	}
-	if isAPIRequest(r) || (method != http.MethodGet && method != http.MethodHead) {
-		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", h.loginURL(site, ret, h.Scope))
-		return
-	}
-	h.startLogin(w, r, site, ret, h.Scope, false)
 }
 
 func (h *Handler) serveAuthRequest(w http.ResponseWriter, r *http.Request) {
-	site, err := h.siteOrigin(r)
-	if err != nil {
-		writeBadHost(w)
+	site, ok := h.site(w, r)
+	if !ok {
 		return
 	}
 	ret := "/"
@@ -63,36 +63,30 @@ func (h *Handler) serveAuthRequest(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ret = safeReturnURL(ret, site, h.rules)
-	if h.allowForward(w, r, site, ret) {
-		return
+	// auth_request's subrequest carries no method of its own worth trusting:
+	// nginx turns every 401 into the login redirect anyway.
+	d := h.decide(r, h.identityFrom(r), http.MethodGet)
+	switch d.outcome {
+	case admit, admitAnonymous:
+		h.writeAllowed(w, r, d)
+	case signIn, signInForm, signInAPI:
+		w.Header().Set("Location", h.loginURL(site, ret, h.Scope))
+		h.writeSignInJSON(w, site, ret)
+	default:
+		h.writeRefusal(w, r, d, site, ret)
 	}
-	login := h.loginURL(site, ret, h.Scope)
-	w.Header().Set("Location", login)
-	writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", login)
 }
 
-// allowForward answers the request when the outcome does not depend on the
-// caller's protocol: a valid session (200 with identity), or a visitor
-// outside WeChat under the non_wechat policy. It reports whether it answered.
-func (h *Handler) allowForward(w http.ResponseWriter, r *http.Request, site origin, ret string) bool {
-	if id := h.identityFrom(r); id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
+// writeAllowed is the 200 that lets a request through, with the identity
+// headers for the front proxy to copy.
+func (h *Handler) writeAllowed(w http.ResponseWriter, r *http.Request, d decision) {
+	if d.id != nil && d.outcome == admit {
 		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		h.names.apply(w.Header(), repl, id)
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-		return true
+		h.names.apply(w.Header(), repl, d.id)
+		if h.followers != nil {
+			h.names.applyFollow(w.Header(), repl, d.follow)
+		}
 	}
-	if isWeChat(r) {
-		return false
-	}
-	switch h.NonWeChat {
-	case nonWeChatAllow:
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-		return true
-	case nonWeChatDeny, nonWeChatPage:
-		h.refuseOutsideWeChat(w, r, absolute(site, ret))
-		return true
-	}
-	return false
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
 }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/patrickmn/go-cache"
 	"go.uber.org/zap"
@@ -30,24 +30,40 @@ func init() {
 // talks OAuth itself.
 //
 // Every request that reaches the handler first loses any client-sent
-// variant of the identity headers (any case, "_" for "-", and
-// Remote-User), so only the handler can tell the upstream who is there.
-// For a request with a valid session it sets the headers X-WeChat-OpenID,
-// X-WeChat-UnionID (when WeChat gave one), X-WeChat-Scope,
-// X-WeChat-Nickname (percent-encoded UTF-8) and X-WeChat-Avatar, and these
-// placeholders:
+// header under header_prefix (any case, "_" for "-") and Remote-User, so
+// only the handler can tell the upstream who is there. For a request with a
+// valid session it sets these headers (names under the default prefix):
 //
-//	{http.auth.user.id}        the openid (access logs' user_id; php_fastcgi's REMOTE_USER)
-//	{http.auth.user.unionid}   the unionid, empty when WeChat gave none
-//	{http.auth.user.scope}     snsapi_base or snsapi_userinfo
-//	{http.auth.user.nickname}  the nickname (snsapi_userinfo)
-//	{http.auth.user.avatar}    the avatar URL (snsapi_userinfo)
+//	X-WeChat-OpenID      the openid
+//	X-WeChat-UnionID     the unionid, when WeChat gave one
+//	X-WeChat-Scope       snsapi_base or snsapi_userinfo
+//	X-WeChat-Nickname    the nickname, percent-encoded UTF-8 (snsapi_userinfo)
+//	X-WeChat-Avatar      the avatar URL (snsapi_userinfo)
+//	X-WeChat-Subscribed  1 or 0: follows the account (subscriber_info)
+//
+// and these placeholders:
+//
+//	{http.auth.user.id}          the openid (access logs' user_id; php_fastcgi's REMOTE_USER)
+//	{http.auth.user.unionid}     the unionid, empty when WeChat gave none
+//	{http.auth.user.scope}       snsapi_base or snsapi_userinfo
+//	{http.auth.user.nickname}    the nickname (snsapi_userinfo)
+//	{http.auth.user.avatar}      the avatar URL (snsapi_userinfo)
+//	{http.auth.user.subscribed}  1 or 0 (subscriber_info)
 //
 // Endpoints under path_prefix (default /wechat_auth) answer whatever the
-// protect matcher: /callback (WeChat's redirect_uri), /login?rd=URL,
-// /logout?rd=URL, /userinfo (the session as JSON), /auth (for Caddy
-// forward_auth and Traefik ForwardAuth) and /auth_request (for nginx
-// auth_request).
+// protect matcher:
+//
+//	/callback          WeChat's redirect_uri
+//	/login?rd=URL      sign in afresh, then go to URL
+//	/logout?rd=URL     end the session, then go to URL
+//	/userinfo          the session as JSON
+//	/subscribed?rd=URL the follow page's "我已关注" button: ask WeChat again
+//	/auth              for Caddy forward_auth and Traefik ForwardAuth
+//	/auth_request      for nginx auth_request
+//
+// What a request without a sufficient session gets is decided in one place
+// (policy.go), whichever of the in-path handler, /auth or /auth_request
+// it arrives through.
 type Handler struct {
 	// AppID is the Official Account's AppID (开发者ID), e.g. wx0123456789abcdef.
 	AppID string `json:"app_id,omitempty"`
@@ -146,6 +162,7 @@ type Handler struct {
 	callbackPath string
 	ttl          time.Duration
 	now          func() time.Time
+	validated    bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -233,6 +250,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
+	h.validated = true
 	if secret == "" {
 		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set")
 	}
@@ -269,15 +287,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if ttl <= 0 {
 			ttl = defaultSubscriberTTL
 		}
-		h.followers = newFollowers(h.client, ttl, h.now)
+		h.followers = newFollowers(h.client, ttl, h.now, h.logger)
 	}
 
 	h.rules = h.rules[:0]
 	for _, d := range h.RedirectDomains {
-		rule, err := parseDomainRule(d)
-		if err != nil {
-			return err
-		}
+		rule, _ := parseDomainRule(d) // Validate checked each
 		h.rules = append(h.rules, rule)
 	}
 
@@ -291,121 +306,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	return nil
-}
-
-// expand resolves {env.*} and {file.*} in a setting. It reports a placeholder
-// that stays unexpanded by the setting's name only: the value may be secret.
-func expand(repl *caddy.Replacer, setting, value string) (string, error) {
-	out, err := repl.ReplaceOrErr(value, true, true)
-	if err != nil {
-		return "", fmt.Errorf("%s: a placeholder could not be expanded (%v): use {env.NAME} with NAME set, or {file./path} with a readable file", setting, err)
-	}
-	return strings.TrimSpace(out), nil
-}
-
-func (h *Handler) expandKeys(repl *caddy.Replacer) ([][]byte, error) {
-	if len(h.SessionKeys) == 0 {
-		h.logger.Warn("no session_keys configured: generated random keys, so sessions end when Caddy restarts and are not shared between replicas; set session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY} for production")
-		return randomKeyPair(), nil
-	}
-	keys := make([]SessionKey, len(h.SessionKeys))
-	for i, k := range h.SessionKeys {
-		var err error
-		if keys[i].HashKey, err = expand(repl, fmt.Sprintf("session_keys #%d hash key", i+1), k.HashKey); err != nil {
-			return nil, err
-		}
-		if keys[i].BlockKey, err = expand(repl, fmt.Sprintf("session_keys #%d block key", i+1), k.BlockKey); err != nil {
-			return nil, err
-		}
-	}
-	pairs, err := keyPairs(keys)
-	if err != nil {
-		return nil, err
-	}
-	if keys[0].BlockKey == "" {
-		h.logger.Info("session_keys has no block key: cookies are signed but not encrypted, so visitors can read their own openid; add a second, 32-byte key to encrypt them")
-	}
-	return pairs, nil
-}
-
-// Validate checks the configuration and says how to fix what is wrong.
-func (h *Handler) Validate() error {
-	if h.AppID == "" {
-		return errors.New("app_id is empty: set it to your Official Account's AppID (公众平台 → 设置与开发 → 基本配置 → 开发者ID), e.g. app_id wx0123456789abcdef")
-	}
-	if strings.ContainsAny(h.AppID, " \t\r\n{}/?&#") {
-		return fmt.Errorf("app_id %q is not an AppID: it looks like wx followed by 16 hexadecimal characters", h.AppID)
-	}
-	if h.Scope != wechat.ScopeBase && h.Scope != wechat.ScopeUserInfo {
-		return fmt.Errorf("scope %q is unknown: use snsapi_base (silent, openid only) or snsapi_userinfo (consent, nickname and avatar)", h.Scope)
-	}
-	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#*{} ") {
-		return fmt.Errorf("path_prefix %q must be a path starting with /, e.g. /wechat_auth", h.PathPrefix)
-	}
-	if h.PathPrefix == "/" {
-		return errors.New(`path_prefix "/" would put the login endpoints at the site's root, among the app's own pages: use a path such as /wechat_auth`)
-	}
-	if !validToken(h.CookieName) {
-		return fmt.Errorf("cookie_name %q is not a valid cookie name: use letters, digits, - and _", h.CookieName)
-	}
-	if h.CookieDomain != "" && !validHostname(strings.TrimPrefix(strings.ToLower(h.CookieDomain), ".")) {
-		return fmt.Errorf("cookie_domain %q is not a domain name, e.g. example.com", h.CookieDomain)
-	}
-	if h.SessionTTL < caddy.Duration(time.Minute) {
-		return fmt.Errorf("session_ttl %s is too short: use at least 1m, e.g. 168h", time.Duration(h.SessionTTL))
-	}
-	switch h.NonWeChat {
-	case nonWeChatPage, nonWeChatAllow, nonWeChatDeny, nonWeChatLogin:
-	default:
-		return fmt.Errorf("non_wechat %q is unknown: use page, allow, deny or login", h.NonWeChat)
-	}
-	if err := checkHeaderPrefix(h.HeaderPrefix); err != nil {
-		return err
-	}
-	if h.SubscriberTTL < 0 {
-		return fmt.Errorf("subscriber_ttl %s is negative: use e.g. 5m", time.Duration(h.SubscriberTTL))
-	}
-	for _, b := range []struct{ name, value string }{{"api_base", h.APIBase}, {"open_base", h.OpenBase}, {"require_subscribe", h.SubscribeQR}} {
-		if b.value == "" || strings.Contains(b.value, "{") {
-			continue
-		}
-		if u, err := url.Parse(b.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s %q must be an http(s) URL such as https://api.weixin.qq.com", b.name, b.value)
-		}
-	}
-	return nil
-}
-
-// headersWeRead are request headers the module, Caddy or the upstream
-// relies on; every header under header_prefix is stripped, so the prefix
-// must not cover any of them.
-var headersWeRead = []string{"cookie", "host", "user-agent", "accept", "referer", "authorization", "content-",
-	"x-forwarded-", "x-requested-with", "x-original-url", "x-real-ip", "sec-", "if-", "origin"}
-
-func checkHeaderPrefix(p string) error {
-	norm := normalizeHeaderKey(p)
-	if !validToken(p) || !strings.HasSuffix(norm, "-") || len(norm) < 3 {
-		return fmt.Errorf("header_prefix %q is not a valid header name prefix: use letters, digits and -, ending in -, such as X-WeChat-", p)
-	}
-	for _, h := range headersWeRead {
-		if strings.HasPrefix(h, norm) {
-			return fmt.Errorf("header_prefix %q would strip the %s header(s) from every request: choose a prefix of your own, such as X-WeChat-", p, strings.TrimSuffix(h, "-"))
-		}
-	}
-	return nil
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // Cleanup drops the verified-cookie cache of an unloaded config.
@@ -445,21 +345,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 
-	id := prior
-	if id == nil || id.sess.AppID != h.AppID {
-		id = h.identityFrom(r)
-	}
-	if id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
-		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		h.names.apply(r.Header, repl, id)
-		if h.followers != nil && !h.applyFollower(w, r, id) {
-			return nil
-		}
-		caddyhttp.SetVar(r.Context(), identityVar, id)
-		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
-		return next.ServeHTTP(w, r)
-	}
-	return h.unauthenticated(w, r, next)
+	return h.serveProtected(w, r, next, prior)
 }
 
 // endpoint returns the name of the endpoint a path addresses under path_prefix.
@@ -496,49 +382,11 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, ep strin
 	return nil
 }
 
-// scopeSatisfied reports whether a session is enough for a route needing
-// scope. After a userinfo failure a base session is accepted for a while
-// rather than sending the visitor round WeChat again and again.
-func (h *Handler) scopeSatisfied(s *Session, scope string) bool {
-	if scope != wechat.ScopeUserInfo || s.Scope == wechat.ScopeUserInfo {
-		return true
-	}
-	return h.now().Unix() < s.NoUpgradeUntil
-}
-
-// unauthenticated answers a protected request without a (sufficient) session.
-func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	site, err := h.siteOrigin(r)
-	if err != nil {
-		writeBadHost(w)
-		return nil
-	}
-	ret := r.URL.RequestURI()
-	if !isWeChat(r) {
-		switch h.NonWeChat {
-		case nonWeChatAllow:
-			stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
-			return next.ServeHTTP(w, r)
-		case nonWeChatDeny, nonWeChatPage:
-			h.refuseOutsideWeChat(w, r, absolute(site, ret))
-			return nil
-		}
-	}
-	if isAPIRequest(r) {
-		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", h.loginURL(site, ret, h.Scope))
-		return nil
-	}
-	if !isNavigation(r) {
-		// Redirecting a form POST would lose what the visitor typed.
-		back := safeReturnURL(r.Header.Get("Referer"), site, h.rules)
-		writePage(w, http.StatusUnauthorized, "error", page{
-			Heading:     "登录已过期",
-			Lines:       []string{"你的登录已过期，这次提交没有保存。请先重新登录，再返回上一页重新提交；已填写的内容通常仍在页面上。"},
-			ActionURL:   h.loginURL(site, back, h.Scope),
-			ActionLabel: "重新登录",
-		})
-		return nil
-	}
-	h.startLogin(w, r, site, ret, h.Scope, false)
-	return nil
-}
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+)

@@ -141,6 +141,25 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 	}
 }
 
+// applyFollow sets the follower header and {http.auth.user.subscribed}
+// (subscriber_info); an unknown status leaves both out.
+func (n *headerNames) applyFollow(h http.Header, repl *caddy.Replacer, f follow) {
+	var vals []string
+	var ph string
+	switch f {
+	case followYes:
+		vals, ph = subscribedYes, "1"
+	case followNo:
+		vals, ph = subscribedNo, "0"
+	default:
+		return
+	}
+	h[n.subscribed] = vals
+	if repl != nil {
+		repl.Set("http.auth.user.subscribed", ph)
+	}
+}
+
 // stripCallbackReferer drops a Referer that points at our callback: its
 // query holds a WeChat code, which the upstream has no business seeing.
 // Browsers already omit it (the callback answers Referrer-Policy:
@@ -150,93 +169,3 @@ func stripCallbackReferer(h http.Header, callbackPath string) {
 		delete(h, "Referer")
 	}
 }
-
-// stripOurCookies removes the session and flow cookies from the Cookie header
-// that goes upstream: the upstream gets identity from our headers, and a
-// cookie it never needs is a cookie it cannot leak.
-func stripOurCookies(h http.Header, sessionName, flowPrefix string) {
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	found := false
-	for _, line := range lines {
-		if cookieLineHasOurs(line, sessionName, flowPrefix) {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return
-	}
-	var b strings.Builder
-	size := 0
-	for _, line := range lines {
-		size += len(line) + 2
-	}
-	b.Grow(size) // one allocation for the rewritten header
-	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
-			p := strings.TrimSpace(part)
-			if p == "" || isOurCookie(p, sessionName, flowPrefix) {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(p)
-		}
-	}
-	if b.Len() == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = []string{b.String()}
-}
-
-func cookieLineHasOurs(line, sessionName, flowPrefix string) bool {
-	for part := range strings.SplitSeq(line, ";") {
-		if isOurCookie(strings.TrimSpace(part), sessionName, flowPrefix) {
-			return true
-		}
-	}
-	return false
-}
-
-func isOurCookie(pair, sessionName, flowPrefix string) bool {
-	name, _, _ := strings.Cut(pair, "=")
-	name = strings.TrimSpace(name)
-	return name == sessionName || strings.HasPrefix(name, flowPrefix)
-}
-
-// cookieValues calls fn with each value of the named cookie, in header order,
-// without allocating, until fn returns true. Several cookies of one name can
-// arrive (different paths or domains); each is tried, up to a small bound.
-func cookieValues(h http.Header, name string, fn func(string) bool) {
-	tries := 0
-	for _, line := range h["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.TrimSpace(part)
-			if len(part) <= len(name) || part[len(name)] != '=' || part[:len(name)] != name {
-				continue
-			}
-			if tries++; tries > maxSameNameCookies {
-				return
-			}
-			v := strings.Trim(part[len(name)+1:], `"`)
-			if fn(v) {
-				return
-			}
-		}
-	}
-}
-
-// maxSameNameCookies bounds the verification work a request full of
-// duplicate cookies can cause.
-const maxSameNameCookies = 3

@@ -7,14 +7,6 @@ import (
 	"strings"
 )
 
-// origin is a site's scheme and host[:port] as the browser sees it.
-type origin struct {
-	Scheme string // "http" or "https"
-	Host   string // lower-case host, with port only when not the scheme's default
-}
-
-func (o origin) String() string { return o.Scheme + "://" + o.Host }
-
 // domainRule is one redirect_domains entry.
 type domainRule struct {
 	host     string // lower-case; for suffix rules without the leading "." or "*."
@@ -53,18 +45,6 @@ func parseDomainRule(s string) (domainRule, error) {
 	}
 	r.host = s
 	return r, nil
-}
-
-func isPort(p string) bool {
-	if p == "" || len(p) > 5 {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] < '0' || p[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // allows reports whether host and port (already without the scheme's
@@ -136,38 +116,6 @@ func safeReturnURL(raw string, site origin, rules []domainRule) string {
 		}
 	}
 	return "/"
-}
-
-// splitHostPort lower-cases nothing; it drops the scheme's default port so
-// "https://a:443/" and "https://a/" compare equal.
-func splitHostPort(hostport, scheme string) (host, port string) {
-	host, port = hostport, ""
-	if h, p, err := net.SplitHostPort(hostport); err == nil {
-		host, port = h, p
-	}
-	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
-		port = ""
-	}
-	// IPv6 literals compare without brackets, whether a port was split off
-	// ("[::1]:8443" → "::1") or not ("[::1]").
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return strings.TrimSuffix(host, "."), port
-}
-
-// validHostname admits ASCII host names and IP literals only. A Unicode (IDN)
-// host is refused rather than guessed at: browsers map it to punycode and
-// homographs make a visual comparison meaningless.
-func validHostname(h string) bool {
-	if strings.Contains(h, ":") || strings.HasPrefix(h, "[") {
-		return net.ParseIP(strings.Trim(h, "[]")) != nil
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // printableASCII is what a browser sends as a request target: anything else

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/securecookie"
 )
 
@@ -264,4 +265,39 @@ func (c cookieCodec) decode(name, value string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// expand resolves {env.*} and {file.*} in a setting. It reports a placeholder
+// that stays unexpanded by the setting's name only: the value may be secret.
+func expand(repl *caddy.Replacer, setting, value string) (string, error) {
+	out, err := repl.ReplaceOrErr(value, true, true)
+	if err != nil {
+		return "", fmt.Errorf("%s: a placeholder could not be expanded (%v): use {env.NAME} with NAME set, or {file./path} with a readable file", setting, err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+func (h *Handler) expandKeys(repl *caddy.Replacer) ([][]byte, error) {
+	if len(h.SessionKeys) == 0 {
+		h.logger.Warn("no session_keys configured: generated random keys, so sessions end when Caddy restarts and are not shared between replicas; set session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY} for production")
+		return randomKeyPair(), nil
+	}
+	keys := make([]SessionKey, len(h.SessionKeys))
+	for i, k := range h.SessionKeys {
+		var err error
+		if keys[i].HashKey, err = expand(repl, fmt.Sprintf("session_keys #%d hash key", i+1), k.HashKey); err != nil {
+			return nil, err
+		}
+		if keys[i].BlockKey, err = expand(repl, fmt.Sprintf("session_keys #%d block key", i+1), k.BlockKey); err != nil {
+			return nil, err
+		}
+	}
+	pairs, err := keyPairs(keys)
+	if err != nil {
+		return nil, err
+	}
+	if keys[0].BlockKey == "" {
+		h.logger.Info("session_keys has no block key: cookies are signed but not encrypted, so visitors can read their own openid; add a second, 32-byte key to encrypt them")
+	}
+	return pairs, nil
 }

@@ -3,10 +3,8 @@ package wechatauth
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/patrickmn/go-cache"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
@@ -24,10 +22,12 @@ type followers struct {
 	group  singleflight.Group
 	ttl    time.Duration
 	now    func() time.Time
+	logger *zap.Logger
 }
 
 type followerEntry struct {
 	subscribed bool
+	err        error // the lookup failed; cached for failedLookupTTL only
 	fetched    time.Time
 	forced     bool // fetched by a cache bypass
 }
@@ -41,6 +41,9 @@ const (
 	minRecheck = 3 * time.Second
 	// followersMaxEntries bounds the cache like the session memo.
 	followersMaxEntries = 50000
+	// failedLookupTTL holds a failed lookup back: during a WeChat outage a
+	// busy page must not call WeChat, and log, on every request.
+	failedLookupTTL = 15 * time.Second
 )
 
 var (
@@ -48,8 +51,8 @@ var (
 	subscribedNo  = []string{"0"}
 )
 
-func newFollowers(c *wechat.Client, ttl time.Duration, now func() time.Time) *followers {
-	return &followers{client: c, cache: cache.New(ttl, 0), ttl: ttl, now: now}
+func newFollowers(c *wechat.Client, ttl time.Duration, now func() time.Time, logger *zap.Logger) *followers {
+	return &followers{client: c, cache: cache.New(ttl, 0), ttl: ttl, now: now, logger: logger}
 }
 
 // subscribed reports whether openID follows the account. fresh bypasses the
@@ -59,7 +62,7 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 	if x, ok := f.cache.Get(openID); ok {
 		e := x.(followerEntry)
 		if !fresh || (e.forced && f.now().Sub(e.fetched) < minRecheck) {
-			return e.subscribed, nil
+			return e.subscribed, e.err
 		}
 	}
 	v, err, _ := f.group.Do(openID, func() (any, error) {
@@ -67,15 +70,14 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 		defer cancel()
 		info, err := f.client.Follower(ctx, openID, "zh_CN")
 		if err != nil {
+			if ce := f.logger.Check(zap.WarnLevel, "follower lookup failed; answers for this visitor wait 15s before WeChat is asked again"); ce != nil {
+				ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
+			}
+			f.store(openID, followerEntry{err: err, fetched: f.now(), forced: fresh}, failedLookupTTL)
 			return false, err
 		}
 		e := followerEntry{subscribed: info.Subscribed(), fetched: f.now(), forced: fresh}
-		if f.cache.ItemCount() >= followersMaxEntries {
-			f.cache.DeleteExpired()
-		}
-		if f.cache.ItemCount() < followersMaxEntries {
-			f.cache.Set(openID, e, f.ttl)
-		}
+		f.store(openID, e, f.ttl)
 		return e.subscribed, nil
 	})
 	if err != nil {
@@ -84,58 +86,21 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 	return v.(bool), nil
 }
 
-// applyFollower adds follower status to a request with a verified identity.
-// It reports false when it answered the request itself: a non-follower on a
-// require_subscribe site, or WeChat unreachable when the status is required.
-// Without require_subscribe a failed lookup only leaves the header out.
-func (h *Handler) applyFollower(w http.ResponseWriter, r *http.Request, id *identity) bool {
-	sub, err := h.followers.subscribed(r.Context(), id.sess.OpenID, false)
-	if err != nil {
-		h.logger.Warn("follower lookup failed", zap.Int("errcode", wechat.Code(err)), zap.Error(err))
-		if !h.RequireSubscribe {
-			return true
-		}
-		if isAPIRequest(r) {
-			writeJSONError(w, http.StatusServiceUnavailable, "wechat_unavailable", "WeChat did not answer whether you follow the account; retry in a moment", "")
-			return false
-		}
-		writeWeChatDown(w, r.URL.RequestURI())
-		return false
+// store caches an answer, within followersMaxEntries.
+func (f *followers) store(openID string, e followerEntry, ttl time.Duration) {
+	if f.cache.ItemCount() >= followersMaxEntries {
+		f.cache.DeleteExpired()
 	}
-	vals, ph := subscribedNo, "0"
-	if sub {
-		vals, ph = subscribedYes, "1"
+	if f.cache.ItemCount() < followersMaxEntries {
+		f.cache.Set(openID, e, ttl)
 	}
-	r.Header[h.names.subscribed] = vals
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.subscribed", ph)
-	}
-	if sub || !h.RequireSubscribe {
-		return true
-	}
-	if isAPIRequest(r) {
-		writeJSONError(w, http.StatusForbidden, "not_subscribed", "follow the Official Account in WeChat, then retry", "")
-		return false
-	}
-	site, err := h.siteOrigin(r)
-	if err != nil {
-		writeBadHost(w)
-		return false
-	}
-	writePage(w, http.StatusForbidden, "subscribe", page{
-		Title:     "请先关注公众号",
-		QRImage:   h.SubscribeQR,
-		ActionURL: h.PathPrefix + "/subscribed?rd=" + url.QueryEscape(safeReturnURL(r.URL.RequestURI(), site, h.rules)),
-	})
-	return false
 }
 
 // serveSubscribed is the "我已关注" button: it checks again with WeChat,
 // bypassing the cache, and returns to the page.
 func (h *Handler) serveSubscribed(w http.ResponseWriter, r *http.Request) {
-	site, err := h.siteOrigin(r)
-	if err != nil {
-		writeBadHost(w)
+	site, ok := h.site(w, r)
+	if !ok {
 		return
 	}
 	ret := safeReturnURL(r.URL.Query().Get("rd"), site, h.rules)
@@ -145,7 +110,6 @@ func (h *Handler) serveSubscribed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := h.followers.subscribed(r.Context(), id.sess.OpenID, true); err != nil {
-		h.logger.Warn("follower lookup failed", zap.Int("errcode", wechat.Code(err)), zap.Error(err))
 		writeWeChatDown(w, r.URL.RequestURI())
 		return
 	}

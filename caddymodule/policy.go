@@ -1,0 +1,216 @@
+package wechatauth
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
+)
+
+// The policy: what a request to a protected route gets. decide is the only
+// place that weighs the session and its scope, non_wechat, the kind of
+// request (API call, page, form POST) and the follower rules; the in-path
+// handler (serveProtected), /auth and /auth_request (forwardauth.go) only
+// render its answer in their own protocol, so every deployment shape keeps
+// the same promises.
+
+// outcome is what the policy gives a request.
+type outcome uint8
+
+const (
+	// admit: a session good enough for the route (and a follower, when
+	// require_subscribe asks): the identity goes upstream.
+	admit outcome = iota
+	// admitAnonymous: outside WeChat under non_wechat allow; the request
+	// continues without identity.
+	admitAnonymous
+	// outsideWeChat: outside WeChat under non_wechat page or deny: 403, as
+	// a page (with a QR code for page) or JSON for API requests.
+	outsideWeChat
+	// signInAPI: no sufficient session and a redirect would be useless to
+	// the caller (fetch/XHR, Accept: application/json): 401 JSON, login_url.
+	signInAPI
+	// signInForm: no sufficient session on a form POST: redirecting would
+	// lose what the visitor typed, so a 401 page links to a fresh login.
+	signInForm
+	// signIn: no sufficient session on a page: authorize through WeChat.
+	signIn
+	// notFollower: require_subscribe and the visitor does not follow the
+	// account: a page asking them to (403 JSON for API requests).
+	notFollower
+	// followerUnknown: require_subscribe and WeChat could not say: 503.
+	followerUnknown
+)
+
+// follow is the follower status a decision forwards.
+type follow uint8
+
+const (
+	followUnknown follow = iota // not looked up, or WeChat could not say
+	followYes
+	followNo
+)
+
+// decision is the policy's answer. It is a small value: deciding allocates
+// nothing on the authenticated path.
+type decision struct {
+	outcome outcome
+	id      *identity // the verified identity, when there is one
+	follow  follow
+}
+
+// decide answers a request whose verified identity (nil without a session)
+// is id; method is the original request's method (forward-auth callers say
+// it in X-Forwarded-Method).
+func (h *Handler) decide(r *http.Request, id *identity, method string) decision {
+	if id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
+		if h.followers == nil {
+			return decision{outcome: admit, id: id}
+		}
+		return h.decideFollower(r, id)
+	}
+	if !isWeChat(r) {
+		if o, ok := h.outsideWeChatOutcome(); ok {
+			return decision{outcome: o, id: id}
+		}
+	}
+	switch {
+	case isAPIRequest(r):
+		return decision{outcome: signInAPI, id: id}
+	case method != http.MethodGet && method != http.MethodHead:
+		return decision{outcome: signInForm, id: id}
+	}
+	return decision{outcome: signIn, id: id}
+}
+
+// outsideWeChatOutcome is non_wechat for a visitor outside the WeChat
+// client; false means "authorize anyway" (login).
+func (h *Handler) outsideWeChatOutcome() (outcome, bool) {
+	switch h.NonWeChat {
+	case nonWeChatAllow:
+		return admitAnonymous, true
+	case nonWeChatDeny, nonWeChatPage:
+		return outsideWeChat, true
+	}
+	return 0, false
+}
+
+// decideFollower applies subscriber_info and require_subscribe to a visitor
+// with a sufficient session. Without require_subscribe a failed lookup only
+// leaves the status unknown.
+func (h *Handler) decideFollower(r *http.Request, id *identity) decision {
+	d := decision{outcome: admit, id: id}
+	sub, err := h.followers.subscribed(r.Context(), id.sess.OpenID, false)
+	switch {
+	case err != nil:
+		if h.RequireSubscribe {
+			d.outcome = followerUnknown
+		}
+	case sub:
+		d.follow = followYes
+	default:
+		d.follow = followNo
+		if h.RequireSubscribe {
+			d.outcome = notFollower
+		}
+	}
+	return d
+}
+
+// scopeSatisfied reports whether a session is enough for a route needing
+// scope. After a userinfo failure a base session is accepted for a while
+// rather than sending the visitor round WeChat again and again.
+func (h *Handler) scopeSatisfied(s *Session, scope string) bool {
+	if scope != wechat.ScopeUserInfo || s.Scope == wechat.ScopeUserInfo {
+		return true
+	}
+	return h.now().Unix() < s.NoUpgradeUntil
+}
+
+// serveProtected renders the decision for a request inside the route (the
+// in-path handler): the identity goes upstream as request headers.
+func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, prior *identity) error {
+	id := prior
+	if id == nil || id.sess.AppID != h.AppID {
+		id = h.identityFrom(r)
+	}
+	d := h.decide(r, id, r.Method)
+	switch d.outcome {
+	case admit:
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		h.names.apply(r.Header, repl, d.id)
+		if h.followers != nil {
+			h.names.applyFollow(r.Header, repl, d.follow)
+		}
+		caddyhttp.SetVar(r.Context(), identityVar, d.id)
+		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
+		return next.ServeHTTP(w, r)
+	case admitAnonymous:
+		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
+		return next.ServeHTTP(w, r)
+	}
+	site, ok := h.site(w, r)
+	if !ok {
+		return nil
+	}
+	ret := r.URL.RequestURI()
+	if d.outcome == signIn {
+		h.startLogin(w, r, site, ret, h.Scope, false)
+		return nil
+	}
+	h.writeRefusal(w, r, d, site, ret)
+	return nil
+}
+
+// writeRefusal renders the outcomes every protocol answers alike: refusals
+// outside WeChat, 401 for API and form requests, the follower answers.
+// ret is the original request's URL, as the client asked for it.
+func (h *Handler) writeRefusal(w http.ResponseWriter, r *http.Request, d decision, site origin, ret string) {
+	switch d.outcome {
+	case outsideWeChat:
+		// 403 either way: forward-auth callers let any 2xx through.
+		switch {
+		case isAPIRequest(r):
+			writeJSONError(w, http.StatusForbidden, "not_wechat", "open this page inside the WeChat client", "")
+		case h.NonWeChat == nonWeChatDeny:
+			writeDenied(w)
+		default:
+			writeOpenInWeChat(w, site.absolute(ret))
+		}
+	case signInAPI:
+		h.writeSignInJSON(w, site, ret)
+	case signInForm:
+		back := safeReturnURL(r.Header.Get("Referer"), site, h.rules)
+		writePage(w, http.StatusUnauthorized, "error", page{
+			Heading:     "登录已过期",
+			Lines:       []string{"你的登录已过期，这次提交没有保存。请先重新登录，再返回上一页重新提交；已填写的内容通常仍在页面上。"},
+			ActionURL:   h.loginURL(site, back, h.Scope),
+			ActionLabel: "重新登录",
+		})
+	case notFollower:
+		if isAPIRequest(r) {
+			writeJSONError(w, http.StatusForbidden, "not_subscribed", "follow the Official Account in WeChat, then retry", "")
+			return
+		}
+		writePage(w, http.StatusForbidden, "subscribe", page{
+			Title:     "请先关注公众号",
+			QRImage:   h.SubscribeQR,
+			ActionURL: h.PathPrefix + "/subscribed?rd=" + url.QueryEscape(safeReturnURL(ret, site, h.rules)),
+		})
+	case followerUnknown:
+		if isAPIRequest(r) {
+			writeJSONError(w, http.StatusServiceUnavailable, "wechat_unavailable", "WeChat did not answer whether you follow the account; retry in a moment", "")
+			return
+		}
+		writeWeChatDown(w, ret)
+	}
+}
+
+// writeSignInJSON is the 401 an API client gets: where to sign in, and
+// that it should retry after.
+func (h *Handler) writeSignInJSON(w http.ResponseWriter, site origin, ret string) {
+	writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", h.loginURL(site, ret, h.Scope))
+}
