@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # install-test-deps.sh: install the Debian packages the end-to-end tests need
 # (php-fpm with SQLite for examples/php, nginx for examples/nginx, Chromium and
-# its driver for the browser test), only when they are missing.
+# its driver for the browser test, redis-server for the shared-store tests),
+# only when they are missing.
 #
 # Idempotent: a machine that has everything is left alone, without touching the
 # network. apt-get update runs at most once, and only when something is absent.
 # Needs root (or passwordless sudo) on Debian/Ubuntu.
 set -euo pipefail
 
-packages=(php-fpm php-sqlite3 php-cli sqlite3 nginx chromium chromium-driver)
+packages=(php-fpm php-sqlite3 php-cli sqlite3 nginx chromium chromium-driver redis-server)
 
 # is_installed PKG: true when dpkg knows PKG as fully installed. Virtual or
 # meta packages (php-fpm → php8.2-fpm) are installed packages too.

@@ -1,0 +1,419 @@
+package wechatauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// redisStore shares state through Redis or Valkey. It never makes a request
+// fail because Redis is away: while it is, every operation answers from a
+// private memoryStore (claims and counters then hold for this process
+// only), revocations apply here at once and are queued, and a background
+// loop reconnects, writes the queue and reloads every replica's
+// revocations. One log line says when Redis goes away and one when it is
+// back.
+type redisStore struct {
+	client redis.UniversalClient
+	prefix string
+	where  string // the URL without its password, for log lines
+	secret string // the password, redacted from any error text we log
+	local  *memoryStore
+	sink   RevocationSink
+	logger *zap.Logger
+	now    func() time.Time
+
+	state   atomic.Int32 // stateUnknown, stateUp or stateDown
+	mu      sync.Mutex
+	pending []Revocation // made while Redis was away; written when it is back
+
+	ps   *redis.PubSub
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+const (
+	stateUnknown int32 = iota
+	stateUp
+	stateDown
+)
+
+const (
+	// redisRetryPause spaces reconnection attempts while Redis is away.
+	redisRetryPause = 500 * time.Millisecond
+	// redisIdleCheck is how long the event loop waits for a message before
+	// it checks that the connection is still alive.
+	redisIdleCheck = 2 * time.Second
+	// maxPendingRevocations bounds the queue kept while Redis is away; the
+	// revocations beyond it still apply in this process.
+	maxPendingRevocations = 10000
+)
+
+// incrScript starts a counter's window with its first increment, atomically
+// and on Redis 6 as well as 7 and Valkey.
+var incrScript = redis.NewScript(`local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`)
+
+// newRedisStore builds the store for a redis://, rediss://, valkey:// or
+// unix:// URL. It does not connect: start does, in the background, so a
+// Redis that is down at start-up does not stop Caddy from serving.
+func newRedisStore(rawURL, prefix string, sink RevocationSink, logger *zap.Logger) (*redisStore, error) {
+	client, where, secret, err := newRedisClient(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return &redisStore{
+		client: client,
+		prefix: prefix,
+		where:  where,
+		secret: secret,
+		local:  newMemoryStore(nil, nil),
+		sink:   sink,
+		logger: logger,
+		now:    time.Now,
+	}, nil
+}
+
+// newRedisClient parses the store URL into a client: a single server by
+// default, Sentinel when the query names master_name, Cluster when it lists
+// further nodes as addr=. Errors never echo the URL: it may hold a password.
+func newRedisClient(rawURL string) (client redis.UniversalClient, where, secret string, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		return nil, "", "", errors.New("store is not a URL: use redis://[user:password@]host:6379/0 (or rediss://, or a {env.NAME} placeholder holding one)")
+	}
+	switch u.Scheme {
+	case "valkey":
+		u.Scheme = "redis"
+	case "valkeys":
+		u.Scheme = "rediss"
+	case "redis", "rediss", "unix":
+	default:
+		return nil, "", "", fmt.Errorf("store URL scheme %q is not supported: use redis://, rediss:// (TLS), valkey:// or unix://", u.Scheme)
+	}
+	secret, _ = u.User.Password()
+	where = u.Redacted()
+	q := u.Query()
+	// Short timeouts: a login waits on Redis at most this long before the
+	// store carries on from memory. The URL's own settings win.
+	defaults := map[string]string{"dial_timeout": "2s", "read_timeout": "1s", "write_timeout": "1s", "max_retries": "1"}
+	for k, v := range defaults {
+		if !q.Has(k) {
+			q.Set(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	full := u.String()
+	// go-redis's parse errors quote the URL; ours name the setting only.
+	bad := func(err error) error {
+		msg := err.Error()
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
+		}
+		msg = strings.ReplaceAll(msg, full, where)
+		return fmt.Errorf("store %s: %s: see the store setting of the wechat global option", where, msg)
+	}
+	switch {
+	case q.Has("master_name"):
+		opts, err := redis.ParseFailoverURL(full)
+		if err != nil {
+			return nil, "", "", bad(err)
+		}
+		return redis.NewFailoverClient(opts), where, secret, nil
+	case q.Has("addr"):
+		opts, err := redis.ParseClusterURL(full)
+		if err != nil {
+			return nil, "", "", bad(err)
+		}
+		return redis.NewClusterClient(opts), where, secret, nil
+	default:
+		opts, err := redis.ParseURL(full)
+		if err != nil {
+			return nil, "", "", bad(err)
+		}
+		return redis.NewClient(opts), where, secret, nil
+	}
+}
+
+func (s *redisStore) key(k string) string { return s.prefix + k }
+
+func (s *redisStore) revocationsKey() string { return s.prefix + "revocations" }
+
+func (s *redisStore) channel() string { return s.prefix + "revoked" }
+
+// up reports whether Redis answered last time; while it did not, operations
+// go to memory without waiting on the network.
+func (s *redisStore) up() bool { return s.state.Load() == stateUp }
+
+// Shared is true while Redis is reachable.
+func (s *redisStore) Shared() bool { return s.up() }
+
+// start connects and runs the event loop until Close.
+func (s *redisStore) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.done = make(chan struct{})
+	// Without channels Subscribe does not connect: run does, so a Redis
+	// that is down never holds up Caddy's start.
+	s.ps = s.client.Subscribe(ctx)
+	go s.run(ctx)
+}
+
+// Close stops the event loop (closing the subscription ends a read in
+// progress at once) and the client.
+func (s *redisStore) Close() error {
+	if s.stop != nil {
+		s.stop()
+		_ = s.ps.Close()
+		<-s.done
+	}
+	return s.client.Close()
+}
+
+// failed records that Redis did not answer. Only a context the caller
+// cancelled is not Redis's fault.
+func (s *redisStore) failed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	if s.state.Swap(stateDown) != stateDown {
+		s.logger.Error("the wechat store is unreachable: sessions keep working from their cookies, logins use this process's claims, and logouts and revocations made now reach the other replicas when it is back; check the store setting of the wechat global option and that Redis/Valkey is running",
+			zap.String("store", s.where), zap.String("error", s.redact(err)))
+	}
+}
+
+func (s *redisStore) redact(err error) string {
+	msg := err.Error()
+	if s.secret != "" {
+		msg = strings.ReplaceAll(msg, s.secret, "xxxxx")
+	}
+	return msg
+}
+
+// Revoke applies r here at once and, through Redis, everywhere else.
+func (s *redisStore) Revoke(ctx context.Context, r Revocation) error {
+	if !r.valid() {
+		return errBadRevocation
+	}
+	if s.sink != nil {
+		s.sink.Revoked(r)
+	}
+	if s.up() {
+		err := s.publish(ctx, r)
+		if err == nil {
+			return nil
+		}
+		s.failed(ctx, err)
+	}
+	s.mu.Lock()
+	if len(s.pending) < maxPendingRevocations {
+		s.pending = append(s.pending, r)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// publish stores r (dropping revocations that have run their course) and
+// announces it to every replica.
+func (s *redisStore) publish(ctx context.Context, rs ...Revocation) error {
+	now := s.now().Unix()
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(ctx, s.revocationsKey(), "-inf", strconv.FormatInt(now, 10))
+		for _, r := range rs {
+			// Keyed by what it names, so a repeat replaces rather than adds.
+			p.ZAdd(ctx, s.revocationsKey(), redis.Z{Score: float64(r.Until), Member: r.encode()})
+			p.Publish(ctx, s.channel(), r.encode())
+		}
+		return nil
+	})
+	return err
+}
+
+// load returns every live revocation Redis holds.
+func (s *redisStore) load(ctx context.Context) ([]Revocation, error) {
+	members, err := s.client.ZRangeByScore(ctx, s.revocationsKey(), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(s.now().Unix(), 10), Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	rs := make([]Revocation, 0, len(members))
+	for _, m := range members {
+		if r, err := decodeRevocation(m); err == nil {
+			rs = append(rs, r)
+		}
+	}
+	return rs, nil
+}
+
+func (s *redisStore) Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if s.up() {
+		ok, err := s.client.SetNX(ctx, s.key(key), value, ttl).Result()
+		if err == nil {
+			return ok, nil
+		}
+		s.failed(ctx, err)
+	}
+	return s.local.Claim(ctx, key, value, ttl)
+}
+
+func (s *redisStore) Get(ctx context.Context, key string) ([]byte, error) {
+	if s.up() {
+		b, err := s.client.Get(ctx, s.key(key)).Bytes()
+		if err == nil {
+			return b, nil
+		}
+		if isRedisNil(err) {
+			return nil, nil
+		}
+		s.failed(ctx, err)
+	}
+	return s.local.Get(ctx, key)
+}
+
+func (s *redisStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if s.up() {
+		err := s.client.Set(ctx, s.key(key), value, ttl).Err()
+		if err == nil {
+			return nil
+		}
+		s.failed(ctx, err)
+	}
+	return s.local.Set(ctx, key, value, ttl)
+}
+
+func (s *redisStore) Delete(ctx context.Context, key string) error {
+	if s.up() {
+		err := s.client.Del(ctx, s.key(key)).Err()
+		if err == nil {
+			return nil
+		}
+		s.failed(ctx, err)
+	}
+	return s.local.Delete(ctx, key)
+}
+
+func (s *redisStore) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	if s.up() {
+		n, err := incrScript.Run(ctx, s.client, []string{s.key(key)}, ttl.Milliseconds()).Int64()
+		if err == nil {
+			return n, nil
+		}
+		s.failed(ctx, err)
+	}
+	return s.local.Incr(ctx, key, ttl)
+}
+
+// run is the event loop: it subscribes to revocations, resynchronizes on
+// every (re)subscription, and notices when Redis goes away.
+func (s *redisStore) run(ctx context.Context) {
+	defer close(s.done)
+	ps := s.ps
+	if err := ps.Subscribe(ctx, s.channel()); err != nil {
+		s.failed(ctx, err) // Receive below retries
+	}
+	for ctx.Err() == nil {
+		msg, err := ps.ReceiveTimeout(ctx, redisIdleCheck)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.idle(ctx, ps)
+				continue
+			}
+			s.failed(ctx, err)
+			sleepCtx(ctx, redisRetryPause)
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				s.resync(ctx)
+			}
+		case *redis.Message:
+			if r, err := decodeRevocation(m.Payload); err == nil && s.sink != nil {
+				s.sink.Revoked(r)
+			}
+		}
+	}
+}
+
+// idle runs when no event came for a while: a ping on the subscription
+// connection finds a dead one, and a store marked down by a failed command
+// while the subscription stayed up comes back once Redis answers.
+func (s *redisStore) idle(ctx context.Context, ps *redis.PubSub) {
+	if err := ps.Ping(ctx); err != nil {
+		s.failed(ctx, err)
+		return
+	}
+	if !s.up() {
+		s.resync(ctx)
+	}
+}
+
+// resync writes what was revoked while Redis was away, then loads every
+// live revocation, so a replica that was cut off or just started refuses
+// what the others refuse.
+func (s *redisStore) resync(ctx context.Context) {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if len(pending) > 0 {
+		if err := s.publish(ctx, pending...); err != nil {
+			s.requeue(pending)
+			s.failed(ctx, err)
+			return
+		}
+	}
+	rs, err := s.load(ctx)
+	if err != nil {
+		s.failed(ctx, err)
+		return
+	}
+	if s.sink != nil && len(rs) > 0 {
+		s.sink.Revoked(rs...)
+	}
+	switch s.state.Swap(stateUp) {
+	case stateDown:
+		s.logger.Info("the wechat store is reachable again: revocations are shared between replicas again",
+			zap.String("store", s.where), zap.Int("revocations_loaded", len(rs)), zap.Int("revocations_written", len(pending)))
+	case stateUnknown:
+		s.logger.Info("the wechat store is connected: revocations, callback claims and token refreshes are shared between replicas",
+			zap.String("store", s.where), zap.Int("revocations_loaded", len(rs)))
+	}
+}
+
+func (s *redisStore) requeue(rs []Revocation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	room := min(max(maxPendingRevocations-len(s.pending), 0), len(rs))
+	s.pending = append(rs[:room:room], s.pending...)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Interface guard.
+var _ Store = (*redisStore)(nil)
+
+func isRedisNil(err error) bool { return errors.Is(err, redis.Nil) }
