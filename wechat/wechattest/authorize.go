@@ -27,6 +27,7 @@ type consentTicket struct {
 // authorize page error codes (HTML pages, not JSON).
 var authorizeErrors = map[int]string{
 	10003: "redirect_uri域名与后台配置不一致",
+	10039: "redirect_uri协议与后台配置不一致",
 	10005: "此公众号并没有这些scope的权限",
 	10010: "scope不能为空",
 	10011: "redirect_uri不能为空",
@@ -46,6 +47,9 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, http.StatusOK, "browser", nil)
 		return
 	}
+	// The parameters are read by name: WeChat documents one order (and the
+	// wechat client emits it), but SDKs that send connect_redirect first or
+	// scope before response_type work on WeChat, so they work here too.
 	q := r.URL.Query()
 	appID, redirectURI, scope, state := q.Get("appid"), q.Get("redirect_uri"), q.Get("scope"), q.Get("state")
 	a := s.app(appID)
@@ -60,8 +64,8 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, 10010)
 	case scope != "snsapi_base" && scope != "snsapi_userinfo":
 		s.authorizeError(w, 10005)
-	case !s.registered(redirectURI):
-		s.authorizeError(w, 10003)
+	case s.checkRedirect(redirectURI) != 0:
+		s.authorizeError(w, s.checkRedirect(redirectURI))
 	case !q.Has("state"):
 		s.authorizeError(w, 10013)
 	default:
@@ -173,22 +177,6 @@ func withQuery(redirectURI string, v url.Values) string {
 	return b.String()
 }
 
-// registered reports whether redirectURI's host is a registered callback domain:
-// exact hostname match, any port.
-func (s *Simulator) registered(redirectURI string) bool {
-	u, err := url.Parse(redirectURI)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return false
-	}
-	host := strings.ToLower(u.Hostname())
-	for _, d := range s.domains {
-		if d == host {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Simulator) authorizeError(w http.ResponseWriter, code int) {
 	s.authorizeErrorMsg(w, code, authorizeErrors[code])
 }
@@ -239,12 +227,4 @@ func (s *Simulator) handlePicker(w http.ResponseWriter, r *http.Request) {
 		rows[i] = row{User: u, Avatar: s.avatarURL(r, u, false), Current: u.Name == current}
 	}
 	s.renderPage(w, http.StatusOK, "picker", map[string]any{"Users": rows, "Next": next, "Current": current})
-}
-
-func (s *Simulator) handleIndex(w http.ResponseWriter, r *http.Request) {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	s.renderPage(w, http.StatusOK, "index", map[string]any{"Summary": s.Summary(scheme + "://" + r.Host)})
 }

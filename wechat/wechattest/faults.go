@@ -19,8 +19,11 @@ type Fault struct {
 	ErrCode int
 	// Body answers this raw body (malformed or truncated JSON, HTML …).
 	Body string
-	// ContentType of Body; default application/json.
+	// ContentType of Body; default WeChat's JSON Content-Type.
 	ContentType string
+	// ClientIP is the caller address an IP-whitelist errmsg (40164) names;
+	// "" means the address the call came from.
+	ClientIP string
 }
 
 // Faults for common tests.
@@ -33,6 +36,19 @@ var (
 	FaultMalformed = Fault{Body: `{"access_token":`}
 	// FaultHang never answers.
 	FaultHang = Fault{Hang: true}
+	// FaultMinuteQuota is the per-minute quota error (45011).
+	FaultMinuteQuota = Fault{ErrCode: 45011}
+	// FaultIPNotWhitelisted is 40164: the caller's IP is not in the account's
+	// API IP whitelist; errmsg names the IP as WeChat writes it
+	// ("invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: …").
+	FaultIPNotWhitelisted = Fault{ErrCode: 40164}
+	// FaultTokenIPNotWhitelisted is 61004, the same refusal as the token APIs word it.
+	FaultTokenIPNotWhitelisted = Fault{ErrCode: 61004}
+	// FaultAwaitingAdmin is 89503: a call from a new IP waits for the
+	// administrator's confirmation.
+	FaultAwaitingAdmin = Fault{ErrCode: 89503}
+	// FaultSecretFrozen is 40243: the AppSecret is frozen.
+	FaultSecretFrozen = Fault{ErrCode: 40243}
 )
 
 type faultQueue struct {
@@ -100,7 +116,11 @@ func (s *Simulator) applyFault(w http.ResponseWriter, r *http.Request, f Fault) 
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(f.Body))
 	case f.ErrCode != 0:
-		s.writeJSONStatus(w, status, errBody(f.ErrCode, errMsgs[f.ErrCode]))
+		msg := errMsg(f.ErrCode, r)
+		if f.ClientIP != "" && f.ErrCode == 40164 {
+			msg = ipMsg(f.ClientIP)
+		}
+		writeJSONStatus(w, status, errBody(f.ErrCode, msg))
 	case f.Status != 0:
 		http.Error(w, http.StatusText(status), status)
 	default:

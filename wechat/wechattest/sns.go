@@ -35,16 +35,16 @@ type userInfoResponse struct {
 
 // checkAppSecret validates appid and secret as the sns and stable_token APIs do; it
 // answers the error itself and returns nil on failure.
-func (s *Simulator) checkAppSecret(w http.ResponseWriter, appID, secret string, wrongSecret int) *appState {
+func (s *Simulator) checkAppSecret(w http.ResponseWriter, r *http.Request, appID, secret string, wrongSecret int) *appState {
 	switch a := s.app(appID); {
 	case appID == "":
-		s.fail(w, 41002)
+		s.fail(w, r, 41002)
 	case a == nil:
-		s.fail(w, 40013)
+		s.fail(w, r, 40013)
 	case secret == "":
-		s.fail(w, 41004)
+		s.fail(w, r, 41004)
 	case secret != a.Secret:
-		s.fail(w, wrongSecret)
+		s.fail(w, r, wrongSecret)
 	default:
 		return a
 	}
@@ -53,17 +53,17 @@ func (s *Simulator) checkAppSecret(w http.ResponseWriter, appID, secret string, 
 
 func (s *Simulator) handleCodeToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	a := s.checkAppSecret(w, q.Get("appid"), q.Get("secret"), 40125)
+	a := s.checkAppSecret(w, r, q.Get("appid"), q.Get("secret"), 40125)
 	if a == nil {
 		return
 	}
 	if q.Get("grant_type") != "authorization_code" {
-		s.fail(w, 40002)
+		s.fail(w, r, 40002)
 		return
 	}
 	code := q.Get("code")
 	if code == "" {
-		s.fail(w, 41008)
+		s.fail(w, r, 41008)
 		return
 	}
 	s.mu.Lock()
@@ -72,15 +72,15 @@ func (s *Simulator) handleCodeToken(w http.ResponseWriter, r *http.Request) {
 	case !ok || g.app != a.ID:
 		// A code is bound to the app that issued it; for any other app it does not exist.
 		s.mu.Unlock()
-		s.fail(w, 40029)
+		s.fail(w, r, 40029)
 		return
 	case g.used:
 		s.mu.Unlock()
-		s.fail(w, 40163)
+		s.fail(w, r, 40163)
 		return
 	case !s.now().Before(g.expires):
 		s.mu.Unlock()
-		s.fail(w, 40029)
+		s.fail(w, r, 40029)
 		return
 	}
 	g.used = true
@@ -105,7 +105,9 @@ func (s *Simulator) issueWebTokenLocked(g *grant, refresh string) tokenResponse 
 	if g.snapshot {
 		res.IsSnapshotUser = 1
 	}
-	// WeChat sends unionid here only to bound apps, and in practice only for snsapi_userinfo.
+	// WeChat sends unionid here only to bound apps, and only for snsapi_userinfo
+	// ("只有当scope为snsapi_userinfo时返回"); a base-scope follower's unionid
+	// comes from cgi-bin/user/info.
 	if g.scope == "snsapi_userinfo" {
 		res.UnionID = unionID
 	}
@@ -118,16 +120,16 @@ func (s *Simulator) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 	a := s.app(appID)
 	switch {
 	case appID == "":
-		s.fail(w, 41002)
+		s.fail(w, r, 41002)
 		return
 	case a == nil:
-		s.fail(w, 40013)
+		s.fail(w, r, 40013)
 		return
 	case q.Get("grant_type") != "refresh_token":
-		s.fail(w, 40002)
+		s.fail(w, r, 40002)
 		return
 	case q.Get("refresh_token") == "":
-		s.fail(w, 41003)
+		s.fail(w, r, 41003)
 		return
 	}
 	rt := q.Get("refresh_token")
@@ -136,11 +138,11 @@ func (s *Simulator) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok || g.app != a.ID:
 		s.mu.Unlock()
-		s.fail(w, 40030)
+		s.fail(w, r, 40030)
 		return
 	case !s.now().Before(g.expires):
 		s.mu.Unlock()
-		s.fail(w, 42002)
+		s.fail(w, r, 42002)
 		return
 	}
 	res := s.issueWebTokenLocked(g, rt)
@@ -150,14 +152,15 @@ func (s *Simulator) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 
 // webGrant checks a web access_token and openid as sns/userinfo and sns/auth do; it
 // answers the error itself and returns nil on failure.
-func (s *Simulator) webGrant(w http.ResponseWriter, q url.Values) *grant {
+func (s *Simulator) webGrant(w http.ResponseWriter, r *http.Request) *grant {
+	q := r.URL.Query()
 	at, openID := q.Get("access_token"), q.Get("openid")
 	if at == "" {
-		s.fail(w, 41001)
+		s.fail(w, r, 41001)
 		return nil
 	}
 	if openID == "" {
-		s.fail(w, 41009)
+		s.fail(w, r, 41009)
 		return nil
 	}
 	s.mu.Lock()
@@ -169,12 +172,12 @@ func (s *Simulator) webGrant(w http.ResponseWriter, q url.Values) *grant {
 	s.mu.Unlock()
 	switch {
 	case !ok:
-		s.fail(w, 40014)
+		s.fail(w, r, 40014)
 	case !s.now().Before(cp.expires):
-		s.fail(w, 42001)
+		s.fail(w, r, 42001)
 	default:
 		if id, _ := s.identity(&cp); id != openID {
-			s.fail(w, 40003)
+			s.fail(w, r, 40003)
 			return nil
 		}
 		return &cp
@@ -186,16 +189,16 @@ var langs = map[string]bool{"zh_CN": true, "zh_TW": true, "en": true}
 
 func (s *Simulator) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	g := s.webGrant(w, q)
+	g := s.webGrant(w, r)
 	if g == nil {
 		return
 	}
 	if g.scope != "snsapi_userinfo" {
-		s.fail(w, 48001)
+		s.fail(w, r, 48001)
 		return
 	}
 	if lang := q.Get("lang"); lang != "" && !langs[lang] {
-		s.fail(w, 40097)
+		s.fail(w, r, 40097)
 		return
 	}
 	openID, unionID := s.identity(g)
@@ -226,10 +229,10 @@ func (s *Simulator) avatarURL(r *http.Request, u User, snapshot bool) string {
 }
 
 func (s *Simulator) handleAuth(w http.ResponseWriter, r *http.Request) {
-	if s.webGrant(w, r.URL.Query()) == nil {
+	if s.webGrant(w, r) == nil {
 		return
 	}
-	s.writeJSON(w, apiError{ErrCode: 0, ErrMsg: "ok"})
+	s.writeJSON(w, okBody)
 }
 
 // handleAvatar draws a round-cornered square with the nickname's first character.
