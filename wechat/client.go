@@ -1,6 +1,7 @@
 // Package wechat is a small client for the WeChat Official Account APIs that web
 // authorization (网页授权) needs: the authorize URL, code exchange, refresh, userinfo,
-// the basic access_token (through cgi-bin/stable_token), follower info and menus.
+// the basic access_token (through cgi-bin/stable_token), the JS-SDK jsapi_ticket,
+// follower info and menus.
 //
 // Every call has a deadline and a response-size cap; errors are typed (*APIError for
 // WeChat's errcodes, *RequestError below that) and never contain the app secret,
@@ -49,6 +50,7 @@ const (
 	pathMenuCreate   = "/cgi-bin/menu/create"
 	pathMenuGet      = "/cgi-bin/menu/get"
 	pathMenuDelete   = "/cgi-bin/menu/delete"
+	pathTicket       = "/cgi-bin/ticket/getticket"
 )
 
 // Config configures a Client. Only AppID and AppSecret are required.
@@ -147,21 +149,50 @@ func cleanBase(field, v, def string) (string, error) {
 // AppID returns the Official Account's AppID.
 func (c *Client) AppID() string { return c.cfg.AppID }
 
-// request describes one API call.
+// request describes one API call. What in it is secret is not listed by the
+// caller: do redacts every value sent except those of publicParams.
 type request struct {
-	op      string     // API path
-	method  string     // GET or POST
-	query   url.Values // sent in the URL
-	body    []byte     // JSON body for POST
-	retry   bool       // safe to repeat on -1 / 5xx / transport errors
-	secrets []string   // values to redact from anything WeChat echoes back
+	op     string     // API path
+	method string     // GET or POST
+	query  url.Values // sent in the URL
+	body   []byte     // JSON body for POST
+	retry  bool       // safe to repeat on -1 / 5xx / transport errors
+}
+
+// publicParams are the query and body fields whose values may appear in an
+// error; every other value a request carries (secret, code, access_token,
+// refresh_token, and any parameter added later) is redacted by construction.
+var publicParams = map[string]bool{
+	"appid": true, "grant_type": true, "lang": true, "openid": true, "type": true, "force_refresh": true,
+}
+
+// secrets returns the values of r that must never reach an error: the app
+// secret always, and every non-public value of the query and of a JSON
+// object body's top level.
+func (c *Client) secrets(r request) []string {
+	out := []string{c.cfg.AppSecret}
+	for k, vs := range r.query {
+		if !publicParams[k] {
+			out = append(out, vs...)
+		}
+	}
+	var fields map[string]any
+	if json.Unmarshal(r.body, &fields) == nil {
+		for k, v := range fields {
+			if s, ok := v.(string); ok && !publicParams[k] {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // do runs r, retrying where allowed, and decodes a successful body into out.
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	backoff := c.cfg.RetryBackoff
+	secrets := c.secrets(r)
 	for attempt := 0; ; attempt++ {
-		err := c.once(ctx, r, out)
+		err := c.once(ctx, r, secrets, out)
 		if err == nil || !r.retry || attempt >= c.cfg.MaxRetries || !retryable(err) || ctx.Err() != nil {
 			return err
 		}
@@ -185,7 +216,7 @@ func retryable(err error) bool {
 }
 
 // once runs a single attempt under its own deadline.
-func (c *Client) once(ctx context.Context, r request, out any) error {
+func (c *Client) once(ctx context.Context, r request, secrets []string, out any) error {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	u := c.apiBase + r.op
@@ -205,12 +236,12 @@ func (c *Client) once(ctx context.Context, r request, out any) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return c.transportError(ctx, r, err)
+		return c.transportError(ctx, r, secrets, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
 	if err != nil {
-		return c.transportError(ctx, r, err)
+		return c.transportError(ctx, r, secrets, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return &RequestError{Op: r.op, Status: resp.StatusCode, temporary: resp.StatusCode >= 500,
@@ -230,7 +261,7 @@ func (c *Client) once(ctx context.Context, r request, out any) error {
 			Err: errors.New("response is not valid JSON; check APIBase points at WeChat's API")}
 	}
 	if head.ErrCode != 0 {
-		return &APIError{Op: r.op, Code: head.ErrCode, Msg: redact(head.ErrMsg, r.secrets)}
+		return &APIError{Op: r.op, Code: head.ErrCode, Msg: redact(head.ErrMsg, secrets)}
 	}
 	if out == nil {
 		return nil
@@ -244,7 +275,7 @@ func (c *Client) once(ctx context.Context, r request, out any) error {
 
 // transportError rebuilds a transport failure without the request URL: *url.Error
 // prints the full URL, and WeChat's URLs carry secrets, codes and tokens.
-func (c *Client) transportError(ctx context.Context, r request, err error) error {
+func (c *Client) transportError(ctx context.Context, r request, secrets []string, err error) error {
 	re := &RequestError{Op: r.op, temporary: true}
 	var ne net.Error
 	var oe *net.OpError
@@ -257,21 +288,21 @@ func (c *Client) transportError(ctx context.Context, r request, err error) error
 		re.Err = fmt.Errorf("timed out after %s: %w", c.cfg.Timeout, context.DeadlineExceeded)
 	case errors.As(err, &oe):
 		// net.OpError names addresses and the syscall, not the URL.
-		re.Err = safeErr(oe, r, "cannot connect to WeChat")
+		re.Err = safeErr(oe, secrets, "cannot connect to WeChat")
 	default:
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		re.Err = safeErr(err, r, "request failed")
+		re.Err = safeErr(err, secrets, "request failed")
 	}
 	return re
 }
 
 // safeErr keeps err only if its text contains nothing sensitive.
-func safeErr(err error, r request, fallback string) error {
+func safeErr(err error, secrets []string, fallback string) error {
 	msg := err.Error()
-	if strings.Contains(msg, "?") || redact(msg, r.secrets) != msg {
+	if strings.Contains(msg, "?") || redact(msg, secrets) != msg {
 		return errors.New(fallback)
 	}
 	return fmt.Errorf("%s: %w", fallback, err)

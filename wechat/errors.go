@@ -3,6 +3,8 @@ package wechat
 import (
 	"errors"
 	"fmt"
+	"net"
+	"regexp"
 	"strings"
 )
 
@@ -42,20 +44,35 @@ func shortMsg(msg string) string {
 	return strings.TrimRight(strings.TrimSpace(msg), ",")
 }
 
-// hints says what an operator or developer should do about an errcode.
+// Where operators fix configuration errors; since 2025 the AppSecret and the
+// API IP whitelist live on the 微信开发者平台 (WECHAT.md §1).
+const (
+	consoleSecret    = "微信开发者平台 (developers.weixin.qq.com/platform → 公众号 → 开发密钥 AppSecret; formerly 公众平台 → 基本配置)"
+	consoleWhitelist = "the API IP whitelist (API IP白名单) on 微信开发者平台 (developers.weixin.qq.com/platform → 公众号; formerly 公众平台 → 基本配置 → IP白名单)"
+	menuRuleHint     = "the menu breaks WeChat's menu rules; check it offline with wechat.ValidateMenu (caddy wechat-menu validate FILE) to see which button"
+)
+
+// hints says what an operator or developer should do about an errcode. It is
+// the one table of the project: the CLI and the module print Hint().
 var hints = map[int]string{
 	-1:    "WeChat is busy; retry later",
-	40001: "the access_token is invalid or stale (or the app secret is wrong); fetch a new token and check app_secret",
+	40001: "the access_token is invalid or stale (or the app secret is wrong); fetch a new token and check app_secret against " + consoleSecret,
 	40002: "grant_type is wrong; this is a bug in the caller",
 	40003: "the openid does not belong to this app",
-	40013: "the app_id is not a valid Official Account AppID; check app_id",
+	40007: "an article_id or media_id does not exist in this account; copy it again from 公众平台",
+	40013: "the app_id is not a valid Official Account AppID; copy app_id from " + consoleSecret,
 	40014: "the access_token is invalid; fetch a new one",
 	40029: "the code is invalid or expired; restart authorization",
 	40030: "the refresh_token is invalid; the user must authorize again",
 	40033: "the request body contains \\uXXXX escapes; encode JSON with SetEscapeHTML(false)",
-	40125: "the app_secret is wrong; copy it again from 公众平台 → 基本配置",
+	40054: "WeChat does not accept a sub-button's url domain; use a public http(s) domain",
+	40055: "WeChat does not accept a button's url domain; use a public http(s) domain",
+	40125: "the app_secret is wrong; copy it again (or reset it) on " + consoleSecret + " and update app_secret",
 	40163: "the code was already used (double callback, page refresh or back button); restart authorization",
-	40164: "add this server's public IP to the account's IP whitelist (公众平台 → 基本配置 → IP白名单)",
+	40164: "add this server's public egress IP to " + consoleWhitelist + "; retrying cannot help until then",
+	40165: "the mini-program has no such pagepath; check it against the mini-program's app.json",
+	40166: "the appid is not a mini-program's AppID; copy it from the mini-program's 公众平台 settings",
+	40243: "the AppSecret is frozen; unfreeze or reset it on " + consoleSecret + ", then update app_secret",
 	41001: "access_token is missing; this is a bug in the caller",
 	41002: "appid is missing; this is a bug in the caller",
 	41003: "refresh_token is missing; this is a bug in the caller",
@@ -68,17 +85,44 @@ var hints = map[int]string{
 	42007: "the user changed their password; the user must authorize again",
 	43001: "the API requires GET; this is a bug in the caller",
 	43002: "the API requires POST; this is a bug in the caller",
-	45009: "the daily API quota is used up; back off and reset it in 公众平台 if needed",
-	45011: "the per-minute API quota is used up; back off and retry later",
+	45009: "the daily API quota is used up; back off until midnight (Beijing time) or reset it in 公众平台 if needed",
+	45011: "the per-minute API quota is used up; back off and retry after a minute",
+	45064: "link the mini-program to this Official Account first (公众平台 → 小程序管理 → 关联小程序)",
 	46003: "the account has no custom menu",
 	47001: "the request body is not valid JSON for this API; this is a bug in the caller",
 	48001: "the API is not authorized: userinfo needs scope snsapi_userinfo, or the account lacks this permission",
 	50001: "the user has not authorized this API",
 	50002: "the user is limited by WeChat",
+	61004: "add this server's public egress IP to " + consoleWhitelist + "; retrying cannot help until then",
+	65316: "the menu links to more than 3 domains besides the account's own; use at most 3",
+	89501: "this server's IP awaits the administrator's confirmation; ask the administrator to confirm it in WeChat, then retry (no sooner than a minute)",
+	89503: "this call from a new IP awaits the administrator's confirmation; ask the administrator to confirm it in WeChat, then retry (no sooner than a minute); add the IP to " + consoleWhitelist + " to skip this",
+	89506: "the administrator refused this IP twice in 24 hours; retry after 24 hours, or add the IP to " + consoleWhitelist,
+	89507: "the administrator refused this IP within the last hour; retry after 1 hour, or add the IP to " + consoleWhitelist,
 }
 
-// Hint says what to do about the error, "" when there is nothing specific to say.
-func (e *APIError) Hint() string { return hints[e.Code] }
+func init() {
+	for _, c := range []int{40016, 40017, 40018, 40019, 40020, 40022, 40023, 40024, 40025, 40026, 40027, 65317} {
+		hints[c] = menuRuleHint
+	}
+}
+
+// whitelistIP finds the caller IP WeChat names in a 40164 errmsg
+// ("invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: …").
+var whitelistIP = regexp.MustCompile(`invalid ip ([0-9A-Fa-f.:]+)`)
+
+// Hint says what to do about the error, "" when there is nothing specific to
+// say. For an IP whitelist refusal it names the IP WeChat saw, when WeChat
+// gives it.
+func (e *APIError) Hint() string {
+	h := hints[e.Code]
+	if e.Code == 40164 || e.Code == 61004 {
+		if m := whitelistIP.FindStringSubmatch(e.Msg); m != nil && net.ParseIP(m[1]) != nil {
+			h = strings.Replace(h, "this server's public egress IP", m[1]+" (the IP WeChat saw)", 1)
+		}
+	}
+	return h
+}
 
 // RequestError is a failure below WeChat's JSON layer: a timeout, a refused connection,
 // an HTTP 5xx, a malformed or oversize body. Its text never contains the request URL,
@@ -127,7 +171,10 @@ func IsBusy(err error) bool {
 	return errors.As(err, &ae) && ae.Code == -1
 }
 
-// IsTokenInvalid reports an access_token WeChat rejects (40001, 40014, 42001).
+// IsTokenInvalid reports an access_token WeChat rejects: invalid or not the
+// latest (40001), invalid (40014) or expired (42001). It is the client's one
+// definition: a basic-token call that fails with it drops the token, fetches
+// it again (normal mode, never force_refresh) and runs once more.
 func IsTokenInvalid(err error) bool {
 	c := Code(err)
 	return c == 40001 || c == 40014 || c == 42001
@@ -136,18 +183,20 @@ func IsTokenInvalid(err error) bool {
 // IsQuota reports an exhausted API quota (45009 daily, 45011 per minute).
 func IsQuota(err error) bool { c := Code(err); return c == 45009 || c == 45011 }
 
-// IsConfig reports errors an operator must fix in the configuration: a wrong AppID
-// (40013) or secret (40125, or 40001 from a basic-token call), or a missing IP
-// whitelist entry (40164). Retrying cannot help.
+// IsConfig reports errors an operator must fix in the configuration or the
+// console, where retrying cannot help: a wrong AppID (40013) or secret (40125,
+// or 40001 from a basic-token call), a frozen secret (40243), a missing IP
+// whitelist entry (40164, 61004), or a call from a new IP awaiting or refused
+// by the administrator (89501–89507).
 func IsConfig(err error) bool {
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		return false
 	}
-	switch ae.Code {
-	case 40013, 40125, 40164:
+	switch c := ae.Code; {
+	case c == 40013, c == 40125, c == 40164, c == 40243, c == 61004, c >= 89501 && c <= 89507:
 		return true
-	case 40001:
+	case c == 40001:
 		return ae.Op == pathStableToken || ae.Op == pathToken
 	}
 	return false

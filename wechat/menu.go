@@ -3,7 +3,6 @@ package wechat
 import (
 	"context"
 	"errors"
-	"net/url"
 )
 
 // CreateMenu replaces the account's custom menu. The body is written without HTML
@@ -19,10 +18,7 @@ func (c *Client) CreateMenu(ctx context.Context, m *Menu) error {
 	if err != nil {
 		return err
 	}
-	return c.withBasicToken(ctx, func(token string) error {
-		return c.do(ctx, request{op: pathMenuCreate, method: "POST", body: body,
-			query: url.Values{"access_token": {token}}, secrets: []string{c.cfg.AppSecret, token}}, nil)
-	})
+	return c.doBasic(ctx, request{op: pathMenuCreate, method: "POST", body: body}, nil)
 }
 
 // GetMenu returns the account's custom menu; without one WeChat answers 46003,
@@ -31,10 +27,7 @@ func (c *Client) GetMenu(ctx context.Context) (*Menu, error) {
 	var res struct {
 		Menu Menu `json:"menu"`
 	}
-	err := c.withBasicToken(ctx, func(token string) error {
-		return c.do(ctx, request{op: pathMenuGet, method: "GET", retry: true,
-			query: url.Values{"access_token": {token}}, secrets: []string{c.cfg.AppSecret, token}}, &res)
-	})
+	err := c.doBasic(ctx, request{op: pathMenuGet, method: "GET", retry: true}, &res)
 	if err != nil {
 		return nil, err
 	}
@@ -43,8 +36,5 @@ func (c *Client) GetMenu(ctx context.Context) (*Menu, error) {
 
 // DeleteMenu removes the account's custom menu (and its conditional menus).
 func (c *Client) DeleteMenu(ctx context.Context) error {
-	return c.withBasicToken(ctx, func(token string) error {
-		return c.do(ctx, request{op: pathMenuDelete, method: "GET",
-			query: url.Values{"access_token": {token}}, secrets: []string{c.cfg.AppSecret, token}}, nil)
-	})
+	return c.doBasic(ctx, request{op: pathMenuDelete, method: "GET"}, nil)
 }

@@ -67,7 +67,6 @@ func (c *Client) ExchangeCode(ctx context.Context, code string) (*Token, error) 
 		op: pathCodeToken, method: "GET",
 		query: url.Values{"appid": {c.cfg.AppID}, "secret": {c.cfg.AppSecret},
 			"code": {code}, "grant_type": {"authorization_code"}},
-		secrets: []string{c.cfg.AppSecret, code},
 	}, &t)
 	if err != nil {
 		return nil, err
@@ -86,7 +85,6 @@ func (c *Client) RefreshToken(ctx context.Context, refreshToken string) (*Token,
 		op: pathRefreshToken, method: "GET",
 		query: url.Values{"appid": {c.cfg.AppID}, "grant_type": {"refresh_token"},
 			"refresh_token": {refreshToken}},
-		secrets: []string{c.cfg.AppSecret, refreshToken},
 	}, &t)
 	if err != nil {
 		return nil, err
@@ -99,7 +97,6 @@ func (c *Client) RefreshToken(ctx context.Context, refreshToken string) (*Token,
 func (c *Client) CheckToken(ctx context.Context, accessToken, openID string) error {
 	return c.do(ctx, request{
 		op: pathAuth, method: "GET", retry: true,
-		query:   url.Values{"access_token": {accessToken}, "openid": {openID}},
-		secrets: []string{c.cfg.AppSecret, accessToken},
+		query: url.Values{"access_token": {accessToken}, "openid": {openID}},
 	}, nil)
 }

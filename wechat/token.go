@@ -3,9 +3,8 @@ package wechat
 import (
 	"context"
 	"errors"
+	"net/url"
 	"time"
-
-	"github.com/patrickmn/go-cache"
 )
 
 const basicTokenKey = "basic"
@@ -26,16 +25,16 @@ type stableTokenResponse struct {
 // log each other out as cgi-bin/token would. The token is cached until 5 minutes
 // (or 10% of its life, if shorter) before it expires; concurrent callers share one fetch.
 func (c *Client) BasicToken(ctx context.Context) (string, error) {
-	if tok, ok := c.cachedBasicToken(); ok {
+	if tok, ok := c.cached(basicTokenKey); ok {
 		return tok, nil
 	}
 	// The fetch runs detached from the first caller's context, so one impatient
 	// caller cannot fail the others waiting on the same fetch.
 	ch := c.flight.DoChan(basicTokenKey, func() (any, error) {
-		if tok, ok := c.cachedBasicToken(); ok {
+		if tok, ok := c.cached(basicTokenKey); ok {
 			return tok, nil
 		}
-		return c.fetchBasicToken(context.WithoutCancel(ctx))
+		return c.fetchBasicToken(context.WithoutCancel(ctx), false)
 	})
 	select {
 	case <-ctx.Done():
@@ -48,30 +47,36 @@ func (c *Client) BasicToken(ctx context.Context) (string, error) {
 	}
 }
 
-func (c *Client) cachedBasicToken() (string, bool) {
-	v, ok := c.tokens.Get(basicTokenKey)
-	if !ok {
-		return "", false
+// ForceRefreshBasicToken asks cgi-bin/stable_token for a new token with
+// force_refresh:true, caches it and returns it. WeChat allows 20 a day, 30 s
+// apart (otherwise it answers with the current token), and a force refresh
+// invalidates the token every replica holds: call it only where one replica
+// decides for all, under a shared rate limit, never as the reflex of each
+// replica to a 40001 (WECHAT.md §4). Nothing in this package calls it.
+func (c *Client) ForceRefreshBasicToken(ctx context.Context) (string, error) {
+	// Shares the flight of normal fetches, so a concurrent BasicToken waits
+	// for the forced token instead of fetching the one about to be replaced.
+	v, err, _ := c.flight.Do(basicTokenKey, func() (any, error) {
+		return c.fetchBasicToken(ctx, true)
+	})
+	if err != nil {
+		return "", err
 	}
-	ct := v.(cachedToken)
-	if !c.now().Before(ct.useTill) {
-		return "", false
-	}
-	return ct.token, true
+	return v.(string), nil
 }
 
-func (c *Client) fetchBasicToken(ctx context.Context) (string, error) {
+func (c *Client) fetchBasicToken(ctx context.Context, force bool) (string, error) {
 	body, err := jsonBody(map[string]any{
 		"grant_type": "client_credential", "appid": c.cfg.AppID,
-		"secret": c.cfg.AppSecret, "force_refresh": false,
+		"secret": c.cfg.AppSecret, "force_refresh": force,
 	})
 	if err != nil {
 		return "", err
 	}
 	var res stableTokenResponse
-	// Safe to retry: without force_refresh every call returns the same token.
-	err = c.do(ctx, request{op: pathStableToken, method: "POST", body: body, retry: true,
-		secrets: []string{c.cfg.AppSecret}}, &res)
+	// Safe to retry in normal mode: every call returns the same token. A
+	// forced refresh is not repeated: each one counts against 20 a day.
+	err = c.do(ctx, request{op: pathStableToken, method: "POST", body: body, retry: !force}, &res)
 	if err != nil {
 		return "", err
 	}
@@ -79,35 +84,26 @@ func (c *Client) fetchBasicToken(ctx context.Context) (string, error) {
 		return "", &RequestError{Op: pathStableToken,
 			Err: errors.New("response has no access_token or expires_in; check APIBase")}
 	}
-	life := time.Duration(res.ExpiresIn) * time.Second
-	margin := min(5*time.Minute, life/10)
-	c.tokenMu.Lock()
-	c.tokens.Set(basicTokenKey, cachedToken{token: res.AccessToken, useTill: c.now().Add(life - margin)}, cache.NoExpiration)
-	c.tokenMu.Unlock()
+	c.store(basicTokenKey, res.AccessToken, res.ExpiresIn)
 	return res.AccessToken, nil
 }
 
 // InvalidateBasicToken drops the cached basic token, but only if it still equals
 // token, so a caller holding a stale token cannot evict a fresh one another caller
 // just fetched.
-func (c *Client) InvalidateBasicToken(token string) {
-	c.tokenMu.Lock()
-	defer c.tokenMu.Unlock()
-	if v, ok := c.tokens.Get(basicTokenKey); ok && v.(cachedToken).token == token {
-		c.tokens.Delete(basicTokenKey)
-	}
-}
+func (c *Client) InvalidateBasicToken(token string) { c.invalidate(basicTokenKey, token) }
 
-// withBasicToken runs call with the basic token; when WeChat rejects the token as
-// invalid or expired (another process may have force-refreshed it) it drops it,
-// fetches a new one and runs call once more.
+// withBasicToken runs call with the basic token; when WeChat rejects the token
+// (IsTokenInvalid: another process may have force-refreshed it, or it expired)
+// it drops it, fetches one in normal mode and runs call once more. It never
+// force-refreshes: that would log every replica out (WECHAT.md §4).
 func (c *Client) withBasicToken(ctx context.Context, call func(token string) error) error {
 	tok, err := c.BasicToken(ctx)
 	if err != nil {
 		return err
 	}
 	err = call(tok)
-	if code := Code(err); code != 40001 && code != 42001 {
+	if !IsTokenInvalid(err) {
 		return err
 	}
 	c.InvalidateBasicToken(tok)
@@ -115,4 +111,19 @@ func (c *Client) withBasicToken(ctx context.Context, call func(token string) err
 		return err
 	}
 	return call(tok)
+}
+
+// doBasic runs r, an API call that takes the basic access_token, through
+// withBasicToken: the token is added to r's query for each attempt.
+func (c *Client) doBasic(ctx context.Context, r request, out any) error {
+	base := r.query
+	return c.withBasicToken(ctx, func(token string) error {
+		q := make(url.Values, len(base)+1)
+		for k, v := range base {
+			q[k] = v
+		}
+		q.Set("access_token", token)
+		r.query = q
+		return c.do(ctx, r, out)
+	})
 }

@@ -28,8 +28,7 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, openID, lang string)
 	var u UserInfo
 	err := c.do(ctx, request{
 		op: pathUserInfo, method: "GET", retry: true,
-		query:   url.Values{"access_token": {accessToken}, "openid": {openID}, "lang": {lang}},
-		secrets: []string{c.cfg.AppSecret, accessToken},
+		query: url.Values{"access_token": {accessToken}, "openid": {openID}, "lang": {lang}},
 	}, &u)
 	if err != nil {
 		return nil, err
@@ -38,7 +37,12 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, openID, lang string)
 }
 
 // Follower is cgi-bin/user/info's answer: whether the user follows the account and,
-// if so, since when and from where. A non-follower has Subscribe 0 and little else.
+// if so, since when and from where. A non-follower has Subscribe 0 and little else,
+// and never a UnionID. A follower's UnionID (for an account bound to an Open
+// Platform account) is the one way to learn a snsapi_base visitor's unionid:
+// the code exchange carries it only for snsapi_userinfo. The profile fields
+// WeChat still sends here (nickname, sex, city, province, country, headimgurl)
+// are emptied since 2021-12-27 and left out.
 type Follower struct {
 	Subscribe      int    `json:"subscribe"`
 	OpenID         string `json:"openid"`
@@ -57,19 +61,14 @@ type Follower struct {
 func (f *Follower) Subscribed() bool { return f != nil && f.Subscribe == 1 }
 
 // Follower fetches cgi-bin/user/info for openID with the basic access_token. A
-// rejected token (40001, 42001) is dropped, refetched once and the call repeated once.
+// rejected token (IsTokenInvalid) is dropped, refetched once and the call repeated once.
 func (c *Client) Follower(ctx context.Context, openID, lang string) (*Follower, error) {
 	if lang == "" {
 		lang = "zh_CN"
 	}
 	var f Follower
-	err := c.withBasicToken(ctx, func(token string) error {
-		return c.do(ctx, request{
-			op: pathUserInfoCGI, method: "GET", retry: true,
-			query:   url.Values{"access_token": {token}, "openid": {openID}, "lang": {lang}},
-			secrets: []string{c.cfg.AppSecret, token},
-		}, &f)
-	})
+	err := c.doBasic(ctx, request{op: pathUserInfoCGI, method: "GET", retry: true,
+		query: url.Values{"openid": {openID}, "lang": {lang}}}, &f)
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,7 @@ func TestFollowerShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Subscribed() || n.OpenID != e.srv.OpenID("wxA", "n") || n.UnionID == "" || n.SubscribeTime != 0 || n.Language != "" {
+	if n.Subscribed() || n.OpenID != e.srv.OpenID("wxA", "n") || n.UnionID != "" || n.SubscribeTime != 0 || n.Language != "" {
 		t.Errorf("non-follower = %+v", n)
 	}
 	e.srv.SetSubscribed("wxA", "n", true)
@@ -90,7 +90,7 @@ func TestFollowerShapes(t *testing.T) {
 }
 
 func TestFollowerRefetchesTheTokenOnceWhenWeChatRejectsIt(t *testing.T) {
-	for _, code := range []int{40001, 42001} {
+	for _, code := range []int{40001, 40014, 42001} {
 		e := newEnv(t, wechat.Config{})
 		ctx := context.Background()
 		if _, err := e.c.BasicToken(ctx); err != nil {
@@ -115,6 +115,9 @@ func TestFollowerGivesUpAfterOneRefetch(t *testing.T) {
 	}
 	if s, u := e.srv.CallCount("/cgi-bin/stable_token"), e.srv.CallCount("/cgi-bin/user/info"); s != 2 || u != 2 {
 		t.Errorf("stable_token %d, user/info %d calls; want exactly one refetch and one retry", s, u)
+	}
+	if n := e.srv.DailyCount(e.c.AppID(), "/cgi-bin/stable_token#force"); n != 0 {
+		t.Errorf("the client force-refreshed %d times on 40001; it must refetch in normal mode only", n)
 	}
 }
 

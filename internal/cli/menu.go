@@ -1,16 +1,13 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -62,27 +59,10 @@ call, 2 on wrong usage or missing credentials.`
 
 // Exit statuses. caddycmd.Main passes them to os.Exit (see menuExit).
 const (
-	menuExitOK      = 0
-	menuExitFailed  = 1
-	menuExitUsage   = 2
-	menuRuleHint    = "run 'caddy wechat-menu validate FILE' to see which button breaks WeChat's menu rules"
-	menuDiffContext = 3 // unchanged lines shown around each change, as diff -u does
+	menuExitOK     = 0
+	menuExitFailed = 1
+	menuExitUsage  = 2
 )
-
-// menuHints says what to do about the errcodes only menu calls answer, for
-// which the wechat package has no hint of its own.
-var menuHints = map[int]string{
-	40016: menuRuleHint, 40017: menuRuleHint, 40018: menuRuleHint, 40019: menuRuleHint,
-	40020: menuRuleHint, 40022: menuRuleHint, 40023: menuRuleHint, 40024: menuRuleHint,
-	40025: menuRuleHint, 40026: menuRuleHint, 40027: menuRuleHint, 65317: menuRuleHint,
-	40007: "an article_id or media_id does not exist in this account; copy it again from 公众平台",
-	40054: "WeChat does not accept a sub-button's url domain; use a public http(s) domain",
-	40055: "WeChat does not accept a button's url domain; use a public http(s) domain",
-	40165: "the mini-program has no such pagepath; check it against the mini-program's app.json",
-	40166: "the appid is not a mini-program's AppID; copy it from the mini-program's 公众平台 settings",
-	45064: "link the mini-program to this Official Account first (公众平台 → 小程序管理 → 关联小程序)",
-	65316: "the menu links to more than 3 domains besides the account's own; use at most 3",
-}
 
 // menuCLI holds what a run of the command talks to, so tests can give their
 // own environment and output instead of the process's.
@@ -321,54 +301,6 @@ func (c *menuCLI) load(path string) (*wechat.Menu, int) {
 	return m, menuExitOK
 }
 
-// menuDecode parses a menu file, naming the line and column of a mistake.
-func menuDecode(data []byte) (*wechat.Menu, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var m wechat.Menu
-	err := dec.Decode(&m)
-	if err == nil && dec.More() {
-		return nil, fmt.Errorf("%s: unexpected data after the menu object", menuPos(data, dec.InputOffset()))
-	}
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-		return &m, nil
-	case errors.Is(err, io.EOF):
-		return nil, errors.New(`empty file; a menu is {"button": [...]}`)
-	case errors.As(err, &syn):
-		return nil, fmt.Errorf("%s: invalid JSON: %s", menuPos(data, syn.Offset-1), strings.TrimPrefix(syn.Error(), "json: "))
-	case errors.As(err, &typ):
-		return nil, fmt.Errorf("%s: %s must be a JSON %s, not %s", menuPos(data, typ.Offset-1), typ.Field, menuJSONKind(typ), typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return nil, fmt.Errorf("%s; a button has type, name, key, url, appid, pagepath, article_id, media_id and sub_button",
-			strings.TrimPrefix(err.Error(), "json: "))
-	}
-	return nil, err
-}
-
-func menuJSONKind(e *json.UnmarshalTypeError) string {
-	switch e.Type.Kind().String() {
-	case "string":
-		return "string"
-	case "slice":
-		return "array"
-	case "struct":
-		return "object"
-	}
-	return "number"
-}
-
-// menuPos names the byte at offset off as line and column, 1-based and in
-// characters as editors count them (menu files are full of Chinese).
-func menuPos(data []byte, off int64) string {
-	before := data[:min(max(off, 0), int64(len(data)))]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
-	return fmt.Sprintf("line %d, column %d", line, col)
-}
-
 // report prints every problem ValidateMenu finds in m and says whether there was any.
 func (c *menuCLI) report(path string, m *wechat.Menu) bool {
 	problems := wechat.ValidateMenu(m)
@@ -434,11 +366,7 @@ func (c *menuCLI) fail(sub string, err error, secret string) int {
 	}
 	fmt.Fprintf(c.stderr, "wechat-menu %s: WeChat answered %s with errcode %d%s\n",
 		sub, ae.Op, ae.Code, menuRedact(msg, secret))
-	hint := ae.Hint()
-	if hint == "" {
-		hint = menuHints[ae.Code]
-	}
-	if hint != "" {
+	if hint := ae.Hint(); hint != "" {
 		fmt.Fprintf(c.stderr, "  what to do: %s\n", hint)
 	}
 	return menuExitFailed
@@ -449,139 +377,4 @@ func menuRedact(s, secret string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, secret, "[app secret]")
-}
-
-// menuEncode renders m the way push accepts it and diff compares it:
-// indented, without the menuid WeChat adds, and with & < > kept as written
-// (WeChat refuses \u0026 escapes with 40033, and people read these files).
-func menuEncode(m *wechat.Menu) []byte {
-	clean := *m
-	clean.MenuID = 0
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(&clean) // cannot fail: plain strings and slices
-	return buf.Bytes()
-}
-
-func menuLines(b []byte) []string {
-	if len(b) == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-}
-
-// menuCount describes the size of m, e.g. "3 buttons and 7 sub-buttons".
-func menuCount(m *wechat.Menu) string {
-	subs := 0
-	for _, b := range m.Button {
-		subs += len(b.SubButton)
-	}
-	return fmt.Sprintf("%d button%s and %d sub-button%s",
-		len(m.Button), menuPlural(len(m.Button)), subs, menuPlural(subs))
-}
-
-func menuPlural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
-// menuUnifiedDiff writes the changes from a to b in unified diff format
-// (diff -u) and reports whether there were any. Menus are a few hundred
-// lines at most, so a quadratic longest-common-subsequence is plenty.
-func menuUnifiedDiff(w io.Writer, aName, bName string, a, b []string) bool {
-	ops := menuEditScript(a, b)
-	var changes []int
-	for i, op := range ops {
-		if op.kind != ' ' {
-			changes = append(changes, i)
-		}
-	}
-	if len(changes) == 0 {
-		return false
-	}
-	fmt.Fprintf(w, "--- %s\n+++ %s\n", aName, bName)
-	// aLine[i] and bLine[i] count the lines of a and b before ops[i].
-	aLine, bLine := make([]int, len(ops)+1), make([]int, len(ops)+1)
-	for i, op := range ops {
-		aLine[i+1], bLine[i+1] = aLine[i], bLine[i]
-		if op.kind != '+' {
-			aLine[i+1]++
-		}
-		if op.kind != '-' {
-			bLine[i+1]++
-		}
-	}
-	for k := 0; k < len(changes); {
-		// A hunk runs from context before its first change to context after
-		// its last, absorbing changes whose contexts would overlap.
-		last := k
-		for last+1 < len(changes) && changes[last+1]-changes[last] <= 2*menuDiffContext {
-			last++
-		}
-		from := max(changes[k]-menuDiffContext, 0)
-		to := min(changes[last]+menuDiffContext+1, len(ops))
-		fmt.Fprintf(w, "@@ -%s +%s @@\n",
-			menuHunkRange(aLine[from], aLine[to]-aLine[from]), menuHunkRange(bLine[from], bLine[to]-bLine[from]))
-		for _, op := range ops[from:to] {
-			fmt.Fprintf(w, "%c%s\n", op.kind, op.text)
-		}
-		k = last + 1
-	}
-	return true
-}
-
-// menuHunkRange formats a hunk's line range as diff -u does: an empty range
-// names the line before it.
-func menuHunkRange(start, n int) string {
-	if n == 0 {
-		return fmt.Sprintf("%d,0", start)
-	}
-	if n == 1 {
-		return fmt.Sprintf("%d", start+1)
-	}
-	return fmt.Sprintf("%d,%d", start+1, n)
-}
-
-type menuOp struct {
-	kind byte // ' ' kept, '-' only in a, '+' only in b
-	text string
-}
-
-// menuEditScript turns a into b with the fewest deletions and insertions,
-// deletions first within each change, as diff -u prints them.
-func menuEditScript(a, b []string) []menuOp {
-	// lcs[i][j] is the longest common subsequence of a[i:] and b[j:].
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var ops []menuOp
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case i < len(a) && j < len(b) && a[i] == b[j]:
-			ops = append(ops, menuOp{' ', a[i]})
-			i, j = i+1, j+1
-		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
-			ops = append(ops, menuOp{'-', a[i]})
-			i++
-		default:
-			ops = append(ops, menuOp{'+', b[j]})
-			j++
-		}
-	}
-	return ops
 }

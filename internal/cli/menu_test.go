@@ -318,7 +318,7 @@ func TestMenuWeChatErrorsShowMeaningAndWhatToDo(t *testing.T) {
 	}{
 		{"IP not whitelisted", "/cgi-bin/menu/create", 40164, []string{"push", menuExample}, []string{
 			"wechat-menu push: WeChat answered /cgi-bin/menu/create with errcode 40164",
-			"  what to do: add this server's public IP to the account's IP whitelist (公众平台 → 基本配置 → IP白名单)\n"}},
+			"  what to do: add 127.0.0.1 (the IP WeChat saw) to the API IP whitelist (API IP白名单) on 微信开发者平台"}},
 		{"wrong secret", "/cgi-bin/stable_token", 40125, []string{"get"}, []string{
 			"wechat-menu get: WeChat answered /cgi-bin/stable_token with errcode 40125",
 			"  what to do: the app_secret is wrong"}},

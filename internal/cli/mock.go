@@ -23,7 +23,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "wechat-mock",
-		Usage: "[--listen <addr>] [--app <appid>:<secret>[:<open-platform>]]... [--domain <host>]... [--user <name>[:<nickname>[:snapshot,follower]]]... [--any-browser]",
+		Usage: "[--listen <addr>] [--app <appid>:<secret>[:<open-platform>]]... [--domain [<scheme>://]<host>[/<path>]]... [--user <name>[:<nickname>[:snapshot,follower]]]... [--any-browser]",
 		Short: "Serves a WeChat simulator for local development and tests",
 		Long:  mockLong,
 		CobraFunc: func(cmd *cobra.Command) {
@@ -47,8 +47,12 @@ URL) at it to develop and demo without a real Official Account.
 given). APPID:SECRET:OPENPLATFORM binds it to an Open Platform account, so apps
 sharing OPENPLATFORM see the same unionid.
 
---domain HOST adds a registered callback domain (repeatable; default localhost
-and 127.0.0.1). redirect_uri's host must equal one; its port is ignored.
+--domain [SCHEME://]HOST[/PATH] adds a registered callback domain setting
+(网页授权域名; repeatable; default localhost, 127.0.0.1 and [::1]). As on
+WeChat, redirect_uri's host must equal one exactly, without a port (even :443
+is refused with error page 10003), and lie under PATH when one is given; with
+SCHEME, the other scheme gets error page 10039. Only the loopback hosts ignore
+the port, so local tests on 127.0.0.1:PORT work.
 
 --user NAME[:NICKNAME[:snapshot,follower]] adds a test user (repeatable; a few
 defaults with Chinese nicknames when none is given). Pick the user in the browser
@@ -64,7 +68,7 @@ The simulator keeps everything in memory; stop it with Ctrl-C.
 func mockFlags(fs *pflag.FlagSet) {
 	fs.String("listen", "127.0.0.1:9001", "Address to listen on")
 	fs.StringArray("app", nil, "Official Account as APPID:SECRET[:OPENPLATFORM] (repeatable)")
-	fs.StringArray("domain", nil, "Registered callback domain (repeatable)")
+	fs.StringArray("domain", nil, "Registered callback domain as [SCHEME://]HOST[/PATH] (repeatable)")
 	fs.StringArray("user", nil, "Test user as NAME[:NICKNAME[:snapshot,follower]] (repeatable)")
 	fs.Bool("any-browser", false, "Do not require a WeChat User-Agent on the authorize page")
 }
@@ -98,8 +102,8 @@ func mockOptions(fs *pflag.FlagSet) ([]wechattest.Option, error) {
 	}
 	domains, _ := fs.GetStringArray("domain")
 	for _, d := range domains {
-		if d == "" || strings.ContainsAny(d, ":/") {
-			return nil, fmt.Errorf("--domain %q: write a hostname only, without scheme, port or path", d)
+		if _, err := wechattest.ParseDomain(d); err != nil {
+			return nil, fmt.Errorf("--domain: %w", err)
 		}
 	}
 	if len(domains) > 0 {

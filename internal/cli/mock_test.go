@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -115,6 +116,9 @@ func TestWechatMockRejectsBadFlags(t *testing.T) {
 		{"--app", "wx:"},
 		{"--domain", "http://x"},
 		{"--domain", "x:8080"},
+		{"--domain", "app.example.com:443"},
+		{"--domain", "ftp://app.example.com"},
+		{"--domain", "203.0.113.7"},
 		{"--user", ":nick"},
 		{"--user", "a:b:admin"},
 		{"--listen", "256.0.0.1:1"},
@@ -135,5 +139,46 @@ func TestMockUserParsing(t *testing.T) {
 	u, _ = mockUser("plain")
 	if u.Nickname != "plain" || u.Snapshot || u.Subscribed {
 		t.Errorf("plain = %+v", u)
+	}
+}
+
+func TestWechatMockDomainTakesSchemeAndPathAndIsStrict(t *testing.T) {
+	base, out, stop := startMock(t, "--domain", "https://app.example.com/mp", "--any-browser")
+	defer stop()
+	if !strings.Contains(out.String(), "Callback domains: https://app.example.com/mp") {
+		t.Errorf("output lacks the domain setting:\n%s", out.String())
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for redirect, want := range map[string]string{
+		"https://app.example.com/mp/cb":     "",
+		"https://app.example.com:443/mp/cb": "10003",
+		"https://app.example.com/other":     "10003",
+		"http://app.example.com/mp/cb":      "10039",
+	} {
+		req, _ := http.NewRequest("GET", base+"/connect/oauth2/authorize?appid="+wechattest.DefaultAppID+"&redirect_uri="+
+			url.QueryEscape(redirect)+"&response_type=code&scope=snsapi_base&state=s", nil)
+		req.Header.Set(wechattest.UserHeader, "alice")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-WeChat-Mock-Error"); got != want {
+			t.Errorf("%s: error page %q, want %q", redirect, got, want)
+		}
+	}
+}
+
+func TestWechatMockPrintsTheRoutesItServes(t *testing.T) {
+	base, out, stop := startMock(t)
+	defer stop()
+	paths := wechattest.New().Paths()
+	if len(paths) < 12 {
+		t.Fatalf("Paths() = %v", paths)
+	}
+	for _, p := range paths {
+		if !strings.Contains(out.String(), base+p+"\n") {
+			t.Errorf("output lacks %s%s", base, p)
+		}
 	}
 }
