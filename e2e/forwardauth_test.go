@@ -48,17 +48,17 @@ func TestCaddyForwardAuthExampleLogsInThroughWeChatAndPassesIdentityToTheUpstrea
 
 	// Not logged in: the gateway's 302 to WeChat reaches the browser, with a
 	// redirect_uri on the site's host (from the trusted X-Forwarded-Host).
-	b := newBrowser(t, "alice")
-	resp := b.getNoFollow(site + "/account?tab=1")
+	b := wechattest.NewBrowser("alice")
+	resp := b.Step(t, site+"/account?tab=1")
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, sim.URL+"/connect/oauth2/authorize?") {
-		t.Fatalf("first visit: %d Location %q, want 302 to the simulator", resp.StatusCode, loc)
+	if resp.Status != http.StatusFound || !strings.HasPrefix(loc, sim.URL+"/connect/oauth2/authorize?") {
+		t.Fatalf("first visit: %d Location %q, want 302 to the simulator", resp.Status, loc)
 	}
 	if want := "redirect_uri=" + strings.ReplaceAll(strings.ReplaceAll(site, ":", "%3A"), "/", "%2F") + "%2Fwechat_auth%2Fcallback"; !strings.Contains(loc, want) {
 		t.Errorf("authorize URL %q lacks %q", loc, want)
 	}
 
-	p := b.get(site + "/account?tab=1")
+	p := b.Get(t, site+"/account?tab=1")
 	e := parseEcho(t, b, p)
 	if e.URI != "/account?tab=1" {
 		t.Errorf("upstream saw %q, want the page the login started from", e.URI)
@@ -76,13 +76,13 @@ func TestCaddyForwardAuthExampleReplacesClientSentIdentityHeaders(t *testing.T) 
 	site := startForwardAuthExample(t, sim, upstream.URL)
 	aliceID, bobID := sim.OpenID(wechattest.DefaultAppID, "alice"), sim.OpenID(wechattest.DefaultAppID, "bob")
 
-	b := newBrowser(t, "alice")
-	parseEcho(t, b, b.get(site+"/"))
+	b := wechattest.NewBrowser("alice")
+	parseEcho(t, b, b.Get(t, site+"/"))
 	req, _ := http.NewRequest(http.MethodGet, site+"/private", nil)
 	for _, h := range []string{"X-WeChat-OpenID", "X_WeChat_OpenID", "X-WeChat-UnionID", "Remote-User", "Remote_User"} {
 		req.Header[h] = []string{bobID}
 	}
-	e := parseEcho(t, b, b.do(req))
+	e := parseEcho(t, b, b.Do(t, req))
 	wantIdentity(t, e, aliceID)
 	for _, h := range []string{"X-WeChat-UnionID", "Remote-User"} {
 		if got := e.values(h); len(got) != 0 {

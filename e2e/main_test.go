@@ -5,13 +5,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,11 +16,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
 // wechatUA is the iOS WeChat in-app browser; wechat_auth treats it as the client.
-const wechatUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 " +
-	"(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
+const wechatUA = wechattest.IPhoneUA
 
 var (
 	repoRoot   string // absolute path of the repository
@@ -266,112 +263,4 @@ func writeFile(t *testing.T, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// browser is the WeChat in-app browser of one simulator user: a cookie jar,
-// the WeChat User-Agent, and the simulator's test headers that pick the user
-// and answer the consent page, on every request including redirects.
-type browser struct {
-	t      *testing.T
-	client *http.Client
-	hops   []string // every URL of the last navigation, for failure messages
-}
-
-type browserTransport struct {
-	user string
-	base http.RoundTripper
-}
-
-func (bt browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("User-Agent", wechatUA)
-	r.Header.Set("X-WeChat-Mock-User", bt.user)
-	r.Header.Set("X-WeChat-Mock-Consent", "allow")
-	return bt.base.RoundTrip(r)
-}
-
-func newBrowser(t *testing.T, user string) *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t}
-	b.client = &http.Client{
-		Jar:       jar,
-		Timeout:   15 * time.Second,
-		Transport: browserTransport{user: user, base: &http.Transport{DisableKeepAlives: true}},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			b.hops = append(b.hops, req.Method+" "+req.URL.String())
-			if len(via) >= 15 {
-				return errors.New("more than 15 redirects")
-			}
-			return nil
-		},
-	}
-	return b
-}
-
-// page is what a navigation ended on.
-type page struct {
-	Status int
-	URL    *url.URL
-	Header http.Header
-	Body   string
-}
-
-// do sends req, follows redirects, and returns the final page.
-func (b *browser) do(req *http.Request) page {
-	b.t.Helper()
-	b.hops = []string{req.Method + " " + req.URL.String()}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatalf("%v\nhops:\n  %s", err, strings.Join(b.hops, "\n  "))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return page{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(body)}
-}
-
-func (b *browser) get(rawURL string) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-// postForm posts form values; extra headers (spoofing attempts) are added as given.
-func (b *browser) postForm(rawURL string, form url.Values, extra http.Header) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, vs := range extra {
-		req.Header[k] = vs // as given: no canonicalisation, so X_WeChat_OpenID stays itself
-	}
-	return b.do(req)
-}
-
-// hopsString is the redirect chain of the last navigation.
-func (b *browser) hopsString() string { return strings.Join(b.hops, "\n  ") }
-
-// getNoFollow is one request with the browser's cookies and headers, not
-// following a redirect.
-func (b *browser) getNoFollow(rawURL string) *http.Response {
-	b.t.Helper()
-	c := *b.client
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Get(rawURL)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	return resp
 }

@@ -95,8 +95,8 @@ func TestNginxAuthRequestExampleLogsInThroughWeChatAndPassesIdentityToTheUpstrea
 	site := startNginxExample(t, sim, upstream.URL)
 	aliceID := sim.OpenID(wechattest.DefaultAppID, "alice")
 
-	b := newBrowser(t, "alice")
-	p := b.get(site + "/orders/42?tab=phone&x=%E4%B8%AD")
+	b := wechattest.NewBrowser("alice")
+	p := b.Get(t, site+"/orders/42?tab=phone&x=%E4%B8%AD")
 	e := parseEcho(t, b, p)
 	if e.URI != "/orders/42?tab=phone&x=%E4%B8%AD" {
 		t.Errorf("upstream saw %q, want the page the login started from", e.URI)
@@ -110,15 +110,15 @@ func TestNginxAuthRequestExampleLogsInThroughWeChatAndPassesIdentityToTheUpstrea
 	}
 	// The whole flow went through nginx's host: the simulator was asked to
 	// call back to it, and the login started from the gateway's 401 Location.
-	hops := b.hopsString()
+	hops := b.HopsString()
 	if !strings.Contains(hops, site+"/wechat_auth/login?") || !strings.Contains(hops, site+"/wechat_auth/callback?") {
 		t.Errorf("flow did not go through nginx's /wechat_auth/login and /callback:\n  %s", hops)
 	}
 
 	// With the session, the next request goes straight to the upstream.
-	resp := b.getNoFollow(site + "/again")
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Echo-Upstream") != "yes" {
-		t.Fatalf("second request with a session: %d, want 200 from the upstream", resp.StatusCode)
+	resp := b.Step(t, site+"/again")
+	if resp.Status != http.StatusOK || resp.Header.Get("X-Echo-Upstream") != "yes" {
+		t.Fatalf("second request with a session: %d, want 200 from the upstream", resp.Status)
 	}
 }
 
@@ -149,11 +149,11 @@ func TestNginxAuthRequestExampleReplacesClientSentIdentityHeaders(t *testing.T) 
 	}
 
 	// With alice's session the upstream sees alice, whatever the client sent.
-	b := newBrowser(t, "alice")
-	parseEcho(t, b, b.get(site+"/"))
+	b := wechattest.NewBrowser("alice")
+	parseEcho(t, b, b.Get(t, site+"/"))
 	req, _ = http.NewRequest(http.MethodGet, site+"/private", nil)
 	spoof(req)
-	e := parseEcho(t, b, b.do(req))
+	e := parseEcho(t, b, b.Do(t, req))
 	wantIdentity(t, e, aliceID)
 	if got := e.values("Remote-User"); len(got) != 1 || got[0] != aliceID {
 		t.Errorf("upstream Remote-User = %q, want [%q]", got, aliceID)
@@ -170,14 +170,14 @@ func TestNginxAuthRequestExampleLogoutEndsTheSession(t *testing.T) {
 	upstream := startEchoUpstream(t)
 	site := startNginxExample(t, sim, upstream.URL)
 
-	b := newBrowser(t, "alice")
-	parseEcho(t, b, b.get(site+"/"))
-	resp := b.getNoFollow(site + "/wechat_auth/logout?rd=/")
-	if resp.StatusCode/100 != 3 {
-		t.Fatalf("logout: %d, want a redirect", resp.StatusCode)
+	b := wechattest.NewBrowser("alice")
+	parseEcho(t, b, b.Get(t, site+"/"))
+	resp := b.Step(t, site+"/wechat_auth/logout?rd=/")
+	if resp.Status/100 != 3 {
+		t.Fatalf("logout: %d, want a redirect", resp.Status)
 	}
-	resp = b.getNoFollow(site + "/")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), site+"/wechat_auth/login?") {
-		t.Fatalf("after logout: %d Location %q, want 302 to the login", resp.StatusCode, resp.Header.Get("Location"))
+	resp = b.Step(t, site+"/")
+	if resp.Status != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), site+"/wechat_auth/login?") {
+		t.Fatalf("after logout: %d Location %q, want 302 to the login", resp.Status, resp.Header.Get("Location"))
 	}
 }

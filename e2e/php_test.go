@@ -166,12 +166,12 @@ func sortedPairs(m map[string]string) []string {
 
 // login opens the index page as user, walking the whole authorization (the
 // simulator's authorize page and consent included), and checks the greeting.
-func (s *phpSite) login(t *testing.T, user string) *browser {
+func (s *phpSite) login(t *testing.T, user string) *wechattest.Browser {
 	t.Helper()
-	b := newBrowser(t, user)
-	p := b.get(s.URL + "/index.php")
+	b := wechattest.NewBrowser(user)
+	p := b.Get(t, s.URL+"/index.php")
 	if p.Status != http.StatusOK || p.URL.Host != strings.TrimPrefix(s.URL, "http://") {
-		t.Fatalf("%s: ended on %d %s\nhops:\n  %s\n%s", user, p.Status, p.URL, b.hopsString(), p.Body)
+		t.Fatalf("%s: ended on %d %s\nhops:\n  %s\n%s", user, p.Status, p.URL, b.HopsString(), p.Body)
 	}
 	wantGreeting := `<h1 id="greeting">您好，` + html.EscapeString(s.nickname(t, user)) + `</h1>`
 	if !strings.Contains(p.Body, wantGreeting) {
@@ -180,9 +180,17 @@ func (s *phpSite) login(t *testing.T, user string) *browser {
 	return b
 }
 
-func (s *phpSite) bind(t *testing.T, b *browser, phone string, extra http.Header) page {
+func (s *phpSite) bind(t *testing.T, b *wechattest.Browser, phone string, extra http.Header) *wechattest.Page {
 	t.Helper()
-	return b.postForm(s.URL+"/bind.php", url.Values{"phone": {phone}}, extra)
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/bind.php", strings.NewReader(url.Values{"phone": {phone}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, vs := range extra {
+		req.Header[k] = vs // as given: no canonicalisation, so X_WeChat_OpenID stays itself
+	}
+	return b.Do(t, req)
 }
 
 func TestPHPExampleBindsPhoneToTheSimulatorsOpenIDAndReadsItBackFromSQLite(t *testing.T) {
@@ -192,7 +200,7 @@ func TestPHPExampleBindsPhoneToTheSimulatorsOpenIDAndReadsItBackFromSQLite(t *te
 
 	p := s.bind(t, alice, "13800138000", nil)
 	if p.Status != http.StatusOK || p.URL.Path != "/index.php" || !strings.Contains(p.Body, `<strong id="phone">13800138000</strong>`) {
-		t.Fatalf("bind: %d %s\nhops:\n  %s\n%s", p.Status, p.URL, alice.hopsString(), p.Body)
+		t.Fatalf("bind: %d %s\nhops:\n  %s\n%s", p.Status, p.URL, alice.HopsString(), p.Body)
 	}
 	if !strings.Contains(p.Body, "绑定成功") {
 		t.Errorf("bind: no success notice:\n%s", p.Body)
@@ -201,7 +209,7 @@ func TestPHPExampleBindsPhoneToTheSimulatorsOpenIDAndReadsItBackFromSQLite(t *te
 
 	// Nothing but the two pages is served from the app folder.
 	for path, secret := range map[string]string{"/db.php": "", "/page.php": "", "/schema.sql": "CREATE TABLE", "/Caddyfile": "wechat_auth", "/README.md": "php_fastcgi"} {
-		p := alice.get(s.URL + path)
+		p := alice.Get(t, s.URL+path)
 		if path == "/db.php" || path == "/page.php" {
 			if p.Status != http.StatusNotFound {
 				t.Errorf("%s: %d, want 404", path, p.Status)
@@ -213,7 +221,7 @@ func TestPHPExampleBindsPhoneToTheSimulatorsOpenIDAndReadsItBackFromSQLite(t *te
 	}
 
 	// The page shows the bound phone on a later visit too (read back by openid).
-	p = alice.get(s.URL + "/")
+	p = alice.Get(t, s.URL+"/")
 	if !strings.Contains(p.Body, `<strong id="phone">13800138000</strong>`) {
 		t.Fatalf("index after bind lacks the phone:\n%s", p.Body)
 	}
@@ -335,7 +343,7 @@ func TestPHPExampleClientSentIdentityHeadersWithoutASessionNeverReachPHP(t *test
 	}
 
 	// The same through a browser that follows everything: nothing is bound.
-	carol := newBrowser(t, "carol")
+	carol := wechattest.NewBrowser("carol")
 	if p := s.bind(t, carol, "13600136000", spoofAll); p.Status != http.StatusUnauthorized || strings.Contains(p.Body, "13600136000") {
 		t.Fatalf("carol's spoofed post without a session: %d %s\n%s", p.Status, p.URL, p.Body)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
 // echoed is what the protected upstream saw: the request URI and its headers
@@ -45,11 +47,11 @@ func startEchoUpstream(t *testing.T) *httptest.Server {
 }
 
 // parseEcho decodes an upstream page, failing when the page is not the upstream's.
-func parseEcho(t *testing.T, b *browser, p page) echoed {
+func parseEcho(t *testing.T, b *wechattest.Browser, p *wechattest.Page) echoed {
 	t.Helper()
 	var e echoed
 	if p.Status != http.StatusOK || p.Header.Get("X-Echo-Upstream") != "yes" {
-		t.Fatalf("did not reach the upstream: %d %s\nhops:\n  %s\n%s", p.Status, p.URL, b.hopsString(), p.Body)
+		t.Fatalf("did not reach the upstream: %d %s\nhops:\n  %s\n%s", p.Status, p.URL, b.HopsString(), p.Body)
 	}
 	if err := json.Unmarshal([]byte(p.Body), &e); err != nil {
 		t.Fatalf("upstream answer: %v\n%s", err, p.Body)

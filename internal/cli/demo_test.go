@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"runtime"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
 // The demo tests load Caddy into this test process (caddy.Load), which holds
@@ -73,82 +74,22 @@ func startDemo(t *testing.T) *runningDemo {
 	return nil
 }
 
-// demoBrowser is a desktop browser without any simulator test header: it
+// newDemoBrowser is a desktop browser without any simulator test header: it
 // signs in through the picker and the consent page, as a person would.
-type demoBrowser struct {
-	t      *testing.T
-	client *http.Client
-}
-
-func newDemoBrowser(t *testing.T) *demoBrowser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &demoBrowser{t: t, client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		Transport: &http.Transport{DisableKeepAlives: true}}}
+func newDemoBrowser() *wechattest.Browser {
+	b := wechattest.NewBrowser("")
+	b.UserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+	b.Consent = ""
+	b.Client.Timeout = 10 * time.Second
 	return b
 }
 
-// demoResult is where a navigation ended.
-type demoResult struct {
-	status int
-	url    *url.URL
-	body   string
-}
-
-func (b *demoBrowser) do(req *http.Request) demoResult {
-	b.t.Helper()
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return demoResult{status: resp.StatusCode, url: resp.Request.URL, body: string(body)}
-}
-
-func (b *demoBrowser) get(u string) demoResult {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-func (b *demoBrowser) post(u string, form url.Values) demoResult {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-// noFollow is one GET with the browser's cookies, not following a redirect.
-func (b *demoBrowser) noFollow(u string) *http.Response {
-	b.t.Helper()
-	c := *b.client
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Get(u)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp
-}
-
 // formField finds a hidden input's value in a page, as a browser submitting the form would send it.
-func formField(t *testing.T, page demoResult, name string) string {
+func formField(t *testing.T, page *wechattest.Page, name string) string {
 	t.Helper()
-	m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(page.body)
+	m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(page.Body)
 	if m == nil {
-		t.Fatalf("no %s field on %s:\n%s", name, page.url, page.body)
+		t.Fatalf("no %s field on %s:\n%s", name, page.URL, page.Body)
 	}
 	return html.UnescapeString(m[1])
 }
@@ -156,44 +97,44 @@ func formField(t *testing.T, page demoResult, name string) string {
 // signIn opens the demo page and walks the picker (choosing user), which
 // signs in silently (snsapi_base, no nickname yet); then it presses the
 // 完善资料 button and 允许 on the consent page until the page shows nickname.
-func signIn(t *testing.T, d *runningDemo, user, nickname string) *demoBrowser {
+func signIn(t *testing.T, d *runningDemo, user, nickname string) *wechattest.Browser {
 	t.Helper()
-	b := newDemoBrowser(t)
-	picker := b.get(d.urls.Site + "/")
-	if picker.url.Path != "/mock/users" || !strings.Contains(picker.body, "选择测试用户") {
-		t.Fatalf("opening the page ended on %s (%d), want the simulator's user picker:\n%s", picker.url, picker.status, picker.body)
+	b := newDemoBrowser()
+	picker := b.Get(t, d.urls.Site+"/")
+	if picker.URL.Path != "/mock/users" || !strings.Contains(picker.Body, "选择测试用户") {
+		t.Fatalf("opening the page ended on %s (%d), want the simulator's user picker:\n%s", picker.URL, picker.Status, picker.Body)
 	}
-	silent := b.post(picker.url.ResolveReference(&url.URL{Path: "/mock/users"}).String(),
+	silent := b.PostForm(t, picker.URL.ResolveReference(&url.URL{Path: "/mock/users"}).String(),
 		url.Values{"user": {user}, "next": {formField(t, picker, "next")}})
-	if silent.url.String() != d.urls.Site+"/" || strings.Contains(silent.body, nickname) || !strings.Contains(silent.body, `id="openid"`) {
-		t.Fatalf("choosing %s ended on %s (%d), want the demo page signed in silently, without the nickname:\n%s", user, silent.url, silent.status, silent.body)
+	if silent.URL.String() != d.urls.Site+"/" || strings.Contains(silent.Body, nickname) || !strings.Contains(silent.Body, `id="openid"`) {
+		t.Fatalf("choosing %s ended on %s (%d), want the demo page signed in silently, without the nickname:\n%s", user, silent.URL, silent.Status, silent.Body)
 	}
-	m := regexp.MustCompile(`id="profile"[^>]* href="([^"]*)"`).FindStringSubmatch(silent.body)
+	m := regexp.MustCompile(`id="profile"[^>]* href="([^"]*)"`).FindStringSubmatch(silent.Body)
 	if m == nil {
-		t.Fatalf("the silently signed-in page has no 完善资料 button:\n%s", silent.body)
+		t.Fatalf("the silently signed-in page has no 完善资料 button:\n%s", silent.Body)
 	}
 	href, err := url.Parse(html.UnescapeString(m[1]))
 	if err != nil || href.Path != "/wechat_auth/login" || href.Query().Get("scope") != "snsapi_userinfo" {
 		t.Fatalf("the 完善资料 button links to %q, want /wechat_auth/login?scope=snsapi_userinfo&rd=…", m[1])
 	}
-	consent := b.get(silent.url.ResolveReference(href).String())
-	if consent.url.Path != "/connect/oauth2/authorize" || consent.url.Query().Get("scope") != "snsapi_userinfo" || !strings.Contains(consent.body, "允许") {
-		t.Fatalf("pressing 完善资料 ended on %s (%d), want the consent page for snsapi_userinfo:\n%s", consent.url, consent.status, consent.body)
+	consent := b.Get(t, silent.URL.ResolveReference(href).String())
+	if consent.URL.Path != "/connect/oauth2/authorize" || consent.URL.Query().Get("scope") != "snsapi_userinfo" || !strings.Contains(consent.Body, "允许") {
+		t.Fatalf("pressing 完善资料 ended on %s (%d), want the consent page for snsapi_userinfo:\n%s", consent.URL, consent.Status, consent.Body)
 	}
-	page := b.post(consent.url.ResolveReference(&url.URL{Path: "/connect/oauth2/authorize/confirm"}).String(),
+	page := b.PostForm(t, consent.URL.ResolveReference(&url.URL{Path: "/connect/oauth2/authorize/confirm"}).String(),
 		url.Values{"ticket": {formField(t, consent, "ticket")}, "action": {"allow"}})
-	if page.status != http.StatusOK || page.url.String() != d.urls.Site+"/" || !strings.Contains(page.body, nickname) || strings.Contains(page.body, `id="profile"`) {
-		t.Fatalf("允许 ended on %s (%d), want the demo page showing %q and no 完善资料 button:\n%s", page.url, page.status, nickname, page.body)
+	if page.Status != http.StatusOK || page.URL.String() != d.urls.Site+"/" || !strings.Contains(page.Body, nickname) || strings.Contains(page.Body, `id="profile"`) {
+		t.Fatalf("允许 ended on %s (%d), want the demo page showing %q and no 完善资料 button:\n%s", page.URL, page.Status, nickname, page.Body)
 	}
 	return b
 }
 
 // openIDOn reads the openid the demo page shows.
-func openIDOn(t *testing.T, page demoResult) string {
+func openIDOn(t *testing.T, page *wechattest.Page) string {
 	t.Helper()
-	m := regexp.MustCompile(`id="openid">([^<]+)<`).FindStringSubmatch(page.body)
+	m := regexp.MustCompile(`id="openid">([^<]+)<`).FindStringSubmatch(page.Body)
 	if m == nil {
-		t.Fatalf("%s shows no openid:\n%s", page.url, page.body)
+		t.Fatalf("%s shows no openid:\n%s", page.URL, page.Body)
 	}
 	return m[1]
 }
@@ -218,35 +159,35 @@ func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testin
 
 	bob := signIn(t, d, "bob", "李四 🐟")
 
-	bad := bob.post(d.urls.Site+"/bind", url.Values{"phone": {"12800138000"}})
-	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, "手机号格式不正确") {
-		t.Errorf("binding 12800138000: %d, want 400 with 手机号格式不正确:\n%s", bad.status, bad.body)
+	bad := bob.PostForm(t, d.urls.Site+"/bind", url.Values{"phone": {"12800138000"}})
+	if bad.Status != http.StatusBadRequest || !strings.Contains(bad.Body, "手机号格式不正确") {
+		t.Errorf("binding 12800138000: %d, want 400 with 手机号格式不正确:\n%s", bad.Status, bad.Body)
 	}
-	bound := bob.post(d.urls.Site+"/bind", url.Values{"phone": {"138 0013 8000"}})
-	if bound.url.Path != "/" || !strings.Contains(bound.body, `id="phone">13800138000<`) || !strings.Contains(bound.body, "绑定成功") {
-		t.Fatalf("after binding, %s (%d) does not show 13800138000 bound:\n%s", bound.url, bound.status, bound.body)
+	bound := bob.PostForm(t, d.urls.Site+"/bind", url.Values{"phone": {"138 0013 8000"}})
+	if bound.URL.Path != "/" || !strings.Contains(bound.Body, `id="phone">13800138000<`) || !strings.Contains(bound.Body, "绑定成功") {
+		t.Fatalf("after binding, %s (%d) does not show 13800138000 bound:\n%s", bound.URL, bound.Status, bound.Body)
 	}
 	bobOpenID := openIDOn(t, bound)
 
 	alice := signIn(t, d, "alice", "张三")
-	taken := alice.post(d.urls.Site+"/bind", url.Values{"phone": {"13800138000"}})
-	if taken.status != http.StatusConflict || !strings.Contains(taken.body, "已被其他微信账号绑定") {
-		t.Errorf("alice binding bob's number: %d, want 409 已被其他微信账号绑定:\n%s", taken.status, taken.body)
+	taken := alice.PostForm(t, d.urls.Site+"/bind", url.Values{"phone": {"13800138000"}})
+	if taken.Status != http.StatusConflict || !strings.Contains(taken.Body, "已被其他微信账号绑定") {
+		t.Errorf("alice binding bob's number: %d, want 409 已被其他微信账号绑定:\n%s", taken.Status, taken.Body)
 	}
 
-	out := bob.get(d.urls.Site + "/wechat_auth/logout?rd=/logged-out")
-	if out.url.Path != "/logged-out" || !strings.Contains(out.body, "已退出登录") {
-		t.Fatalf("logout ended on %s (%d):\n%s", out.url, out.status, out.body)
+	out := bob.Get(t, d.urls.Site+"/wechat_auth/logout?rd=/logged-out")
+	if out.URL.Path != "/logged-out" || !strings.Contains(out.Body, "已退出登录") {
+		t.Fatalf("logout ended on %s (%d):\n%s", out.URL, out.Status, out.Body)
 	}
-	resp := bob.noFollow(d.urls.Site + "/")
-	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, d.urls.Mock+"/connect/oauth2/authorize?") {
-		t.Fatalf("after logout the page answered %d Location %q, want 302 to the simulator's authorize page", resp.StatusCode, loc)
+	resp := bob.Step(t, d.urls.Site+"/")
+	if loc := resp.Header.Get("Location"); resp.Status != http.StatusFound || !strings.HasPrefix(loc, d.urls.Mock+"/connect/oauth2/authorize?") {
+		t.Fatalf("after logout the page answered %d Location %q, want 302 to the simulator's authorize page", resp.Status, loc)
 	}
 	// Signing in again (silently: snsapi_base, and the simulator remembers
 	// bob) finds the binding, which belongs to the openid, not to the session.
-	again := bob.get(d.urls.Site + "/")
-	if openIDOn(t, again) != bobOpenID || !strings.Contains(again.body, `id="phone">13800138000<`) || !strings.Contains(again.body, `id="profile"`) {
-		t.Errorf("bob signing in again, want his openid %s, his number and the 完善资料 button: %s (%d):\n%s", bobOpenID, again.url, again.status, again.body)
+	again := bob.Get(t, d.urls.Site+"/")
+	if openIDOn(t, again) != bobOpenID || !strings.Contains(again.Body, `id="phone">13800138000<`) || !strings.Contains(again.Body, `id="profile"`) {
+		t.Errorf("bob signing in again, want his openid %s, his number and the 完善资料 button: %s (%d):\n%s", bobOpenID, again.URL, again.Status, again.Body)
 	}
 
 	if err := d.stop(); err != nil {
@@ -257,9 +198,9 @@ func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testin
 func TestWechatDemoStopsCleanlyOnCancelReleasingPortsAndGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	d := startDemo(t)
-	b := newDemoBrowser(t)
-	if r := b.get(d.urls.Site + "/"); r.url.Path != "/mock/users" {
-		t.Fatalf("the demo does not answer: %s %d", r.url, r.status)
+	b := newDemoBrowser()
+	if r := b.Get(t, d.urls.Site+"/"); r.URL.Path != "/mock/users" {
+		t.Fatalf("the demo does not answer: %s %d", r.URL, r.Status)
 	}
 	start := time.Now()
 	if err := d.stop(); err != nil {
