@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"time"
-
-	"github.com/patrickmn/go-cache"
 )
 
 const ticketKey = "jsapi_ticket"
@@ -24,24 +21,7 @@ type ticketResponse struct {
 // WeChat rejects is refetched once. The ticket is a secret of the server:
 // it never belongs in a page, a log line or an error.
 func (c *Client) JSAPITicket(ctx context.Context) (string, error) {
-	if t, ok := c.cached(ticketKey); ok {
-		return t, nil
-	}
-	ch := c.flight.DoChan(ticketKey, func() (any, error) {
-		if t, ok := c.cached(ticketKey); ok {
-			return t, nil
-		}
-		return c.fetchTicket(context.WithoutCancel(ctx))
-	})
-	select {
-	case <-ctx.Done():
-		return "", &RequestError{Op: pathTicket, Err: ctx.Err()}
-	case res := <-ch:
-		if res.Err != nil {
-			return "", res.Err
-		}
-		return res.Val.(string), nil
-	}
+	return c.cachedOrFetch(ctx, ticketKey, pathTicket, c.fetchTicket)
 }
 
 func (c *Client) fetchTicket(ctx context.Context) (string, error) {
@@ -62,37 +42,3 @@ func (c *Client) fetchTicket(ctx context.Context) (string, error) {
 // ticket (a page reported "invalid signature" although the signature was
 // computed correctly), so the next JSAPITicket fetches a new one.
 func (c *Client) InvalidateJSAPITicket(ticket string) { c.invalidate(ticketKey, ticket) }
-
-// cached returns the value cached under key while it is still to be used.
-func (c *Client) cached(key string) (string, bool) {
-	v, ok := c.tokens.Get(key)
-	if !ok {
-		return "", false
-	}
-	ct := v.(cachedToken)
-	if !c.now().Before(ct.useTill) {
-		return "", false
-	}
-	return ct.token, true
-}
-
-// store caches value under key for its life of expiresIn seconds, less a
-// margin of 5 minutes (or 10% of the life, if shorter).
-func (c *Client) store(key, value string, expiresIn int) {
-	life := time.Duration(expiresIn) * time.Second
-	margin := min(5*time.Minute, life/10)
-	c.tokenMu.Lock()
-	c.tokens.Set(key, cachedToken{token: value, useTill: c.now().Add(life - margin)}, cache.NoExpiration)
-	c.tokenMu.Unlock()
-}
-
-// invalidate drops key's value, but only if it still equals value, so a
-// caller holding a stale value cannot evict a fresh one another caller just
-// fetched.
-func (c *Client) invalidate(key, value string) {
-	c.tokenMu.Lock()
-	defer c.tokenMu.Unlock()
-	if v, ok := c.tokens.Get(key); ok && v.(cachedToken).token == value {
-		c.tokens.Delete(key)
-	}
-}

@@ -4,16 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"time"
 )
 
 const basicTokenKey = "basic"
-
-// cachedToken is the basic access_token and when we stop using it.
-type cachedToken struct {
-	token   string
-	useTill time.Time
-}
 
 type stableTokenResponse struct {
 	AccessToken string `json:"access_token"`
@@ -25,26 +18,9 @@ type stableTokenResponse struct {
 // log each other out as cgi-bin/token would. The token is cached until 5 minutes
 // (or 10% of its life, if shorter) before it expires; concurrent callers share one fetch.
 func (c *Client) BasicToken(ctx context.Context) (string, error) {
-	if tok, ok := c.cached(basicTokenKey); ok {
-		return tok, nil
-	}
-	// The fetch runs detached from the first caller's context, so one impatient
-	// caller cannot fail the others waiting on the same fetch.
-	ch := c.flight.DoChan(basicTokenKey, func() (any, error) {
-		if tok, ok := c.cached(basicTokenKey); ok {
-			return tok, nil
-		}
-		return c.fetchBasicToken(context.WithoutCancel(ctx), false)
+	return c.cachedOrFetch(ctx, basicTokenKey, pathStableToken, func(ctx context.Context) (string, error) {
+		return c.fetchBasicToken(ctx, false)
 	})
-	select {
-	case <-ctx.Done():
-		return "", &RequestError{Op: pathStableToken, Err: ctx.Err()}
-	case res := <-ch:
-		if res.Err != nil {
-			return "", res.Err
-		}
-		return res.Val.(string), nil
-	}
 }
 
 // ForceRefreshBasicToken asks cgi-bin/stable_token for a new token with

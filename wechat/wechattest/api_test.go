@@ -3,7 +3,6 @@ package wechattest_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -22,13 +21,7 @@ const (
 // call sends a raw request, as a third-party SDK would, and decodes the JSON answer.
 func call(t *testing.T, method, rawURL, body string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(method, rawURL, strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	resp, data := raw(t, method, rawURL, body)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("%s %s: %d %s %s", method, rawURL, resp.StatusCode, resp.Header.Get("Content-Type"), data)
 	}

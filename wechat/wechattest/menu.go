@@ -9,19 +9,25 @@ import (
 )
 
 // The custom menu (自定义菜单), with the simulator's own reading of WECHAT.md §5.
-// It deliberately shares no code with wechat.ValidateMenu: the simulator is the
-// oracle the client is tested against.
+// It deliberately shares no code or types with wechat.ValidateMenu and
+// wechat.Button: the simulator is the oracle the client is tested against, so
+// a mistake in the client's rules or field tags cannot make it agree.
+
+// buttonFields are a button's own fields, in WeChat's order.
+type buttonFields struct {
+	Type      string `json:"type,omitempty"`
+	Name      string `json:"name"`
+	Key       string `json:"key,omitempty"`
+	URL       string `json:"url,omitempty"`
+	AppID     string `json:"appid,omitempty"`
+	PagePath  string `json:"pagepath,omitempty"`
+	ArticleID string `json:"article_id,omitempty"`
+	MediaID   string `json:"media_id,omitempty"`
+}
 
 // menuButton is a button as cgi-bin/menu/create takes it.
 type menuButton struct {
-	Type      string       `json:"type,omitempty"`
-	Name      string       `json:"name"`
-	Key       string       `json:"key,omitempty"`
-	URL       string       `json:"url,omitempty"`
-	AppID     string       `json:"appid,omitempty"`
-	PagePath  string       `json:"pagepath,omitempty"`
-	ArticleID string       `json:"article_id,omitempty"`
-	MediaID   string       `json:"media_id,omitempty"`
+	buttonFields
 	SubButton []menuButton `json:"sub_button,omitempty"`
 }
 
@@ -77,7 +83,7 @@ func checkMenu(buttons []menuButton) int {
 	}
 	for _, b := range buttons {
 		if len(b.SubButton) == 0 {
-			if c := checkButton(b, topLevel); c != 0 {
+			if c := checkButton(b.buttonFields, topLevel); c != 0 {
 				return c
 			}
 			continue
@@ -93,7 +99,7 @@ func checkMenu(buttons []menuButton) int {
 			if len(sb.SubButton) > 0 {
 				return subLevel.typ // menus are two levels deep
 			}
-			if c := checkButton(sb, subLevel); c != 0 {
+			if c := checkButton(sb.buttonFields, subLevel); c != 0 {
 				return c
 			}
 		}
@@ -102,7 +108,7 @@ func checkMenu(buttons []menuButton) int {
 }
 
 // checkButton checks a button that acts when tapped.
-func checkButton(b menuButton, lv level) int {
+func checkButton(b buttonFields, lv level) int {
 	need, ok := buttonTypes[b.Type]
 	switch {
 	case !ok:
@@ -164,28 +170,14 @@ func (s *Simulator) handleMenuCreate(w http.ResponseWriter, r *http.Request) {
 
 // getButton is a button as menu/get answers it: "sub_button":[] on every button.
 type getButton struct {
-	Type      string      `json:"type,omitempty"`
-	Name      string      `json:"name"`
-	Key       string      `json:"key,omitempty"`
-	URL       string      `json:"url,omitempty"`
-	AppID     string      `json:"appid,omitempty"`
-	PagePath  string      `json:"pagepath,omitempty"`
-	ArticleID string      `json:"article_id,omitempty"`
-	MediaID   string      `json:"media_id,omitempty"`
+	buttonFields
 	SubButton []getButton `json:"sub_button"`
 }
 
 // selfButton is a button as get_current_selfmenu_info answers it: sub-buttons
 // wrapped as {"list":[…]}, and no sub_button on a leaf.
 type selfButton struct {
-	Type      string    `json:"type,omitempty"`
-	Name      string    `json:"name"`
-	Key       string    `json:"key,omitempty"`
-	URL       string    `json:"url,omitempty"`
-	AppID     string    `json:"appid,omitempty"`
-	PagePath  string    `json:"pagepath,omitempty"`
-	ArticleID string    `json:"article_id,omitempty"`
-	MediaID   string    `json:"media_id,omitempty"`
+	buttonFields
 	SubButton *selfList `json:"sub_button,omitempty"`
 }
 
@@ -196,7 +188,7 @@ type selfList struct {
 func toGet(bs []menuButton) []getButton {
 	out := make([]getButton, len(bs))
 	for i, b := range bs {
-		out[i] = getButton{b.Type, b.Name, b.Key, b.URL, b.AppID, b.PagePath, b.ArticleID, b.MediaID, toGet(b.SubButton)}
+		out[i] = getButton{b.buttonFields, toGet(b.SubButton)}
 	}
 	return out
 }
@@ -204,7 +196,7 @@ func toGet(bs []menuButton) []getButton {
 func toSelf(bs []menuButton) []selfButton {
 	out := make([]selfButton, len(bs))
 	for i, b := range bs {
-		out[i] = selfButton{b.Type, b.Name, b.Key, b.URL, b.AppID, b.PagePath, b.ArticleID, b.MediaID, nil}
+		out[i] = selfButton{buttonFields: b.buttonFields}
 		if len(b.SubButton) > 0 {
 			out[i].SubButton = &selfList{List: toSelf(b.SubButton)}
 		}
