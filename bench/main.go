@@ -64,8 +64,8 @@ type comparison struct {
 // measured in every round. A new variant is one row.
 var comparisons = []comparison{
 	{title: "Reverse proxy: plain vs protected", base: plain, test: protected, goals: true},
-	// Issue 15: the shared store waits for engineer store's `store-done` (the
-	// wechat global option). Enable this row once that has landed on main.
+	// Issue 15's shared store: enabled once the `wechat` global option is on
+	// main (until then Caddy refuses the option and the run stops).
 	// {title: "Reverse proxy, Redis shared store configured: plain vs protected", base: plain, goals: true,
 	// 	test: target{label: "prot+redis", caddyfile: "protected.Caddyfile", path: "/", store: "redis",
 	// 		about: "Caddy B with the global option `wechat { store redis://… }` (a redis-server, no persistence)"}},

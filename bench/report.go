@@ -36,9 +36,12 @@ func (r *report) say(format string, args ...any) {
 }
 
 func (r *report) header(ctx context.Context, cfg config, l *lab, targets []target, m *measurements, cookie string) {
-	commit := firstLine(ctx, "git", "rev-parse", "--short", "HEAD")
-	if exec.CommandContext(ctx, "git", "diff", "--quiet", "HEAD", "--", ".").Run() != nil {
-		commit += " (with uncommitted changes)"
+	commit := "unknown"
+	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit = strings.TrimSpace(string(out))
+		if exec.CommandContext(ctx, "git", "diff", "--quiet", "HEAD", "--", ".").Run() != nil {
+			commit += " (with uncommitted changes)"
+		}
 	}
 	r.say("caddy-wechat-auth benchmark — %s", time.Now().UTC().Format("2006-01-02 15:04:05 UTC"))
 	r.say("\nMachine")
@@ -50,7 +53,8 @@ func (r *report) header(ctx context.Context, cfg config, l *lab, targets []targe
 	wrk := strings.Fields(firstLine(ctx, "wrk", "-v")) // "wrk debian/4.1.0-3+b2 [epoll] Copyright …"
 	r.say("  wrk:      %s", strings.Join(wrk[:min(2, len(wrk))], " "))
 	if l.redis != nil {
-		r.say("  redis:    %s", firstLine(ctx, "redis-server", "--version"))
+		v := strings.Fields(firstLine(ctx, "redis-server", "--version")) // "Redis server v=7.0.15 sha=… …"
+		r.say("  redis:    %s", strings.Join(v[:min(3, len(v))], " "))
 	}
 	r.say("  loadavg:  %s before the load runs, %s after", m.loadBefore, m.loadAfter)
 

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"strconv"
+	"strings"
+	"time"
 )
 
 const (
@@ -71,7 +76,35 @@ func (l *lab) checkTargets(ctx context.Context, targets []target, cookie string)
 			return fmt.Errorf("%s (%s) without a session answered %d, want a redirect or a refusal", t.label, l.url(t), got)
 		}
 	}
+	if l.redis != nil {
+		// The store's Caddy holds a connection (its revocation subscription);
+		// without it the store row would measure a Caddy that ignores Redis.
+		if n, err := l.redisClients(); err != nil || n < 2 {
+			return fmt.Errorf("no Caddy is connected to redis-server on %s (%d clients besides this check, %v): is the wechat store option applied?", l.redis.addr, n-1, err)
+		}
+	}
 	return nil
+}
+
+// redisClients asks the lab's redis-server how many clients are connected,
+// this query's own connection included.
+func (l *lab) redisClients() (int, error) {
+	c, err := net.DialTimeout("tcp", l.redis.addr, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("INFO clients\r\n")); err != nil {
+		return 0, err
+	}
+	lines := bufio.NewScanner(c)
+	for lines.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(lines.Text()), "connected_clients:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, fmt.Errorf("no connected_clients in INFO clients: %v", lines.Err())
 }
 
 // status is the status of one request as wrk sends it; 0 when it failed.
