@@ -217,6 +217,7 @@ func doctorCheck(ctx context.Context, r *doctorReport, sites []*authSite, o doct
 		}
 	}
 	checkAccounts(r, sites, settings)
+	checkRelays(r, sites)
 	if o.Offline {
 		return
 	}

@@ -61,8 +61,32 @@ type authConfig struct {
 	NonWeChat   string                       `json:"non_wechat"`
 	APIBase     string                       `json:"api_base"`
 	Protect     []map[string]json.RawMessage `json:"protect"`
-	Relay       string                       `json:"relay"`
-	RelayFor    []string                     `json:"relay_for"`
+	RelayRaw    json.RawMessage              `json:"relay"`
+	RelayForRaw json.RawMessage              `json:"relay_for"`
+	// Relay is the relay's origin on a site that logs in through one;
+	// RelayFor the hosts a callback domain logs in for (from the raw fields,
+	// read leniently: a shape the doctor does not know is no relay).
+	Relay    string   `json:"-"`
+	RelayFor []string `json:"-"`
+}
+
+// readRelay fills Relay and RelayFor from their raw JSON.
+func (a *authConfig) readRelay() {
+	if json.Unmarshal(a.RelayRaw, &a.Relay) != nil {
+		var o struct {
+			Origin string `json:"origin"`
+			URL    string `json:"url"`
+		}
+		if json.Unmarshal(a.RelayRaw, &o) == nil {
+			a.Relay = o.Origin + o.URL
+		}
+	}
+	if json.Unmarshal(a.RelayForRaw, &a.RelayFor) != nil {
+		var one string
+		if json.Unmarshal(a.RelayForRaw, &one) == nil && one != "" {
+			a.RelayFor = []string{one}
+		}
+	}
 }
 
 type sessionKeyConfig struct {
@@ -224,6 +248,7 @@ func (c *doctorConfig) sites() ([]*authSite, error) {
 						if err := json.Unmarshal(raw, &a); err != nil {
 							return fmt.Errorf("%s: server %s: a wechat_auth handler is not valid: %v", c.File, name, err)
 						}
+						a.readRelay()
 						for _, host := range orAny(h) {
 							out = append(out, c.newSite(s, host, a))
 						}
@@ -281,6 +306,9 @@ func (c *doctorConfig) newSite(s *doctorServer, host string, a authConfig) *auth
 	case s.AutoHTTPS != nil && s.AutoHTTPS.Disable && len(s.TLSPolicies) == 0:
 		site.Scheme = "http"
 	case s.AutoHTTPS != nil && containsFold(s.AutoHTTPS.Skip, host):
+		site.Scheme = "http"
+	case host == "" && len(s.TLSPolicies) == 0:
+		// Automatic HTTPS needs a host name to get a certificate for.
 		site.Scheme = "http"
 	}
 	if port != 0 && !(site.Scheme == "https" && port == 443) && !(site.Scheme == "http" && port == 80) {

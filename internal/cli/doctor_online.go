@@ -212,8 +212,8 @@ func protects(sites []*authSite, host string) bool {
 		if s.Host == "" || s.Host == host || (strings.HasPrefix(s.Host, "*.") && strings.HasSuffix(host, s.Host[1:])) {
 			return true
 		}
-		for _, h := range s.Auth.RelayFor {
-			if strings.EqualFold(h, host) {
+		for _, rule := range s.Auth.RelayFor {
+			if relayRuleCovers(rule, host, "") {
 				return true
 			}
 		}

@@ -319,3 +319,85 @@ func TestWechatDoctorPrintsFindingsGroupedBySiteWithTheFix(t *testing.T) {
 		t.Error("the report prints a secret")
 	}
 }
+
+func TestWechatDoctorDoesNotFlagCorrectVariants(t *testing.T) {
+	for name, caddyfile := range map[string]string{
+		"snsapi_userinfo only on /profile": strings.Replace(goodSite, "\t\twechat_auth {", "\t\twechat_auth /profile* {\n\t\t\tscope snsapi_userinfo\n\t\t\tapp_id wx0123456789abcdef\n\t\t\tapp_secret {env.DOCTOR_TEST_SECRET}\n\t\t\tsession_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}\n\t\t\tapi_base %[1]s\n\t\t}\n\t\twechat_auth {", 1),
+		"http behind trusted proxies":      "{\n\tservers {\n\t\ttrusted_proxies static private_ranges\n\t}\n}\n" + siteWith("http://wx.example.com", ""),
+		"MP_verify excluded by the matcher": strings.NewReplacer(
+			"\t\twechat_auth {", "\t\t@app not path /MP_verify_*\n\t\twechat_auth @app {",
+			"\thandle /MP_verify_0123456789abcdef.txt {\n\t\trespond \"0123456789abcdef\"\n\t}\n", "",
+			"\t\treverse_proxy 127.0.0.1:9\n", "\t\trespond /MP_verify_0123456789abcdef.txt \"0123456789abcdef\"\n\t\treverse_proxy 127.0.0.1:9\n",
+		).Replace(goodSite),
+		"gateway behind nginx on a port, no host": "{\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t}\n}\n" + siteWith("http://:9091", ""),
+	} {
+		t.Run(name, func(t *testing.T) {
+			sim := wechattest.NewServer()
+			defer sim.Close()
+			setDoctorEnv(t, wechattest.DefaultAppSecret)
+			pushMenu(t, sim, "https://wx.example.com/bind")
+			run := runDoctorOn(t, sim, one(caddyfile))
+			if run.code != doctorExitOK {
+				t.Fatalf("exit %d, want 0:\n%s", run.code, run.out)
+			}
+			// Without a host name automatic HTTPS has nothing to get a
+			// certificate for: the site is plain HTTP.
+			if cb := run.report.Sites[0].Callback; strings.Contains(name, "no host") && cb != "http://<Host header>:9091/wechat_auth/callback" {
+				t.Errorf("callback %s, want http://<Host header>:9091/wechat_auth/callback", cb)
+			}
+		})
+	}
+}
+
+// relayConfig is a JSON configuration (as the relay's Caddyfile adapts to):
+// wx.example.com logs in for the hosts in relayFor; every client uses it.
+func relayConfig(t *testing.T, api string, relayFor []string, clients ...string) string {
+	t.Helper()
+	keys := []map[string]string{{"hash_key": "{env.DOCTOR_TEST_HASH}", "block_key": "{env.DOCTOR_TEST_BLOCK}"}}
+	site := func(host string, auth map[string]any) map[string]any {
+		auth["handler"], auth["app_id"], auth["session_keys"] = "wechat_auth", "wx0123456789abcdef", keys
+		return map[string]any{"match": []any{map[string]any{"host": []string{host}}}, "terminal": true,
+			"handle": []any{map[string]any{"handler": "subroute", "routes": []any{
+				map[string]any{"match": []any{map[string]any{"path": []string{verifyPath}}},
+					"handle": []any{map[string]any{"handler": "static_response", "body": "0123456789abcdef"}}},
+				map[string]any{"handle": []any{auth, map[string]any{"handler": "static_response", "body": "app"}}},
+			}}}}
+	}
+	routes := []any{site("wx.example.com", map[string]any{"app_secret": "{env.DOCTOR_TEST_SECRET}", "api_base": api, "relay_for": relayFor})}
+	for _, c := range clients {
+		routes = append(routes, site(c, map[string]any{"relay": "https://wx.example.com"}))
+	}
+	b, err := json.Marshal(map[string]any{"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
+		"srv0": map[string]any{"listen": []string{":443"}, "routes": routes}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestWechatDoctorChecksSitesThatLogInThroughARelay(t *testing.T) {
+	sim := wechattest.NewServer()
+	defer sim.Close()
+	setDoctorEnv(t, wechattest.DefaultAppSecret)
+	pushMenu(t, sim, "https://shop.example.com/")
+
+	good := runDoctorOn(t, sim, map[string]string{"relay.json": relayConfig(t, sim.URL, []string{"shop.example.com", ".preview.example.com"}, "shop.example.com", "a.preview.example.com", "m.preview.example.com")})
+	if good.code != doctorExitOK {
+		t.Fatalf("a relay for three sites: exit %d, want 0 (one 网页授权域名, keys shared):\n%s", good.code, good.out)
+	}
+	if fs := good.find("domain_count"); len(fs) != 1 || !strings.Contains(fs[0].Message, "1 网页授权域名 setting(s) needed (wx.example.com)") {
+		t.Errorf("domain_count: %+v", fs)
+	}
+
+	bad := runDoctorOn(t, sim, map[string]string{"relay.json": relayConfig(t, sim.URL, []string{"shop.example.com"}, "shop.example.com", "m.example.com")})
+	if bad.code != doctorExitProblems {
+		t.Errorf("a client the relay does not list: exit %d, want 1", bad.code)
+	}
+	found := false
+	for _, f := range bad.find("relay") {
+		found = found || (f.Level == levelProblem && f.Subject == "m.example.com" && strings.Contains(f.Fix, "add m.example.com to relay_for on wx.example.com"))
+	}
+	if !found {
+		t.Errorf("no relay problem for m.example.com with its fix:\n%s", bad.out)
+	}
+}
