@@ -162,12 +162,14 @@ func doctorLoad(r *doctorReport, o doctorOptions) []*authSite {
 		return nil
 	}
 	var sites []*authSite
+	var configs []*doctorConfig
 	for _, file := range o.Configs {
 		cfg, err := loadDoctorConfig(file, o.Adapter)
 		if err != nil {
 			r.unchecked(file, "config", err.Error(), "fix the file until `caddy adapt --config "+file+"` succeeds")
 			continue
 		}
+		configs = append(configs, cfg)
 		found, err := cfg.sites()
 		if err != nil {
 			r.unchecked(file, "config", err.Error(), "")
@@ -178,6 +180,7 @@ func doctorLoad(r *doctorReport, o doctorOptions) []*authSite {
 		}
 		sites = append(sites, found...)
 	}
+	checkStore(r, configs)
 	nameSites(sites)
 	for _, s := range sites {
 		r.Sites = append(r.Sites, reportSite{Site: s.Name(), File: s.Config.File, AppID: s.Auth.AppID, Scope: s.Auth.scope(), Callback: s.CallbackURL()})

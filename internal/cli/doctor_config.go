@@ -23,8 +23,9 @@ type doctorConfig struct {
 	File    string
 	Source  []byte // the file as written (a Caddyfile may hold {$X})
 	Servers map[string]*doctorServer
-	HTTP    int // apps.http.http_port (default 80)
-	HTTPS   int // apps.http.https_port (default 443)
+	Store   string // apps.wechat.store: the shared store's URL, "" for memory
+	HTTP    int    // apps.http.http_port (default 80)
+	HTTPS   int    // apps.http.https_port (default 443)
 }
 
 // doctorServer is the part of an apps.http.servers entry the doctor needs.
@@ -193,6 +194,9 @@ func loadDoctorConfig(file, adapter string) (*doctorConfig, error) {
 	}
 	var cfg struct {
 		Apps struct {
+			WeChat struct {
+				Store string `json:"store"`
+			} `json:"wechat"`
 			HTTP struct {
 				HTTPPort  int                      `json:"http_port"`
 				HTTPSPort int                      `json:"https_port"`
@@ -203,7 +207,7 @@ func loadDoctorConfig(file, adapter string) (*doctorConfig, error) {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("reading the adapted JSON of %s: %v", file, err)
 	}
-	c := &doctorConfig{File: file, Source: src, Servers: cfg.Apps.HTTP.Servers,
+	c := &doctorConfig{File: file, Source: src, Servers: cfg.Apps.HTTP.Servers, Store: cfg.Apps.WeChat.Store,
 		HTTP: cfg.Apps.HTTP.HTTPPort, HTTPS: cfg.Apps.HTTP.HTTPSPort}
 	if c.HTTP == 0 {
 		c.HTTP = 80

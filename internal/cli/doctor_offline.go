@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -328,5 +329,29 @@ func checkKeys(r *doctorReport, subject string, sites []*authSite) {
 	}
 	if len(missing) == 0 && len(keys) == 1 {
 		r.ok(subject, "session_keys", "session_keys set, the same on every site of this account")
+	}
+}
+
+// checkStore: the wechat app's store URL may carry a Redis password, which
+// must not be in the adapted JSON; replicas share revocations only through it.
+func checkStore(r *doctorReport, configs []*doctorConfig) {
+	withStore := 0
+	for _, c := range configs {
+		if c.Store == "" {
+			continue
+		}
+		withStore++
+		if strings.Contains(c.Store, "{") {
+			continue
+		}
+		if u, err := url.Parse(c.Store); err == nil && u.User != nil {
+			if _, hasPassword := u.User.Password(); hasPassword {
+				r.problem(c.File, "secret_in_config", "the store URL (global option wechat { store … }) holds a password that appears in the adapted JSON",
+					"write store {env.WECHAT_STORE} (or {file./run/secrets/wechat_store}) and put the URL there")
+			}
+		}
+	}
+	if len(configs) > 1 && withStore < len(configs) {
+		r.note("configuration", "store", "several replicas without a shared store (global option wechat { store redis://… }): a logout or revocation, and a relay hand-back's single use, hold only on the replica that saw them", "")
 	}
 }

@@ -89,7 +89,7 @@ func runDoctorOn(t *testing.T, sim *wechattest.Server, files map[string]string, 
 	if run.report.ExitCode != run.code {
 		t.Errorf("the report says exit_code %d, the command returned %d", run.report.ExitCode, run.code)
 	}
-	for _, secret := range []string{wechattest.DefaultAppSecret, doctorHashKey, doctorBlockKey, "wrong-secret-0123456789abcdef01"} {
+	for _, secret := range []string{wechattest.DefaultAppSecret, doctorHashKey, doctorBlockKey, "wrong-secret-0123456789abcdef01", "hunter2-store-password"} {
 		if strings.Contains(run.out, secret) {
 			t.Errorf("the report prints a secret:\n%s", run.out)
 		}
@@ -197,6 +197,8 @@ var doctorCases = []doctorCase{
 		}, check: "mp_verify", message: []string{"other than the file's 16 characters"}, fix: []string{"exactly"}, code: 1},
 	{name: "{$X} secret leaks into adapted JSON", files: one(strings.Replace(goodSite, "{env.DOCTOR_TEST_SECRET}", "{$DOCTOR_TEST_SECRET}", 1)),
 		check: "secret_in_config", message: []string{"{$VAR}", "caddy adapt"}, fix: []string{"{env.WECHAT_APP_SECRET}"}, code: 1},
+	{name: "Redis password in the store URL leaks into adapted JSON", files: one("{\n\twechat {\n\t\tstore redis://:hunter2-store-password@127.0.0.1:6379/0\n\t}\n}\n" + goodSite),
+		check: "secret_in_config", message: []string{"store URL", "password"}, fix: []string{"{env.WECHAT_STORE}"}, code: 1},
 	{name: "session keys missing on one replica of a pair", files: map[string]string{
 		"replica-a.Caddyfile": goodSite,
 		"replica-b.Caddyfile": strings.Replace(goodSite, "\t\t\tsession_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}\n", "", 1)},
