@@ -17,8 +17,8 @@ import (
 // docs/setup.md says which parts of these paths are uncertain.
 const (
 	consoleDomain  = "公众平台 (mp.weixin.qq.com) → 设置与开发 → 公众号设置 → 功能设置 → 网页授权域名"
-	consoleSecret  = "微信开发者平台 (developers.weixin.qq.com) → the account → 开发密钥 AppSecret (older consoles: 公众平台 → 设置与开发 → 基本配置)"
-	consoleIPList  = "微信开发者平台 (developers.weixin.qq.com) → the account → API IP白名单 (older consoles: 公众平台 → 设置与开发 → 基本配置 → IP白名单)"
+	consoleSecret  = "微信开发者平台 (developers.weixin.qq.com/platform → 公众号 → 开发密钥 AppSecret; formerly 公众平台 → 基本配置)"
+	consoleIPList  = "the API IP whitelist (API IP白名单) on 微信开发者平台 (developers.weixin.qq.com/platform → 公众号; formerly 公众平台 → 基本配置 → IP白名单)"
 	keysFix        = "session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}, with the same values on every replica and relay partner (make each with: head -c 32 /dev/urandom | base64)"
 	consentPattern = "use scope snsapi_base for the site and link a button (完善资料 / use my WeChat profile) to %s/login?scope=snsapi_userinfo&rd=<the page>, so consent is asked only when the visitor acts (see docs/setup.md, Compliant consent)"
 )

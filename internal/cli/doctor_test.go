@@ -171,9 +171,9 @@ type doctorCase struct {
 
 func one(s string) map[string]string { return map[string]string{"Caddyfile": s} }
 
-var ipFault = func(code int, ip string) *wechattest.Fault {
-	b, _ := json.Marshal(map[string]any{"errcode": code, "errmsg": "invalid ip " + ip + " ipv6 ::ffff:" + ip + ", not in whitelist rid: 6538ac7d-18c7e09b-572e68c3"})
-	return &wechattest.Fault{Body: string(b)}
+func withClientIP(f wechattest.Fault, ip string) *wechattest.Fault {
+	f.ClientIP = ip
+	return &f
 }
 
 var doctorCases = []doctorCase{
@@ -209,13 +209,16 @@ var doctorCases = []doctorCase{
 		check: "session_keys", message: []string{"different session_keys", "replica-a.Caddyfile", "replica-b.Caddyfile"}, fix: []string{"same values"}, code: 1},
 	{name: "wrong AppSecret (40125)", files: one(goodSite), secret: "wrong-secret-0123456789abcdef01",
 		check: "credentials", message: []string{"40125", "AppSecret"}, fix: []string{"微信开发者平台", "WECHAT_APP_SECRET"}, code: 1},
-	{name: "AppSecret frozen (40243)", files: one(goodSite), fault: &wechattest.Fault{ErrCode: 40243},
+	{name: "AppSecret frozen (40243)", files: one(goodSite), fault: &wechattest.FaultSecretFrozen,
 		check: "secret_frozen", message: []string{"40243"}, fix: []string{"unfreeze", "微信开发者平台"}, code: 1},
-	{name: "IP not whitelisted (40164) names the IP", files: one(goodSite), fault: ipFault(40164, "203.0.113.7"),
+	{name: "IP not whitelisted (40164) names the IP", files: one(goodSite), fault: withClientIP(wechattest.FaultIPNotWhitelisted, "203.0.113.7"),
 		check: "ip_whitelist", message: []string{"203.0.113.7", "40164"}, fix: []string{"add 203.0.113.7", "API IP白名单"}, code: 1},
-	{name: "IP not whitelisted on stable_token (61004)", files: one(goodSite), fault: ipFault(61004, "198.51.100.23"),
+	{name: "IP not whitelisted (40164): the IP the simulator really saw", files: one(goodSite), fault: &wechattest.FaultIPNotWhitelisted,
+		check: "ip_whitelist", message: []string{"127.0.0.1 (the address WeChat saw)", "40164"}, fix: []string{"add 127.0.0.1 to"}, code: 1},
+	{name: "IP not whitelisted on stable_token (61004)", files: one(goodSite),
+		fault: &wechattest.Fault{Body: `{"errcode":61004,"errmsg":"access clientip is not registered requestIP: 198.51.100.23 rid: 6538ac7d-18c7e09b-572e68c3"}`},
 		check: "ip_whitelist", message: []string{"198.51.100.23", "61004"}, fix: []string{"add 198.51.100.23"}, code: 1},
-	{name: "new IP awaits the administrator (89503)", files: one(goodSite), fault: &wechattest.Fault{ErrCode: 89503},
+	{name: "new IP awaits the administrator (89503)", files: one(goodSite), fault: &wechattest.FaultAwaitingAdmin,
 		check: "ip_confirm", message: []string{"89503", "administrator's confirmation"}, fix: []string{"公众平台安全助手", "API IP白名单"}, code: 1},
 	{name: "IP refused twice by the administrator (89506)", files: one(goodSite), fault: &wechattest.Fault{ErrCode: 89506},
 		check: "ip_confirm", message: []string{"89506", "24 hours"}, fix: []string{"24 hours"}, code: 1},
@@ -225,6 +228,13 @@ var doctorCases = []doctorCase{
 		check: "userinfo_sitewide", message: []string{"快照页"}, fix: []string{"snsapi_base", "/wechat_auth/login?scope=snsapi_userinfo&rd="}, code: 1},
 	{name: "callback outside the registered path setting", files: one(goodSite), args: []string{"--domain", "wx.example.com/mp"},
 		check: "callback_unregistered", message: []string{"wx.example.com/mp", "10003"}, fix: []string{"path setting"}, code: 1},
+	{name: "path setting served correctly (control)", files: one(strings.NewReplacer("handle /MP_verify_", "handle /mp/MP_verify_",
+		"\t\t\tapi_base %[1]s\n", "\t\t\tapi_base %[1]s\n\t\t\tpath_prefix /mp/wechat_auth\n").Replace(goodSite)),
+		prep: func(t *testing.T) []string {
+			p := filepath.Join(t.TempDir(), "MP_verify_0123456789abcdef.txt")
+			_ = os.WriteFile(p, []byte("0123456789abcdef\n"), 0o600)
+			return []string{"--verify-file", p, "--domain", "wx.example.com/mp"}
+		}, check: "mp_verify", level: levelOK, message: []string{"/mp/MP_verify_0123456789abcdef.txt is served"}, code: 0},
 	{name: "secret not set where the doctor runs", files: one(strings.Replace(goodSite, "DOCTOR_TEST_SECRET", "DOCTOR_TEST_UNSET_SECRET", 1)),
 		check: "credentials", level: levelUnchecked, message: []string{"app_secret could not be expanded"}, code: 2},
 }
@@ -287,7 +297,7 @@ func TestWechatDoctorPrintsFindingsGroupedBySiteWithTheFix(t *testing.T) {
 	defer sim.Close()
 	setDoctorEnv(t, wechattest.DefaultAppSecret)
 	pushMenu(t, sim, "https://wx.example.com/bind")
-	sim.Fail("/cgi-bin/stable_token", 1, *ipFault(40164, "203.0.113.7"))
+	sim.Fail("/cgi-bin/stable_token", 1, *withClientIP(wechattest.FaultIPNotWhitelisted, "203.0.113.7"))
 	dir := t.TempDir()
 	p := filepath.Join(dir, "Caddyfile")
 	body := strings.ReplaceAll(goodSite+siteWith("http://shop.example.com", "\t\t\tscope snsapi_userinfo\n"), "%[1]s", sim.URL)
