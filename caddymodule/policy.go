@@ -103,7 +103,7 @@ func (h *Handler) outsideWeChatOutcome() (outcome, bool) {
 // leaves the status unknown.
 func (h *Handler) decideFollower(r *http.Request, id *identity) decision {
 	d := decision{outcome: admit, id: id}
-	sub, err := h.followers.subscribed(r.Context(), id.sess.OpenID, false)
+	sub, unionID, err := h.followers.subscribed(r.Context(), id.sess.OpenID, false)
 	switch {
 	case err != nil:
 		if h.RequireSubscribe {
@@ -111,6 +111,13 @@ func (h *Handler) decideFollower(r *http.Request, id *identity) decision {
 		}
 	case sub:
 		d.follow = followYes
+		if id.unionID == nil && unionID != nil {
+			// A snsapi_base session has no unionid; a follower's comes from
+			// user/info. The memoized identity is shared, so copy it.
+			withUnion := *id
+			withUnion.unionID, withUnion.phUnionID = unionID, unionID[0]
+			d.id = &withUnion
+		}
 	default:
 		d.follow = followNo
 		if h.RequireSubscribe {

@@ -27,9 +27,14 @@ type followers struct {
 
 type followerEntry struct {
 	subscribed bool
-	err        error // the lookup failed; cached for failedLookupTTL only
-	fetched    time.Time
-	forced     bool // fetched by a cache bypass
+	// unionID is the follower's unionid from cgi-bin/user/info (accounts bound
+	// to an Open Platform account), shared read-only by the requests that
+	// forward it; nil otherwise. It is the one source of a snsapi_base
+	// visitor's unionid: the code exchange sends it only for snsapi_userinfo.
+	unionID []string
+	err     error // the lookup failed; cached for failedLookupTTL only
+	fetched time.Time
+	forced  bool // fetched by a cache bypass
 }
 
 const (
@@ -55,14 +60,14 @@ func newFollowers(c *wechat.Client, ttl time.Duration, now func() time.Time, log
 	return &followers{client: c, cache: cache.New(ttl, 0), ttl: ttl, now: now, logger: logger}
 }
 
-// subscribed reports whether openID follows the account. fresh bypasses the
-// cache (after the visitor says they have just followed), but not more often
-// than once per minRecheck.
-func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (bool, error) {
+// subscribed reports whether openID follows the account, and the follower's
+// unionid if WeChat gave one. fresh bypasses the cache (after the visitor says
+// they have just followed), but not more often than once per minRecheck.
+func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (bool, []string, error) {
 	if x, ok := f.cache.Get(openID); ok {
 		e := x.(followerEntry)
 		if !fresh || (e.forced && f.now().Sub(e.fetched) < minRecheck) {
-			return e.subscribed, e.err
+			return e.subscribed, e.unionID, e.err
 		}
 	}
 	v, err, _ := f.group.Do(openID, func() (any, error) {
@@ -77,13 +82,17 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 			return false, err
 		}
 		e := followerEntry{subscribed: info.Subscribed(), fetched: f.now(), forced: fresh}
+		if info.Subscribed() && validWeChatID(info.UnionID) {
+			e.unionID = []string{info.UnionID}
+		}
 		f.store(openID, e, f.ttl)
-		return e.subscribed, nil
+		return e, nil
 	})
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
-	return v.(bool), nil
+	e := v.(followerEntry)
+	return e.subscribed, e.unionID, nil
 }
 
 // store caches an answer, within followersMaxEntries.
@@ -109,7 +118,7 @@ func (h *Handler) serveSubscribed(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, ret)
 		return
 	}
-	if _, err := h.followers.subscribed(r.Context(), id.sess.OpenID, true); err != nil {
+	if _, _, err := h.followers.subscribed(r.Context(), id.sess.OpenID, true); err != nil {
 		writeWeChatDown(w, r.URL.RequestURI())
 		return
 	}

@@ -98,3 +98,21 @@ func TestWeChatDownFollowerPagesAnswer503OthersKeepWorking(t *testing.T) {
 		}
 	})
 }
+
+// A snsapi_base visitor of a bound account gets no unionid from the code
+// exchange (WeChat sends it only for snsapi_userinfo); when the visitor
+// follows, subscriber_info forwards the unionid cgi-bin/user/info gives.
+func TestSubscriberInfoForwardsAFollowersUnionIDForBaseScope(t *testing.T) {
+	g := startGateway(t, gatewayConfig{settings: "subscriber_info", simOpts: []wechattest.Option{
+		wechattest.WithBoundApp(testAppID, wechattest.DefaultAppSecret, "op")}})
+	alice, bob := newBrowser("alice"), newBrowser("bob") // alice follows, bob does not
+	for i := 0; i < 2; i++ {                             // the second request is served from the caches
+		got := g.login(t, alice, "/a")
+		if u := got.Header.Get("X-Wechat-Unionid"); u == "" || u != g.sim.UnionID(testAppID, "alice") || got.Header.Get("X-Wechat-Scope") != "snsapi_base" {
+			t.Errorf("request %d: base-scope follower: X-WeChat-UnionID = %q (scope %q), want her unionid", i+1, u, got.Header.Get("X-Wechat-Scope"))
+		}
+	}
+	if got := g.login(t, bob, "/a"); got.Header.Get("X-Wechat-Unionid") != "" {
+		t.Errorf("non-follower: X-WeChat-UnionID = %q, want none (WeChat gives none)", got.Header.Get("X-Wechat-Unionid"))
+	}
+}
