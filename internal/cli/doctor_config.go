@@ -253,6 +253,11 @@ func (c *doctorConfig) sites() ([]*authSite, error) {
 							return fmt.Errorf("%s: server %s: a wechat_auth handler is not valid: %v", c.File, name, err)
 						}
 						a.readRelay()
+						// app_id is no secret: expanded, it names the account
+						// in the report and in calls to WeChat.
+						if id, err := caddy.NewReplacer().ReplaceOrErr(a.AppID, true, true); err == nil && id != "" {
+							a.AppID = strings.TrimSpace(id)
+						}
 						for _, host := range orAny(h) {
 							out = append(out, c.newSite(s, host, a))
 						}

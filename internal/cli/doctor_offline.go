@@ -195,12 +195,16 @@ func checkVerify(r *doctorReport, e *routeEval, s *authSite, vf *verifyFile, set
 	}
 	p := path.Join("/", folder, probeFile)
 	out := e.probe(s, p)
-	handle := fmt.Sprintf("handle %s {\n  respond \"<the 16 characters>\"\n}\nhandle {\n  wechat_auth { … }\n  reverse_proxy …\n}", p)
+	shown := p
+	if file == "" {
+		shown = path.Join("/", folder, "MP_verify_<16 characters>.txt")
+	}
+	handle := fmt.Sprintf("handle %s {\n  respond \"<the 16 characters>\"\n}\nhandle {\n  wechat_auth { … }\n  reverse_proxy …\n}", shown)
 	switch {
 	case out.Kind == outcomeWeChat || out.Kind == outcomeError:
 		what := "WeChat's domain check (and curl) get " + fmt.Sprint(out.Status) + " from " + out.Handler
 		if file == "" {
-			r.problem(name, "mp_verify", "no MP_verify file is configured, and "+what+" for "+p+": WeChat cannot verify the 网页授权域名",
+			r.problem(name, "mp_verify", "no MP_verify file is configured, and "+what+" for "+shown+": WeChat cannot verify the 网页授权域名",
 				"download the file from "+consoleDomain+" and serve it before wechat_auth:\n"+handle)
 			return
 		}
@@ -221,7 +225,7 @@ func checkVerify(r *doctorReport, e *routeEval, s *authSite, vf *verifyFile, set
 	case out.Kind == outcomeUnknown:
 		r.unchecked(name, "mp_verify", "the doctor could not tell what "+p+" gets: "+out.Detail, "check with curl -i https://"+s.Host+p)
 	default:
-		r.problem(name, "mp_verify", "no MP_verify file is served at "+p+": WeChat cannot verify the 网页授权域名",
+		r.problem(name, "mp_verify", "no MP_verify file is served at "+shown+": WeChat cannot verify the 网页授权域名",
 			"download the file from "+consoleDomain+" and serve it before wechat_auth:\n"+handle)
 	}
 }

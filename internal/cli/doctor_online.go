@@ -69,6 +69,10 @@ func checkOnline(ctx context.Context, r *doctorReport, sites []*authSite, timeou
 }
 
 func checkAccountOnline(ctx context.Context, r *doctorReport, subject string, a *account, sites []*authSite, timeout time.Duration) {
+	if strings.Contains(a.AppID, "{") {
+		r.unchecked(subject, "credentials", "credentials not checked: app_id could not be expanded here: run the doctor with the environment (and files) Caddy runs with", "set the variable app_id names, or run with --offline")
+		return
+	}
 	secret, err := expandSetting("app_secret", a.Secret)
 	if err != nil {
 		r.unchecked(subject, "credentials", "credentials not checked: "+err.Error(), "set the variable app_secret names, or run with --offline")

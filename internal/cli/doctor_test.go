@@ -31,7 +31,7 @@ const goodSite = `wx.example.com {
 	}
 	handle {
 		wechat_auth {
-			app_id wx0123456789abcdef
+			app_id {env.DOCTOR_TEST_APP_ID}
 			app_secret {env.DOCTOR_TEST_SECRET}
 			session_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}
 			api_base %[1]s
@@ -108,6 +108,7 @@ func (r doctorRun) find(check string) []finding {
 }
 
 func setDoctorEnv(t *testing.T, secret string) {
+	t.Setenv("DOCTOR_TEST_APP_ID", wechattest.DefaultAppID)
 	t.Setenv("DOCTOR_TEST_SECRET", secret)
 	t.Setenv("DOCTOR_TEST_HASH", doctorHashKey)
 	t.Setenv("DOCTOR_TEST_BLOCK", doctorBlockKey)
