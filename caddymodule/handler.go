@@ -127,8 +127,11 @@ type Handler struct {
 
 	// SubscriberInfo looks up whether the visitor follows the account
 	// (cgi-bin/user/info with the basic access_token) and forwards
-	// X-WeChat-Subscribed: 1|0 and {http.auth.user.subscribed}. Answers are
-	// cached per openid for SubscriberTTL. Off by default.
+	// X-WeChat-Subscribed: 1|0 and {http.auth.user.subscribed}. For a
+	// follower of an account bound to an Open Platform account it also
+	// forwards the unionid WeChat gives there, which a snsapi_base login
+	// never carries. Answers are cached per openid for SubscriberTTL. Off by
+	// default.
 	SubscriberInfo bool `json:"subscriber_info,omitempty"`
 
 	// SubscriberTTL is how long a follower answer is cached (default 5m).
