@@ -1,0 +1,282 @@
+package wechatauth
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/patrickmn/go-cache"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
+)
+
+// One registered callback domain for many sites (授权中转).
+//
+// WeChat accepts at most two 网页授权域名 settings per account, so a team with
+// more sites runs the gateway on a registered domain as the relay (relay_for)
+// and lets every other site (a client: relay <url>) log in through it. What
+// crosses between them travels in the browser, sealed with the session_keys
+// both share:
+//
+//	client C                          relay R                            WeChat
+//	flow cookie (state S), 302 ─────▶ /relay?req=<request{back, S, scope}>
+//	                                  flow cookie (state T), 302 ──────▶ authorize
+//	                                  /callback?code&state=T ◀──── 302 ─
+//	                                  redeems the code itself
+//	/handback?hb=<hand-back{C, S, who}> ◀── 302
+//	session cookie, 302 to the page
+//
+// The WeChat code and access tokens never leave the relay. The relay sends a
+// browser only to a hand-back URL that its relay_for allows, checked exactly
+// as a return URL is checked against redirect_domains. A hand-back lives at
+// most handBackTTL, names the one client origin it is for, and carries the
+// client's state S: the client accepts it only when this browser holds the
+// relay flow cookie for S, so only the browser that started the login can
+// use it. It is spent the first time any client sees it (claims).
+
+const (
+	// handBackTTL bounds a hand-back's life: the browser follows it at once.
+	handBackTTL = 60 * time.Second
+	// handBackSkew is how far a client's clock may lag the relay's.
+	handBackSkew = 5 * time.Second
+	// handBackIDLen is the hand-back's single-use id: [A-Za-z0-9], ~131 bits.
+	handBackIDLen = 22
+	// relayRequestTTL matches the client's flow cookie: a request outliving
+	// the flow it names could only end on a "login expired" page.
+	relayRequestTTL = flowTTL
+
+	// The names sealed into the MAC: neither message can stand in for the
+	// other, nor for a session or flow cookie.
+	relayRequestName = "wechat_relay_request"
+	handBackName     = "wechat_relay_handback"
+
+	relayRequestVersion byte = 1
+	handBackVersion     byte = 1
+)
+
+// relayRequest is what a client sends the relay: where to hand the login
+// back, the client's flow state, and the scope it needs.
+type relayRequest struct {
+	AppID   string
+	Back    string // absolute URL of the client's <path_prefix>/handback
+	State   string // the client's flow state
+	Scope   string
+	Created int64 // Unix seconds
+}
+
+// loginOutcome is how an authorization ended. The relay seals it into the
+// hand-back, so the client shows the visitor the same page a single site
+// would, with a retry that returns to the page the login started from.
+type loginOutcome byte
+
+const (
+	outcomeSession       loginOutcome = iota + 1 // Identity says who signed in
+	outcomeDeclined                              // the visitor declined consent
+	outcomeSnapshot                              // a snapshot-page (virtual) user: no session
+	outcomeUnavailable                           // WeChat failed or could not be reached
+	outcomeMisconfigured                         // WeChat refused the relay's credentials
+	outcomeCodeFailed                            // the code was used or invalid even after a silent retry
+)
+
+func (o loginOutcome) valid() bool { return o >= outcomeSession && o <= outcomeCodeFailed }
+
+// handBack is what the relay sends a client: how the login ended and, on
+// success, who signed in. The client sets Issued and Expires of the session
+// itself, from its own session_ttl.
+type handBack struct {
+	ID       string // single-use id
+	AppID    string
+	Client   string // the client origin it is for, scheme://host[:port]
+	State    string // the client's flow state
+	Outcome  loginOutcome
+	Ref      string // a short reference for support pages (errcode N), never a secret
+	Identity Session
+	Created  int64 // Unix seconds, relay's clock
+}
+
+var (
+	errRelayInvalid = errors.New("not a sealed relay message of this app: tampered, truncated, or sealed with other session_keys")
+	errRelayExpired = errors.New("the relay message has expired")
+)
+
+// relaySeal seals and opens the two messages of the relay flow with the
+// session_keys (the first pair seals, every pair opens, as for cookies).
+type relaySeal struct {
+	appID     string
+	requests  cookieCodec
+	handBacks cookieCodec
+	now       func() time.Time
+}
+
+func newRelaySeal(appID string, pairs [][]byte, now func() time.Time) *relaySeal {
+	return &relaySeal{
+		appID:     appID,
+		requests:  newCookieCodec(pairs, relayRequestTTL),
+		handBacks: newCookieCodec(pairs, handBackTTL+handBackSkew),
+		now:       now,
+	}
+}
+
+// fresh reports whether a message created at created (Unix seconds, maybe by
+// another machine) is still within ttl and not from the future beyond skew.
+func (s *relaySeal) fresh(created int64, ttl time.Duration) bool {
+	age := s.now().Sub(time.Unix(created, 0))
+	return age <= ttl && age >= -handBackSkew
+}
+
+func (s *relaySeal) sealRequest(q relayRequest) (string, error) {
+	q.AppID = s.appID
+	q.Created = s.now().Unix()
+	return s.requests.encode(relayRequestName, q.marshal())
+}
+
+// openRequest verifies a client's request. The Back URL is not judged here:
+// whether the relay may send a browser there is relay_for's call.
+func (s *relaySeal) openRequest(v string) (relayRequest, error) {
+	var q relayRequest
+	payload, err := s.requests.decode(relayRequestName, v)
+	if err != nil || q.unmarshal(payload) != nil || q.AppID != s.appID || !validState(q.State) ||
+		(q.Scope != wechat.ScopeBase && q.Scope != wechat.ScopeUserInfo) {
+		return relayRequest{}, errRelayInvalid
+	}
+	if !s.fresh(q.Created, relayRequestTTL) {
+		return relayRequest{}, errRelayExpired
+	}
+	return q, nil
+}
+
+// sealHandBack gives hb a fresh single-use id and seals it.
+func (s *relaySeal) sealHandBack(hb handBack) (string, error) {
+	hb.ID = randomAlnum(handBackIDLen)
+	hb.AppID = s.appID
+	hb.Created = s.now().Unix()
+	return s.handBacks.encode(handBackName, hb.marshal())
+}
+
+// openHandBack verifies a hand-back's seal, app and age. Whether it is for
+// this site, this browser, and unspent is the client's to check.
+func (s *relaySeal) openHandBack(v string) (handBack, error) {
+	var hb handBack
+	payload, err := s.handBacks.decode(handBackName, v)
+	if err != nil || hb.unmarshal(payload) != nil || hb.AppID != s.appID || len(hb.ID) != handBackIDLen ||
+		!validState(hb.State) || !hb.Outcome.valid() ||
+		(hb.Outcome == outcomeSession && (!validWeChatID(hb.Identity.OpenID) || hb.Identity.AppID != s.appID)) {
+		return handBack{}, errRelayInvalid
+	}
+	if !s.fresh(hb.Created, handBackTTL) {
+		return handBack{}, errRelayExpired
+	}
+	return hb, nil
+}
+
+// relayTarget returns the origin of a hand-back URL that relay_for allows.
+// The URL goes through safeReturnURL, the very check every return URL goes
+// through, with no site of its own to fall back on: only a relay_for entry
+// can admit it. It must be absolute and carry no query or fragment, since
+// the hand-back is appended as the query.
+func relayTarget(back string, rules []domainRule) (origin, bool) {
+	if len(rules) == 0 || safeReturnURL(back, origin{}, rules) != back {
+		return origin{}, false
+	}
+	u, err := url.Parse(back)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" ||
+		u.RawFragment != "" || back[len(back)-1] == '#' {
+		return origin{}, false
+	}
+	o, err := makeOrigin(u.Scheme, u.Host)
+	if err != nil {
+		return origin{}, false
+	}
+	return o, true
+}
+
+// claims spends one-time values: claim reports true the first time key is
+// claimed while the claim lives. Relay hand-backs are spent through it.
+type claims interface {
+	claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+var errClaimsFull = errors.New("too many one-time values in flight in this process")
+
+// localClaims holds claims in this process only: a hand-back spent here can
+// still be spent once on another replica. The shared store closes that gap.
+// It is bounded and fails closed: when full even after dropping expired
+// claims, it refuses a new claim rather than forget an old one, so a replay
+// can never pass because memory ran short.
+type localClaims struct {
+	spent *cache.Cache
+	max   int
+}
+
+// maxLocalClaims bounds localClaims: at ~100 bytes an entry, a few MiB.
+const maxLocalClaims = 50000
+
+func newLocalClaims(max int) *localClaims {
+	return &localClaims{spent: cache.New(handBackTTL, 0), max: max}
+}
+
+func (l *localClaims) claim(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	if l.spent.ItemCount() >= l.max {
+		l.spent.DeleteExpired()
+		if l.spent.ItemCount() >= l.max {
+			return false, errClaimsFull
+		}
+	}
+	return l.spent.Add(key, struct{}{}, ttl) == nil, nil
+}
+
+// handBackClaimTTL keeps a spent hand-back's claim for as long as any clock
+// could still call the hand-back fresh.
+const handBackClaimTTL = handBackTTL + 2*handBackSkew
+
+func handBackClaimKey(id string) string { return "relay_handback:" + id }
+
+func (q *relayRequest) marshal() []byte {
+	b := make([]byte, 0, 16+len(q.AppID)+len(q.Back)+len(q.State)+len(q.Scope))
+	b = append(b, relayRequestVersion)
+	for _, f := range [...]string{q.AppID, q.Back, q.State, q.Scope} {
+		b = appendString(b, f)
+	}
+	return binary.AppendVarint(b, q.Created)
+}
+
+func (q *relayRequest) unmarshal(b []byte) error {
+	if len(b) == 0 || b[0] != relayRequestVersion {
+		return errMalformed
+	}
+	d := decoder{b: b[1:]}
+	q.AppID, q.Back, q.State, q.Scope = d.str(), d.str(), d.str(), d.str()
+	q.Created = d.varint()
+	return d.done()
+}
+
+func (hb *handBack) marshal() []byte {
+	id := hb.Identity.marshal()
+	b := make([]byte, 0, 24+len(hb.ID)+len(hb.AppID)+len(hb.Client)+len(hb.State)+len(hb.Ref)+len(id))
+	b = append(b, handBackVersion)
+	for _, f := range [...]string{hb.ID, hb.AppID, hb.Client, hb.State} {
+		b = appendString(b, f)
+	}
+	b = append(b, byte(hb.Outcome))
+	b = appendString(b, hb.Ref)
+	b = appendString(b, string(id))
+	return binary.AppendVarint(b, hb.Created)
+}
+
+func (hb *handBack) unmarshal(b []byte) error {
+	if len(b) == 0 || b[0] != handBackVersion {
+		return errMalformed
+	}
+	d := decoder{b: b[1:]}
+	hb.ID, hb.AppID, hb.Client, hb.State = d.str(), d.str(), d.str(), d.str()
+	hb.Outcome = loginOutcome(d.byte())
+	hb.Ref = d.str()
+	id := d.str()
+	hb.Created = d.varint()
+	if err := d.done(); err != nil {
+		return err
+	}
+	return hb.Identity.unmarshal([]byte(id))
+}
