@@ -54,6 +54,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		subscriber_info                              # forward X-WeChat-Subscribed: 1|0
 //		subscriber_ttl   <duration>                  # follower cache, default 5m
 //		require_subscribe [<qr-image-url>]           # followers only
+//		relay_for        <host>...                   # this site is the login relay for these hosts
+//		relay            <url>                       # sign in through the relay at url (no app_secret)
+//		keep_fragment                                # return to the #fragment a login started from
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -63,7 +66,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		name := d.Val()
-		if seen[name] && name != "session_keys" && name != "redirect_domains" {
+		if seen[name] && name != "session_keys" && name != "redirect_domains" && name != "relay_for" {
 			return d.Errf("%s is set twice: keep one", name)
 		}
 		seen[name] = true
@@ -112,6 +115,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.RedirectDomains = append(h.RedirectDomains, args...)
+		case "relay_for":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("relay_for needs the hosts this relay signs in for, e.g. relay_for shop.example.com *.preview.example.com")
+			}
+			h.RelayFor = append(h.RelayFor, args...)
+		case "relay":
+			if err := oneArg(d, &h.Relay); err != nil {
+				return err
+			}
+		case "keep_fragment":
+			if d.NextArg() {
+				return d.Errf("keep_fragment takes no value")
+			}
+			h.KeepFragment = true
 		case "non_wechat":
 			if err := oneArg(d, &h.NonWeChat); err != nil {
 				return err
@@ -146,7 +164,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, non_wechat, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, non_wechat, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay, keep_fragment", name)
 		}
 	}
 	return nil

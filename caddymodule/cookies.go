@@ -12,6 +12,14 @@ import (
 // request goes upstream (stripOurCookies), and building the cookies we set
 // (writeCookie). identity.go takes the identity from there to the headers.
 
+// memoTTL and memoMaxEntries bound the verified-cookie cache: entries never
+// outlive their session, and a flood of distinct valid cookies cannot grow
+// memory without limit (~1 KiB an entry).
+const (
+	memoTTL        = 10 * time.Minute
+	memoMaxEntries = 20000
+)
+
 // identityFrom returns the verified identity of the request's session
 // cookie, or nil. A cookie seen before is a cache lookup; a new one is
 // verified, decrypted and decoded once, then remembered.

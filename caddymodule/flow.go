@@ -24,6 +24,16 @@ const (
 	// callbackTimeout bounds the WeChat calls of one callback (code exchange
 	// and userinfo), whatever the client's own per-call deadline.
 	callbackTimeout = 15 * time.Second
+	// flowTTL bounds a login in progress: WeChat codes live 5 minutes, and a
+	// consent page left open longer is better restarted.
+	flowTTL = 10 * time.Minute
+	// doneFlowTTL keeps a finished flow long enough to recognise a refresh
+	// or back button on the callback URL.
+	doneFlowTTL = 2 * time.Minute
+	// maxFlows caps concurrent logins (tabs) per browser.
+	maxFlows = 4
+	// upgradeBackoff holds back a scope upgrade after userinfo failed.
+	upgradeBackoff = 10 * time.Minute
 )
 
 const stateAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -72,16 +82,18 @@ func (h *Handler) loginURL(site origin, ret, scope string) string {
 	return site.String() + h.PathPrefix + "/login?" + q.Encode()
 }
 
-// startLogin seals a new flow in its own cookie and sends the browser to
-// WeChat's authorize page.
+// startLogin starts a new login that returns to ret.
 func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin, ret, scope string, retry bool) {
-	f := flowState{
-		State:   randomAlnum(stateLen),
-		Return:  safeReturnURL(ret, site, h.rules),
-		Scope:   scope,
-		Created: h.now().Unix(),
-		Retry:   retry,
-	}
+	h.startFlow(w, r, site, flowState{Return: safeReturnURL(ret, site, h.rules), Scope: scope, Retry: retry})
+}
+
+// startFlow seals f, with a new state, in its own flow cookie and sends the
+// browser to WeChat's authorize page, or, on a relay client, to the relay.
+func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, site origin, f flowState) {
+	f.State = randomAlnum(stateLen)
+	f.Created = h.now().Unix()
+	f.Done = false
+	f.ViaRelay = h.relay != nil && h.relay.endpoint != ""
 	h.capFlows(w, r, site)
 	if err := h.setFlow(w, site, f, flowTTL); err != nil {
 		if ce := h.logger.Check(zap.ErrorLevel, "sealing the flow cookie failed"); ce != nil {
@@ -90,10 +102,29 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin
 		writeInternal(w)
 		return
 	}
-	redirectURI := site.String() + h.PathPrefix + "/callback"
-	target := h.client.AuthorizeURL(redirectURI, scope, f.State, wechat.AuthorizeOptions{})
+	var target string
+	if f.ViaRelay {
+		var err error
+		if target, err = h.relayRequestURL(site, f); err != nil {
+			if ce := h.logger.Check(zap.ErrorLevel, "sealing the relay request failed"); ce != nil {
+				ce.Write(zap.Error(err))
+			}
+			writeInternal(w)
+			return
+		}
+	} else {
+		redirectURI := site.String() + h.PathPrefix + "/callback"
+		target = h.client.AuthorizeURL(redirectURI, f.Scope, f.State, wechat.AuthorizeOptions{})
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// retried is f started over after a failed code: a second failure shows a
+// page instead of looping. A relay flow keeps the client it signs in for.
+func (f flowState) retried() flowState {
+	f.Retry = true
+	return f
 }
 
 // serveLogin starts authorization explicitly: GET <path_prefix>/login?rd=URL
@@ -147,27 +178,24 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, ok := h.readFlow(r, state)
-	if !ok {
+	// A relay client never sends anyone to WeChat: a flow of its own
+	// arriving here was not started by WeChat's authorize page.
+	if !ok || f.ViaRelay || h.client == nil {
 		h.writeFlowLost(w, site)
 		return
 	}
 	if f.Done {
 		// A refresh or back button after a finished login.
-		if id := h.identityFrom(r); id != nil && h.scopeSatisfied(&id.sess, f.Scope) {
+		if id := h.identityFrom(r); id != nil && f.RelayBack == "" && h.scopeSatisfied(&id.sess, f.Scope) {
 			redirect(w, r, f.Return)
 			return
 		}
 		h.expireCookie(w, site, h.flowCookieName(state))
-		h.startLogin(w, r, site, f.Return, f.Scope, true)
+		h.startFlow(w, r, site, f.retried())
 		return
 	}
 	if code == "" {
-		h.expireCookie(w, site, h.flowCookieName(state))
-		writePage(w, http.StatusOK, "declined", page{
-			Title:     "未完成授权",
-			UserInfo:  f.Scope == wechat.ScopeUserInfo,
-			ActionURL: h.loginURL(site, f.Return, f.Scope),
-		})
+		h.finishLogin(w, r, site, f, authResult{outcome: outcomeDeclined})
 		return
 	}
 	if len(code) > 512 {
@@ -184,44 +212,84 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if tok.Snapshot() {
 		// A snapshot page's openid is virtual: no session, no identity.
-		h.expireCookie(w, site, h.flowCookieName(state))
-		writePage(w, http.StatusOK, "snapshot", page{
-			Title:     "请使用完整服务",
-			ActionURL: h.loginURL(site, f.Return, f.Scope),
-		})
+		h.finishLogin(w, r, site, f, authResult{outcome: outcomeSnapshot})
 		return
 	}
 	if !validWeChatID(tok.OpenID) || (tok.UnionID != "" && !validWeChatID(tok.UnionID)) {
 		if ce := h.logger.Check(zap.ErrorLevel, "WeChat returned an openid or unionid that is not a WeChat identifier; check api_base points at WeChat"); ce != nil {
 			ce.Write()
 		}
-		writeWeChatDown(w, h.loginURL(site, f.Return, f.Scope))
+		h.finishLogin(w, r, site, f, authResult{outcome: outcomeUnavailable})
 		return
 	}
-	now := h.now()
-	s := Session{
-		AppID:   h.AppID,
-		OpenID:  tok.OpenID,
-		UnionID: tok.UnionID,
-		Scope:   wechat.ScopeBase,
-		Issued:  now.Unix(),
-		Expires: now.Add(h.ttl).Unix(),
-	}
+	s := Session{AppID: h.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID, Scope: wechat.ScopeBase}
 	if strings.Contains(tok.Scope, wechat.ScopeUserInfo) {
 		h.fillProfile(ctx, &s, tok)
 	}
-	if err := h.setSession(w, site, s); err != nil {
-		if ce := h.logger.Check(zap.ErrorLevel, "sealing the session cookie failed"); ce != nil {
-			ce.Write(zap.Error(err))
-		}
-		writeInternal(w)
+	h.finishLogin(w, r, site, f, authResult{outcome: outcomeSession, sess: s})
+}
+
+// authResult is how an authorization ended: a session to issue, or an
+// outcome without one. On a relay it travels to the client in the hand-back.
+type authResult struct {
+	outcome loginOutcome
+	sess    Session // outcomeSession: who; Issued and Expires are set here
+	ref     string  // a short reference for the page (errcode N)
+}
+
+// finishLogin ends a flow. A relay flow is handed back to its client, which
+// calls finishLogin in turn with the same result; so a visitor sees the same
+// pages, and gets the same session, through a relay as on one site.
+func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origin, f flowState, res authResult) {
+	if f.RelayBack != "" {
+		h.handBackTo(w, r, site, f, res)
 		return
 	}
-	f.Done = true
-	if err := h.setFlow(w, site, f, doneFlowTTL); err != nil {
-		h.expireCookie(w, site, h.flowCookieName(state))
+	name := h.flowCookieName(f.State)
+	retry := h.loginURL(site, f.Return, f.Scope)
+	if res.outcome != outcomeSession {
+		h.expireCookie(w, site, name)
 	}
-	redirect(w, r, f.Return)
+	switch res.outcome {
+	case outcomeSession:
+		now := h.now()
+		s := res.sess
+		s.AppID, s.Issued, s.Expires = h.AppID, now.Unix(), now.Add(h.ttl).Unix()
+		if err := h.setSession(w, site, s); err != nil {
+			if ce := h.logger.Check(zap.ErrorLevel, "sealing the session cookie failed"); ce != nil {
+				ce.Write(zap.Error(err))
+			}
+			writeInternal(w)
+			return
+		}
+		f.Done = true
+		if err := h.setFlow(w, site, f, doneFlowTTL); err != nil {
+			h.expireCookie(w, site, name)
+		}
+		redirect(w, r, f.Return)
+	case outcomeDeclined:
+		writePage(w, http.StatusOK, "declined", page{Title: "未完成授权", UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
+	case outcomeSnapshot:
+		writePage(w, http.StatusOK, "snapshot", page{Title: "请使用完整服务", ActionURL: retry})
+	case outcomeCodeFailed:
+		writePage(w, http.StatusBadRequest, "error", page{
+			Heading:     "授权已失效",
+			Lines:       []string{"微信返回的授权码已被使用或已过期，自动重试也没有成功。请点击下方按钮重新进入；如果仍然不行，请关闭页面后从公众号菜单重新打开。"},
+			ActionURL:   retry,
+			ActionLabel: "重新进入",
+			Ref:         res.ref,
+		})
+	case outcomeMisconfigured:
+		writePage(w, http.StatusBadGateway, "error", page{
+			Heading:     "网站的微信登录配置有误",
+			Lines:       []string{"这不是你的问题：网站的微信公众号配置（AppID、AppSecret 或 IP 白名单）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
+			ActionURL:   retry,
+			ActionLabel: "重试",
+			Ref:         res.ref,
+		})
+	default:
+		writeWeChatDown(w, retry)
+	}
 }
 
 // fillProfile fetches nickname and avatar for a snsapi_userinfo login. If
@@ -253,45 +321,33 @@ func (h *Handler) fillProfile(ctx context.Context, s *Session, tok *wechat.Token
 // session the visitor simply continues; otherwise authorization restarts
 // silently, once; a second failure shows a page instead of a loop.
 func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin, f flowState, err error) {
-	name := h.flowCookieName(f.State)
+	ref := "errcode " + strconv.Itoa(wechat.Code(err))
 	if wechat.IsCodeUsed(err) || wechat.IsInvalidCode(err) {
-		if id := h.identityFrom(r); id != nil && h.scopeSatisfied(&id.sess, f.Scope) {
+		name := h.flowCookieName(f.State)
+		if id := h.identityFrom(r); id != nil && f.RelayBack == "" && h.scopeSatisfied(&id.sess, f.Scope) {
 			h.expireCookie(w, site, name)
 			redirect(w, r, f.Return)
 			return
 		}
 		if !f.Retry {
 			h.expireCookie(w, site, name)
-			h.startLogin(w, r, site, f.Return, f.Scope, true)
+			h.startFlow(w, r, site, f.retried())
 			return
 		}
-		h.expireCookie(w, site, name)
-		writePage(w, http.StatusBadRequest, "error", page{
-			Heading:     "授权已失效",
-			Lines:       []string{"微信返回的授权码已被使用或已过期，自动重试也没有成功。请点击下方按钮重新进入；如果仍然不行，请关闭页面后从公众号菜单重新打开。"},
-			ActionURL:   h.loginURL(site, f.Return, f.Scope),
-			ActionLabel: "重新进入",
-			Ref:         "errcode " + strconv.Itoa(wechat.Code(err)),
-		})
+		h.finishLogin(w, r, site, f, authResult{outcome: outcomeCodeFailed, ref: ref})
 		return
 	}
 	if wechat.IsConfig(err) {
 		if ce := h.logger.Check(zap.ErrorLevel, "WeChat refused the code exchange: fix the configuration"); ce != nil {
 			ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
 		}
-		writePage(w, http.StatusBadGateway, "error", page{
-			Heading:     "网站的微信登录配置有误",
-			Lines:       []string{"这不是你的问题：网站的微信公众号配置（AppID、AppSecret 或 IP 白名单）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
-			ActionURL:   h.loginURL(site, f.Return, f.Scope),
-			ActionLabel: "重试",
-			Ref:         "errcode " + strconv.Itoa(wechat.Code(err)),
-		})
+		h.finishLogin(w, r, site, f, authResult{outcome: outcomeMisconfigured, ref: ref})
 		return
 	}
 	if ce := h.logger.Check(zap.WarnLevel, "code exchange failed"); ce != nil {
 		ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
 	}
-	writeWeChatDown(w, h.loginURL(site, f.Return, f.Scope))
+	h.finishLogin(w, r, site, f, authResult{outcome: outcomeUnavailable})
 }
 
 // validWeChatID admits the identifiers WeChat issues (openid, unionid):

@@ -43,7 +43,7 @@ func (h *Handler) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	case admit, admitAnonymous:
 		h.writeAllowed(w, r, d)
 	case signIn:
-		h.startLogin(w, r, site, ret, h.Scope, false)
+		h.signIn(w, r, site, ret, http.StatusUnauthorized)
 	default:
 		h.writeRefusal(w, r, d, site, ret)
 	}

@@ -60,6 +60,8 @@ func init() {
 //	/subscribed?rd=URL the follow page's "我已关注" button: ask WeChat again
 //	/auth              for Caddy forward_auth and Traefik ForwardAuth
 //	/auth_request      for nginx auth_request
+//	/relay?req=…       on a relay (relay_for): a client site's sealed login request
+//	/handback?hb=…     on a relay client (relay): the relay's sealed hand-back
 //
 // What a request without a sufficient session gets is decided in one place
 // (policy.go), whichever of the in-path handler, /auth or /auth_request
@@ -146,6 +148,22 @@ type Handler struct {
 	// follow page.
 	SubscribeQR string `json:"subscribe_qr,omitempty"`
 
+	// KeepFragment brings a visitor back to the exact place a login started,
+	// #fragment included: a page navigation needing a login gets a tiny page
+	// whose script adds location.hash to the login URL (docs/relay.md).
+	KeepFragment bool `json:"keep_fragment,omitempty"`
+
+	// RelayFor makes this site the login relay (授权中转) for the hosts it
+	// lists, in the forms of RedirectDomains: only this site's domain is
+	// registered with WeChat; the others sign in through it (docs/relay.md).
+	RelayFor []string `json:"relay_for,omitempty"`
+
+	// Relay makes this site sign in through the relay at this URL, its
+	// address as registered with WeChat (https://wx.example.com, or
+	// https://wx.example.com/mp with the relay's path_prefix /mp/wechat_auth).
+	// It needs no app_secret, and the relay's app_id and session_keys.
+	Relay string `json:"relay,omitempty"`
+
 	// ProtectRaw limits which requests need a session; the Caddyfile fills it
 	// from the directive's matcher. Empty: every request. Endpoints under
 	// path_prefix answer whether or not they match.
@@ -162,8 +180,9 @@ type Handler struct {
 	rules        []domainRule
 	protect      caddyhttp.MatcherSets
 	flowPrefix   string
-	callbackPath string
+	endpointPath string
 	ttl          time.Duration
+	relay        *relayState // relay_for or relay; nil for neither
 	now          func() time.Time
 	validated    bool
 }
@@ -187,25 +206,10 @@ const (
 	nonWeChatDeny  = "deny"
 	nonWeChatLogin = "login"
 
-	// flowTTL bounds a login in progress: WeChat codes live 5 minutes, and a
-	// consent page left open longer is better restarted.
-	flowTTL = 10 * time.Minute
-	// doneFlowTTL keeps a finished flow long enough to recognise a refresh
-	// or back button on the callback URL.
-	doneFlowTTL = 2 * time.Minute
-	// maxFlows caps concurrent logins (tabs) per browser.
-	maxFlows = 4
-	// memoTTL and memoMaxEntries bound the verified-cookie cache: entries
-	// never outlive their session, and a flood of distinct valid cookies
-	// cannot grow memory without limit (~1 KiB an entry).
-	memoTTL        = 10 * time.Minute
-	memoMaxEntries = 20000
 	// identityVar holds, in the request's vars, the verified identity a
 	// wechat_auth handler set the headers from; a later one in the chain
 	// (our cookies are gone from the request by then) reuses it.
 	identityVar = "wechat_auth.identity"
-	// upgradeBackoff holds back a scope upgrade after userinfo failed.
-	upgradeBackoff = 10 * time.Minute
 )
 
 func (h *Handler) setDefaults() {
@@ -254,8 +258,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.validated = true
-	if secret == "" {
-		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set")
+	// A relay client never talks to WeChat, unless it looks up followers.
+	if secret == "" && (h.Relay == "" || h.SubscriberInfo || h.RequireSubscribe) {
+		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set (a site with relay needs it only for subscriber_info and require_subscribe)")
 	}
 	apiBase, err := expand(repl, "api_base", h.APIBase)
 	if err != nil {
@@ -265,20 +270,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.client, err = wechat.New(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase})
-	if err != nil {
-		return fmt.Errorf("api_base/open_base: %v", err)
+	if secret != "" {
+		h.client, err = wechat.New(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase})
+		if err != nil {
+			return fmt.Errorf("api_base/open_base: %v", err)
+		}
 	}
 
 	pairs, err := h.expandKeys(repl)
 	if err != nil {
 		return err
 	}
+	if h.relay, err = h.provisionRelay(repl, pairs); err != nil {
+		return err
+	}
 	h.ttl = time.Duration(h.SessionTTL)
 	h.sessions = newCookieCodec(pairs, h.ttl)
 	h.flows = newCookieCodec(pairs, flowTTL)
 	h.flowPrefix = h.CookieName + "_flow_"
-	h.callbackPath = h.PathPrefix + "/callback"
+	h.endpointPath = h.PathPrefix + "/"
 	h.names = newHeaderNames(h.HeaderPrefix)
 	// No janitor goroutine: expired entries are dropped when the cache fills
 	// (see remember), so a config reload leaves nothing running behind.
@@ -331,7 +341,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	prior, _ := caddyhttp.GetVar(r.Context(), identityVar).(*identity)
 	if prior == nil {
 		h.names.stripIdentity(r.Header)
-		stripCallbackReferer(r.Header, h.callbackPath)
+		stripEndpointReferer(r.Header, h.endpointPath)
 	}
 
 	if ep, ok := h.endpoint(r.URL.Path); ok {
@@ -375,12 +385,12 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, ep strin
 		h.serveAuthRequest(w, r)
 	case "subscribed":
 		h.serveSubscribed(w, r)
+	case "relay":
+		h.serveRelay(w, r)
+	case "handback":
+		h.serveHandBack(w, r)
 	default:
-		writePage(w, http.StatusNotFound, "error", page{
-			Heading:   "页面不存在",
-			Lines:     []string{"这个登录相关的地址不存在。请返回首页重新打开。"},
-			ActionURL: "/", ActionLabel: "返回首页",
-		})
+		writeNotFound(w)
 	}
 	return nil
 }

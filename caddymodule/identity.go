@@ -160,12 +160,13 @@ func (n *headerNames) applyFollow(h http.Header, repl *caddy.Replacer, f follow)
 	}
 }
 
-// stripCallbackReferer drops a Referer that points at our callback: its
-// query holds a WeChat code, which the upstream has no business seeing.
-// Browsers already omit it (the callback answers Referrer-Policy:
-// no-referrer); this covers clients that do not.
-func stripCallbackReferer(h http.Header, callbackPath string) {
-	if ref := h["Referer"]; len(ref) > 0 && strings.Contains(ref[0], callbackPath) {
+// stripEndpointReferer drops a Referer that points at one of our endpoints:
+// the callback's query holds a WeChat code, a hand-back's a sealed identity,
+// which the upstream has no business seeing. Browsers already omit it (those
+// endpoints answer Referrer-Policy: no-referrer); this covers clients that
+// do not.
+func stripEndpointReferer(h http.Header, endpointPath string) {
+	if ref := h["Referer"]; len(ref) > 0 && strings.Contains(ref[0], endpointPath) {
 		delete(h, "Referer")
 	}
 }

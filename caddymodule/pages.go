@@ -119,3 +119,11 @@ func writeInternal(w http.ResponseWriter) {
 		Lines:   []string{"服务器内部出现问题，已记录。请稍后重试。"},
 	})
 }
+
+func writeNotFound(w http.ResponseWriter) {
+	writePage(w, http.StatusNotFound, "error", page{
+		Heading:   "页面不存在",
+		Lines:     []string{"这个登录相关的地址不存在。请返回首页重新打开。"},
+		ActionURL: "/", ActionLabel: "返回首页",
+	})
+}

@@ -165,11 +165,24 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 	}
 	ret := r.URL.RequestURI()
 	if d.outcome == signIn {
-		h.startLogin(w, r, site, ret, h.Scope, false)
+		h.signIn(w, r, site, ret, http.StatusOK)
 		return nil
 	}
 	h.writeRefusal(w, r, d, site, ret)
 	return nil
+}
+
+// signIn renders the signIn outcome for a page navigation: the login
+// starts at once (to WeChat, or on a relay client to the relay: startFlow
+// knows which), or with keep_fragment through the page that first adds the
+// #fragment the server never saw. pageStatus is that page's status: a
+// forward-auth caller lets any 2xx through, so /auth gives it as 401.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, site origin, ret string, pageStatus int) {
+	if h.KeepFragment {
+		writeFragmentPage(w, pageStatus, fragmentLoginURL(h.PathPrefix, safeReturnURL(ret, site, h.rules), h.Scope, h.Scope))
+		return
+	}
+	h.startLogin(w, r, site, ret, h.Scope, false)
 }
 
 // writeRefusal renders the outcomes every protocol answers alike: refusals

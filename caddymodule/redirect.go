@@ -16,15 +16,19 @@ type domainRule struct {
 }
 
 // parseDomainRule accepts foo.bar, .bar.foo, *.bar.foo, host:8080 and host:*.
-func parseDomainRule(s string) (domainRule, error) {
+func parseDomainRule(s string) (domainRule, error) { return parseDomainRuleOf("redirect_domains", s) }
+
+// parseDomainRuleOf parses an entry of setting (redirect_domains or
+// relay_for, which take the same forms) and names it in its errors.
+func parseDomainRuleOf(setting, s string) (domainRule, error) {
 	r := domainRule{original: s}
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "" || strings.ContainsAny(s, "/\\@?#% \t") || strings.Contains(s, "://") {
-		return r, fmt.Errorf("redirect_domains %q: write a host name such as example.com, .example.com, *.example.com, example.com:8080 or example.com:*", r.original)
+		return r, fmt.Errorf("%s %q: write a host name such as example.com, .example.com, *.example.com, example.com:8080 or example.com:*", setting, r.original)
 	}
 	if h, p, err := net.SplitHostPort(s); err == nil {
 		if p != "*" && !isPort(p) {
-			return r, fmt.Errorf("redirect_domains %q: port %q is not a number or *", r.original, p)
+			return r, fmt.Errorf("%s %q: port %q is not a number or *", setting, r.original, p)
 		}
 		s, r.port = h, p
 	}
@@ -35,13 +39,13 @@ func parseDomainRule(s string) (domainRule, error) {
 		r.suffix, s = true, s[1:]
 	}
 	if s == "" || strings.ContainsAny(s, "*:") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") {
-		return r, fmt.Errorf("redirect_domains %q: write a host name such as example.com, .example.com, *.example.com, example.com:8080 or example.com:*", r.original)
+		return r, fmt.Errorf("%s %q: write a host name such as example.com, .example.com, *.example.com, example.com:8080 or example.com:*", setting, r.original)
 	}
 	if !printableASCII(s) {
-		return r, fmt.Errorf("redirect_domains %q: write an internationalized domain in its punycode (xn--) form", r.original)
+		return r, fmt.Errorf("%s %q: write an internationalized domain in its punycode (xn--) form", setting, r.original)
 	}
 	if !validHostname(s) || strings.Contains(s, "..") {
-		return r, fmt.Errorf("redirect_domains %q: a host name has only letters, digits, hyphens and single dots", r.original)
+		return r, fmt.Errorf("%s %q: a host name has only letters, digits, hyphens and single dots", setting, r.original)
 	}
 	r.host = s
 	return r, nil

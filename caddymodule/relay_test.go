@@ -1,7 +1,9 @@
 package wechatauth
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,6 +21,14 @@ func newTestSeal(pairs [][]byte) (*relaySeal, *time.Time) {
 }
 
 const testState = "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
+
+// sameBase64 reports whether two spellings of a sealed value decode to the
+// same bytes: a decoder ignores the unused low bits of the last character.
+func sameBase64(a, b string) bool {
+	x, err1 := base64.URLEncoding.DecodeString(a)
+	y, err2 := base64.URLEncoding.DecodeString(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
 
 func testRequest() relayRequest {
 	return relayRequest{Back: "https://shop.example.com/wechat_auth/handback", State: testState, Scope: "snsapi_base"}
@@ -58,6 +68,9 @@ func TestRelayRequestRefusesEveryTamperedByte(t *testing.T) {
 				continue
 			}
 			bad := v[:i] + string(c) + v[i+1:]
+			if sameBase64(v, bad) {
+				continue // only the unused low bits of the last character changed
+			}
 			if _, err := s.openRequest(bad); err == nil {
 				t.Fatalf("a request altered at byte %d opened", i)
 			}
@@ -192,6 +205,9 @@ func TestHandBackRefusesTamperingOtherKeysOtherAppsAndEmptyIdentity(t *testing.T
 		c := byte('A')
 		if v[i] == c {
 			c = 'B'
+		}
+		if sameBase64(v, v[:i]+string(c)+v[i+1:]) {
+			continue
 		}
 		if _, err := s.openHandBack(v[:i] + string(c) + v[i+1:]); err == nil {
 			t.Fatalf("a hand-back altered at byte %d opened", i)

@@ -48,6 +48,13 @@ type flowState struct {
 	// Done marks a flow whose callback already succeeded; a refresh or back
 	// button on the callback URL then continues without redeeming again.
 	Done bool
+	// ViaRelay marks a client's flow that signs in through the relay: only
+	// its state may take a hand-back (relay_serve.go).
+	ViaRelay bool
+	// RelayBack and RelayState, on the relay, name the client a flow signs
+	// in for: its hand-back URL and its own flow's state.
+	RelayBack  string
+	RelayState string
 }
 
 // The wire format is deliberately tiny and allocation-light: a version byte
@@ -55,7 +62,9 @@ type flowState struct {
 // decode; this costs well under one.
 const (
 	sessionVersion byte = 1
-	flowVersion    byte = 1
+	// flowVersion 2 adds the relay fields; version 1 still decodes, so a
+	// login in progress survives an upgrade.
+	flowVersion byte = 2
 	// maxCookieLen bounds what we even try to verify (securecookie's default).
 	maxCookieLen = 4096
 )
@@ -86,7 +95,7 @@ func (s *Session) unmarshal(b []byte) error {
 }
 
 func (f *flowState) marshal() []byte {
-	b := make([]byte, 0, 32+len(f.State)+len(f.Return)+len(f.Scope))
+	b := make([]byte, 0, 32+len(f.State)+len(f.Return)+len(f.Scope)+len(f.RelayBack)+len(f.RelayState))
 	b = append(b, flowVersion)
 	b = appendString(b, f.State)
 	b = appendString(b, f.Return)
@@ -99,18 +108,27 @@ func (f *flowState) marshal() []byte {
 	if f.Done {
 		flags |= 2
 	}
-	return append(b, flags)
+	if f.ViaRelay {
+		flags |= 4
+	}
+	b = append(b, flags)
+	b = appendString(b, f.RelayBack)
+	return appendString(b, f.RelayState)
 }
 
 func (f *flowState) unmarshal(b []byte) error {
-	if len(b) == 0 || b[0] != flowVersion {
+	if len(b) == 0 || (b[0] != flowVersion && b[0] != 1) {
 		return errMalformed
 	}
 	d := decoder{b: b[1:]}
 	f.State, f.Return, f.Scope = d.str(), d.str(), d.str()
 	f.Created = d.varint()
 	flags := d.byte()
-	f.Retry, f.Done = flags&1 != 0, flags&2 != 0
+	f.Retry, f.Done, f.ViaRelay = flags&1 != 0, flags&2 != 0, flags&4 != 0
+	f.RelayBack, f.RelayState = "", ""
+	if b[0] == flowVersion {
+		f.RelayBack, f.RelayState = d.str(), d.str()
+	}
 	return d.done()
 }
 

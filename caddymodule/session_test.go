@@ -3,6 +3,7 @@ package wechatauth
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/http"
@@ -109,6 +110,8 @@ func TestFlowStateMarshalRoundTripsEveryField(t *testing.T) {
 		"both flags": {Retry: true, Done: true, Created: math.MaxInt64},
 		"empty":      {},
 		"utf8":       {Return: "/路径?q=😀", Created: math.MinInt64},
+		"via relay":  {State: "z", Return: "/x#y", Scope: "snsapi_base", Created: 5, ViaRelay: true},
+		"relay side": {State: "r", Return: "/", Created: 6, RelayBack: "https://shop.example.com/wechat_auth/handback", RelayState: strings.Repeat("S", stateLen), Done: true},
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -120,6 +123,25 @@ func TestFlowStateMarshalRoundTripsEveryField(t *testing.T) {
 				t.Fatalf("round trip changed the flow:\n in  %+v\n out %+v", in, out)
 			}
 		})
+	}
+}
+
+// A flow cookie of version 1 (before the relay fields) still decodes, so a
+// login in progress survives the upgrade.
+func TestFlowStateDecodesVersionOne(t *testing.T) {
+	v1 := []byte{1}
+	for _, s := range []string{"state", "/back", "snsapi_userinfo"} {
+		v1 = appendString(v1, s)
+	}
+	v1 = binary.AppendVarint(v1, 42)
+	v1 = append(v1, 1|2)
+	var f flowState
+	if err := f.unmarshal(v1); err != nil {
+		t.Fatal(err)
+	}
+	want := flowState{State: "state", Return: "/back", Scope: "snsapi_userinfo", Created: 42, Retry: true, Done: true}
+	if f != want {
+		t.Fatalf("got %+v, want %+v", f, want)
 	}
 }
 
@@ -136,7 +158,7 @@ func TestSessionUnmarshalRejectsEveryTruncation(t *testing.T) {
 }
 
 func TestFlowStateUnmarshalRejectsEveryTruncation(t *testing.T) {
-	for _, f := range []flowState{{State: "abc", Return: "/x", Scope: "snsapi_base", Created: 12345, Done: true}, {}} {
+	for _, f := range []flowState{{State: "abc", Return: "/x", Scope: "snsapi_base", Created: 12345, Done: true}, {}, {State: "r", RelayBack: "https://a/h", RelayState: "s"}} {
 		b := f.marshal()
 		for n := 0; n < len(b); n++ {
 			var out flowState
@@ -170,11 +192,12 @@ func TestSessionUnmarshalRejectsTrailingBytesAndWrongVersion(t *testing.T) {
 func TestFlowStateUnmarshalRejectsTrailingBytesAndWrongVersion(t *testing.T) {
 	good := (&flowState{State: "s", Return: "/", Scope: "snsapi_base", Created: 1}).marshal()
 	bad := map[string][]byte{
-		"trailing byte": append(bytes.Clone(good), 0),
-		"version 0":     append([]byte{0}, good[1:]...),
-		"version 2":     append([]byte{2}, good[1:]...),
-		"nil":           nil,
-		"session bytes": append([]byte{flowVersion}, marshalSession(validSession())[1:]...),
+		"trailing byte":               append(bytes.Clone(good), 0),
+		"version 0":                   append([]byte{0}, good[1:]...),
+		"version 3":                   append([]byte{3}, good[1:]...),
+		"version 1 with relay fields": append([]byte{1}, good[1:]...),
+		"nil":                         nil,
+		"session bytes":               append([]byte{flowVersion}, marshalSession(validSession())[1:]...),
 	}
 	for name, b := range bad {
 		var out flowState

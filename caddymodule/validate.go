@@ -60,6 +60,19 @@ func (h *Handler) Validate() error {
 			return err
 		}
 	}
+	if len(h.RelayFor) > 0 && h.Relay != "" {
+		return errors.New("relay_for and relay are both set: a site is either the relay (relay_for, on the domain registered in WeChat) or signs in through one (relay <url>), not both")
+	}
+	for _, d := range h.RelayFor {
+		if _, err := parseDomainRuleOf("relay_for", d); err != nil {
+			return err
+		}
+	}
+	if h.Relay != "" && !strings.Contains(h.Relay, "{") {
+		if _, err := relayEndpointOf(h.Relay); err != nil {
+			return err
+		}
+	}
 	for _, b := range []struct{ name, value string }{{"api_base", h.APIBase}, {"open_base", h.OpenBase}, {"require_subscribe", h.SubscribeQR}} {
 		if b.value == "" || strings.Contains(b.value, "{") {
 			continue

@@ -1,0 +1,169 @@
+package wechatauth
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// newRelayClient is a client handler (relay <url>) on the fake clock, for
+// https://allowed.com, with one relay flow in progress for testState.
+func newRelayClient(t *testing.T) (*Handler, *time.Time, flowState) {
+	t.Helper()
+	h, now := newTestHandler(t, testPair(1))
+	h.PathPrefix, h.Scope, h.logger = defaultPathPrefix, "snsapi_base", zap.NewNop()
+	h.relay = &relayState{
+		seal:     newRelaySeal(testAppID, testPair(1), func() time.Time { return *now }),
+		endpoint: "https://wx.example.com/wechat_auth/relay",
+		claims:   newLocalClaims(100),
+	}
+	f := flowState{State: testState, Return: "/orders?id=7#/x", Scope: "snsapi_base", Created: now.Unix(), ViaRelay: true}
+	return h, now, f
+}
+
+// deliver sends hand-back hb to the client's /handback in a browser holding
+// flow f (none when f.State is empty) and returns the answer.
+func deliver(t *testing.T, h *Handler, f flowState, hb string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "https://allowed.com/wechat_auth/handback?hb="+url.QueryEscape(hb), nil)
+	if f.State != "" {
+		r.Header = flowRequest(t, h, f.State, f).Header
+	}
+	w := httptest.NewRecorder()
+	h.serveHandBack(w, r)
+	return w
+}
+
+func sessionSet(w *httptest.ResponseRecorder) bool {
+	for _, c := range w.Result().Cookies() {
+		if c.Name == defaultCookieName && c.Value != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func sealFor(t *testing.T, h *Handler, client, state string) string {
+	t.Helper()
+	hb := testHandBack()
+	hb.Client, hb.State = client, state
+	v, err := h.relay.seal.sealHandBack(hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestHandBackTurnsIntoASessionAndReturnsToTheStartingPage(t *testing.T) {
+	h, _, f := newRelayClient(t)
+	w := deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
+	if w.Code != http.StatusFound || w.Header().Get("Location") != "/orders?id=7#/x" || !sessionSet(w) {
+		t.Fatalf("got %d %q, session %v: %s", w.Code, w.Header().Get("Location"), sessionSet(w), w.Body)
+	}
+	var got *identity
+	for _, c := range w.Result().Cookies() {
+		if c.Name == defaultCookieName {
+			got = h.verify(c.Value)
+		}
+	}
+	if got == nil || got.sess.OpenID != validSession().OpenID || got.sess.Expires != fixedNow.Add(h.ttl).Unix() {
+		t.Fatalf("the session is not the hand-back's identity with this site's TTL: %+v", got)
+	}
+}
+
+func TestHandBackRefusedLateTwiceElsewhereOrWithoutItsFlow(t *testing.T) {
+	cases := map[string]func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder{
+		"61 seconds late": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			hb := sealFor(t, h, "https://allowed.com", testState)
+			*now = now.Add(handBackTTL + time.Second)
+			f.Created = now.Unix()
+			return deliver(t, h, f, hb)
+		},
+		"spent": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			hb := sealFor(t, h, "https://allowed.com", testState)
+			if w := deliver(t, h, f, hb); w.Code != http.StatusFound {
+				t.Fatalf("first use: %d", w.Code)
+			}
+			return deliver(t, h, f, hb) // the same flow cookie, no session cookie
+		},
+		"another host": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			return deliver(t, h, f, sealFor(t, h, "https://other.example.com", testState))
+		},
+		"another port": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			return deliver(t, h, f, sealFor(t, h, "https://allowed.com:8443", testState))
+		},
+		"another scheme": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			return deliver(t, h, f, sealFor(t, h, "http://allowed.com", testState))
+		},
+		"no flow cookie": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			return deliver(t, h, flowState{}, sealFor(t, h, "https://allowed.com", testState))
+		},
+		"a flow not via the relay": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			f.ViaRelay = false
+			return deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
+		},
+		"another state": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			return deliver(t, h, f, sealFor(t, h, "https://allowed.com", strings.Repeat("Z", stateLen)))
+		},
+		"a stale flow": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			f.Created = now.Add(-flowTTL - time.Second).Unix()
+			return deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
+		},
+		"other keys": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			other := newRelaySeal(testAppID, testPair(9), h.relay.seal.now)
+			hb := testHandBack()
+			hb.Client = "https://allowed.com"
+			v, _ := other.sealHandBack(hb)
+			return deliver(t, h, f, v)
+		},
+		"empty": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
+			return deliver(t, h, f, "")
+		},
+	}
+	for name, run := range cases {
+		t.Run(name, func(t *testing.T) {
+			h, now, f := newRelayClient(t)
+			w := run(t, h, now, f)
+			if w.Code != http.StatusBadRequest || sessionSet(w) || w.Header().Get("Location") != "" {
+				t.Fatalf("got %d, Location %q, session %v", w.Code, w.Header().Get("Location"), sessionSet(w))
+			}
+			if !strings.Contains(w.Body.String(), "/wechat_auth/login?") {
+				t.Fatalf("the refusal offers no new login: %s", w.Body)
+			}
+		})
+	}
+}
+
+func TestHandBackIsSpentEvenWhenRefused(t *testing.T) {
+	h, _, f := newRelayClient(t)
+	hb := sealFor(t, h, "https://allowed.com", testState)
+	if w := deliver(t, h, flowState{}, hb); w.Code != http.StatusBadRequest {
+		t.Fatalf("without its flow: %d", w.Code)
+	}
+	if w := deliver(t, h, f, hb); w.Code != http.StatusBadRequest || sessionSet(w) {
+		t.Fatalf("after a refused delivery the hand-back still worked: %d", w.Code)
+	}
+}
+
+func TestHandBackFailsClosedWhenClaimsAreFull(t *testing.T) {
+	h, _, f := newRelayClient(t)
+	h.relay.claims = newLocalClaims(0)
+	w := deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
+	if w.Code != http.StatusServiceUnavailable || sessionSet(w) {
+		t.Fatalf("got %d, session %v", w.Code, sessionSet(w))
+	}
+}
+
+func TestHandBackEndpointAnswersOnlyOnARelayClient(t *testing.T) {
+	h, _, f := newRelayClient(t)
+	hb := sealFor(t, h, "https://allowed.com", testState)
+	h.relay.endpoint = ""
+	if w := deliver(t, h, f, hb); w.Code != http.StatusNotFound || sessionSet(w) {
+		t.Fatalf("a site that is no relay client took a hand-back: %d", w.Code)
+	}
+}
