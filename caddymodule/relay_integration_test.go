@@ -599,3 +599,59 @@ func TestRelayClientKeepsNonWeChatPolicyOnItsOwnSite(t *testing.T) {
 		}
 	}
 }
+
+// examples/relay/Caddyfile runs as written, with only its host names, its
+// upstreams and WeChat's address swapped for the test's: if the example
+// drifts from what the module accepts, this fails.
+func TestRelayExampleCaddyfileLogsInForBothSites(t *testing.T) {
+	raw, err := os.ReadFile("../examples/relay/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &relayEnv{port: freePort(t), sim: wechattest.NewServer(wechattest.WithDomains(relayHost)), shop: newUpstream(t),
+		m: newUpstream(t), traffic: &traffic{}, prefix: "/wechat_auth"}
+	t.Cleanup(e.sim.Close)
+	t.Setenv("WECHAT_APP_ID", testAppID)
+	t.Setenv("WECHAT_APP_SECRET", wechattest.DefaultAppSecret)
+	t.Setenv("WECHAT_SESSION_HASH_KEY", testHashKey)
+	t.Setenv("WECHAT_SESSION_BLOCK_KEY", testBlockKey)
+	cfg := string(raw)
+	for _, r := range [][2]string{
+		{"\n{\n", "\n{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n"},
+		{"\nwx.example.com {", fmt.Sprintf("\nhttp://%s:%d {", relayHost, e.port)},
+		{"\nshop.example.com {", fmt.Sprintf("\nhttp://%s:%d {", shopHost, e.port)},
+		{"\nm.example.com {", fmt.Sprintf("\nhttp://%s:%d {", mHost, e.port)},
+		{"relay_for shop.example.com m.example.com", "relay_for " + shopHost + " " + mHost},
+		{"relay https://wx.example.com", "relay http://" + relayHost},
+		{"app_secret {env.WECHAT_APP_SECRET}", "app_secret {env.WECHAT_APP_SECRET}\n\t\t\tapi_base " + e.sim.URL + "\n\t\t\topen_base " + e.sim.URL},
+		{"reverse_proxy 127.0.0.1:8081", "reverse_proxy " + strings.TrimPrefix(e.shop.URL, "http://")},
+		{"reverse_proxy 127.0.0.1:8082", "reverse_proxy " + strings.TrimPrefix(e.m.URL, "http://")},
+	} {
+		if !strings.Contains(cfg, r[0]) {
+			t.Fatalf("the example no longer contains %q", r[0])
+		}
+		cfg = strings.ReplaceAll(cfg, r[0], r[1])
+	}
+	loadCaddyfile(t, cfg)
+	waitListening(t, e.port)
+
+	b := e.browser("alice")
+	if resp, body := b.get(t, "http://"+relayHost+"/MP_verify_AbCdEfGh12345678.txt"); resp.StatusCode != http.StatusOK || body != "AbCdEfGh12345678" {
+		t.Fatalf("MP_verify: %d %q", resp.StatusCode, body)
+	}
+	resp, _ := b.get(t, "http://"+shopHost+"/orders?id=7")
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != "http://"+shopHost+"/orders?id=7" ||
+		e.shop.last(t).Header.Get("X-Wechat-Openid") != e.openID("alice") {
+		t.Fatalf("shop: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	resp, body := b.get(t, "http://"+mHost+"/")
+	link := regexp.MustCompile(`<a id="login" href="([^"]+)"`).FindStringSubmatch(body)
+	if link == nil {
+		t.Fatalf("m has no keep_fragment page: %d %.200s", resp.StatusCode, body)
+	}
+	resp, _ = b.get(t, "http://"+mHost+strings.ReplaceAll(link[1], "&amp;", "&")+url.QueryEscape("#/orders/7"))
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != "http://"+mHost+"/#/orders/7" ||
+		e.m.last(t).Header.Get("X-Wechat-Openid") != e.openID("alice") {
+		t.Fatalf("m: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+}
