@@ -154,7 +154,7 @@ func checkHandler(r *doctorReport, s *authSite) {
 	}
 	switch {
 	case a.AppSecret == "" && a.Relay == "":
-		r.problem(name, "secret_empty", "app_secret is empty in the adapted configuration ("+strings.TrimSuffix(how, " while adapting")+"): Caddy refuses to start",
+		r.problem(name, "secret_empty", "app_secret is missing: Caddy refuses to start",
 			"write app_secret {env.WECHAT_APP_SECRET} and set that variable where Caddy runs")
 	case a.AppSecret != "" && !strings.Contains(a.AppSecret, "{"):
 		r.problem(name, "secret_in_config", "app_secret appears in the adapted JSON: "+how+", so `caddy adapt`, the admin API (/config/) and autosave.json show the secret",

@@ -236,6 +236,12 @@ var doctorCases = []doctorCase{
 			_ = os.WriteFile(p, []byte("0123456789abcdef\n"), 0o600)
 			return []string{"--verify-file", p, "--domain", "wx.example.com/mp"}
 		}, check: "mp_verify", level: levelOK, message: []string{"/mp/MP_verify_0123456789abcdef.txt is served"}, code: 0},
+	{name: "{$X} secret whose variable is not set", files: one(strings.Replace(goodSite, "{env.DOCTOR_TEST_SECRET}", "{$DOCTOR_TEST_UNSET_SECRET}", 1)),
+		check: "secret_in_config", message: []string{"{$VAR}", "not set"}, fix: []string{"{env.WECHAT_APP_SECRET}"}, code: 1},
+	{name: "app_secret missing", files: one(strings.Replace(goodSite, "\t\t\tapp_secret {env.DOCTOR_TEST_SECRET}\n", "", 1)),
+		check: "secret_empty", message: []string{"refuses to start"}, fix: []string{"app_secret {env.WECHAT_APP_SECRET}"}, code: 1},
+	{name: "no wechat_auth in the configuration", files: one("wx.example.com {\n\trespond \"hi\"\n}\n"),
+		check: "config", level: levelUnchecked, message: []string{"no wechat_auth handler"}, fix: []string{"wechat_auth {"}, code: 2},
 	{name: "secret not set where the doctor runs", files: one(strings.Replace(goodSite, "DOCTOR_TEST_SECRET", "DOCTOR_TEST_UNSET_SECRET", 1)),
 		check: "credentials", level: levelUnchecked, message: []string{"app_secret could not be expanded"}, code: 2},
 }
