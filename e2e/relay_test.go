@@ -1,0 +1,83 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
+)
+
+// The keep_fragment page's script runs in a real browser: headless Chromium,
+// as WeChat, opens a hash route on a client site (shop.localhost), is sent
+// through the relay (localhost) and WeChat's silent authorization, and must
+// land on the very URL it started from, #fragment included. Chromium
+// resolves *.localhost to the loopback address by itself.
+func TestRelayKeepFragmentReturnsToTheHashRouteInChromium(t *testing.T) {
+	chromium := needTool(t, "chromium", "chromium", "chromium-browser")
+	deadline := time.Now().Add(browserBudget)
+	if d, ok := t.Deadline(); ok && d.Before(deadline) {
+		deadline = d.Add(-2 * time.Second)
+	}
+	sim := wechattest.NewServer() // callback domains: the loopback hosts, any port
+	t.Cleanup(sim.Close)
+	port := freePort(t)
+	relay := fmt.Sprintf("http://localhost:%d", port)
+	shop := fmt.Sprintf("http://shop.localhost:%d", port)
+	caddyfile := writeFile(t, t.TempDir(), "Caddyfile", fmt.Sprintf(`{
+	admin off
+	default_bind 127.0.0.1
+}
+%[1]s {
+	wechat_auth {
+		app_id {env.WECHAT_APP_ID}
+		app_secret {env.WECHAT_APP_SECRET}
+		session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}
+		api_base {env.WECHAT_API_BASE}
+		open_base {env.WECHAT_OPEN_BASE}
+		relay_for shop.localhost:*
+	}
+	respond "relay"
+}
+%[2]s {
+	wechat_auth {
+		app_id {env.WECHAT_APP_ID}
+		session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}
+		relay %[1]s
+		keep_fragment
+	}
+	respond "signed in as {http.auth.user.id}"
+}
+`, relay, shop))
+	startCaddy(t, "relay", caddyfile, gatewayEnv(t, sim, port), fmt.Sprintf("http://127.0.0.1:%d/", port))
+
+	c := newChromium(t, chromium, deadline)
+	// The simulator's user, as its picker would remember it.
+	c.step("00-user", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			Headers: network.Headers{wechattest.UserHeader: "alice"}})
+		return err
+	}))
+	start := shop + "/app?x=1#/orders/7?tab=2"
+	c.step("01-back-at-the-hash-route", chromedp.Navigate(start),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Poll[bool](`document.body !== null && document.body.innerText.startsWith("signed in as ")`)(ctx, tg)
+			return err
+		}),
+		c.locationIs(start),
+		c.bodyContains("signed in as "+sim.OpenID(wechattest.DefaultAppID, "alice")))
+	if !c.documents.any(relay+"/wechat_auth/relay?req=") || !c.documents.any(shop+"/wechat_auth/handback?hb=") ||
+		!c.documents.any(shop+"/wechat_auth/login?rd=%2Fapp%3Fx%3D1%23%2Forders%2F7%3Ftab%3D2") {
+		t.Fatalf("the login did not go through the fragment page, the relay and the hand-back: %v", c.documents.list())
+	}
+}
