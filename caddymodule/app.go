@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -55,6 +56,15 @@ type App struct {
 	revocations *revocationSet
 	logger      *zap.Logger
 	clients     *sharedClients
+	ttls        *sessionTTLs
+}
+
+// sessionTTLs is the longest session_ttl of each app_id in this config,
+// announced to the store so `caddy wechat-session revoke` keeps an openid's
+// revocation as long as its sessions can live.
+type sessionTTLs struct {
+	mu sync.Mutex
+	m  map[string]time.Duration
 }
 
 // sharedClients holds the WeChat client of each app_id.
@@ -87,6 +97,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.revocations = newRevocationSet(nil)
 	a.clients = &sharedClients{m: make(map[string]*sharedClient)}
+	a.ttls = &sessionTTLs{m: make(map[string]time.Duration)}
 	if a.KeyPrefix == "" {
 		a.KeyPrefix = defaultKeyPrefix
 	}
@@ -106,8 +117,36 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	a.redis.onSync = a.writeSessionTTLs
 	a.store = a.redis
 	return nil
+}
+
+// announceSessionTTL records a handler's session_ttl for its app_id and,
+// when the store is shared and up, writes it there.
+func (a *App) announceSessionTTL(appID string, ttl time.Duration) {
+	a.ttls.mu.Lock()
+	a.ttls.m[appID] = max(a.ttls.m[appID], ttl)
+	a.ttls.mu.Unlock()
+	if a.redis != nil && a.redis.up() {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		a.writeSessionTTLs(ctx)
+	}
+}
+
+// writeSessionTTLs raises each app_id's announced session_ttl in the store
+// to this config's, never lowering what another gateway announced.
+func (a *App) writeSessionTTLs(ctx context.Context) {
+	a.ttls.mu.Lock()
+	ttls := make(map[string]time.Duration, len(a.ttls.m))
+	for k, v := range a.ttls.m {
+		ttls[k] = v
+	}
+	a.ttls.mu.Unlock()
+	for appID, ttl := range ttls {
+		a.redis.raise(ctx, sessionTTLKey(appID), int64(ttl/time.Second))
+	}
 }
 
 // Start connects to the store in the background.
@@ -153,9 +192,13 @@ func (a *App) revoke(ctx context.Context, r Revocation) error {
 }
 
 // appFrom returns the config's wechat app, provisioning it (in memory, when
-// the global option is absent) on first use.
+// the global option is absent) on first use, so every handler of the
+// config shares it.
 func appFrom(ctx caddy.Context) (*App, error) {
-	v, err := ctx.App("wechat")
+	v, err := ctx.AppIfConfigured("wechat")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		v, err = appOnDemand(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading the wechat app: %v", err)
 	}
@@ -164,6 +207,19 @@ func appFrom(ctx caddy.Context) (*App, error) {
 		return nil, errors.New("the wechat app is not this module's: another plugin registered the same name")
 	}
 	return a, nil
+}
+
+// appOnDemand has Caddy instantiate the unconfigured app. A context that
+// carries no config at all (caddy.NewContext in unit tests and benchmarks)
+// makes ctx.App panic; such a context gets an app of its own, in memory.
+func appOnDemand(ctx caddy.Context) (app any, err error) {
+	defer func() {
+		if recover() != nil {
+			a := new(App)
+			app, err = a, a.Provision(ctx)
+		}
+	}()
+	return ctx.App("wechat")
 }
 
 // Interface guards.

@@ -27,8 +27,12 @@ func (h *Handler) identityFrom(r *http.Request) *identity {
 	var found *identity
 	cookieValues(r.Header, h.CookieName, func(v string) bool {
 		if x, ok := h.memo.Get(v); ok {
-			found = x.(*identity)
-			return true
+			if id := x.(*identity); h.current(id) {
+				found = id
+				return true
+			}
+			h.memo.Delete(v) // revoked since it was memoized
+			return false
 		}
 		found = h.verify(v)
 		return found != nil
@@ -53,6 +57,9 @@ func (h *Handler) verify(value string) *identity {
 		return nil
 	}
 	id := newIdentity(s)
+	if !h.notRevoked(id) {
+		return nil
+	}
 	h.remember(value, id, time.Unix(s.Expires, 0).Sub(h.now()))
 	return id
 }

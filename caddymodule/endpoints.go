@@ -13,6 +13,11 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if id := h.identityFrom(r); id != nil {
+		// Ends this session on every replica, not only in this browser: a
+		// copied cookie stops working too.
+		h.revokeSession(r.Context(), &id.sess)
+	}
 	h.clearSession(w, r, site)
 	redirect(w, r, safeReturnURL(r.URL.Query().Get("rd"), site, h.rules))
 }

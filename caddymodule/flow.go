@@ -205,28 +205,11 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)
 	defer cancel()
-	tok, err := h.client.ExchangeCode(ctx, code)
-	if err != nil {
-		h.codeFailed(w, r, site, f, err)
+	res, answered := h.redeemOnce(ctx, code, func() (authResult, bool) { return h.exchange(ctx, w, r, site, f, code) })
+	if answered {
 		return
 	}
-	if tok.Snapshot() {
-		// A snapshot page's openid is virtual: no session, no identity.
-		h.finishLogin(w, r, site, f, authResult{outcome: outcomeSnapshot})
-		return
-	}
-	if !validWeChatID(tok.OpenID) || (tok.UnionID != "" && !validWeChatID(tok.UnionID)) {
-		if ce := h.logger.Check(zap.ErrorLevel, "WeChat returned an openid or unionid that is not a WeChat identifier; check api_base points at WeChat"); ce != nil {
-			ce.Write()
-		}
-		h.finishLogin(w, r, site, f, authResult{outcome: outcomeUnavailable})
-		return
-	}
-	s := Session{AppID: h.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID, Scope: wechat.ScopeBase}
-	if strings.Contains(tok.Scope, wechat.ScopeUserInfo) {
-		h.fillProfile(ctx, &s, tok)
-	}
-	h.finishLogin(w, r, site, f, authResult{outcome: outcomeSession, sess: s})
+	h.finishLogin(w, r, site, f, res)
 }
 
 // authResult is how an authorization ended: a session to issue, or an
@@ -255,6 +238,10 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 		now := h.now()
 		s := res.sess
 		s.AppID, s.Issued, s.Expires = h.AppID, now.Unix(), now.Add(h.ttl).Unix()
+		s.IssuedMilli = now.UnixMilli()
+		if s.ID == "" { // a hand-back from a relay of an older version
+			s.ID = randomAlnum(sessionIDLen)
+		}
 		if err := h.setSession(w, site, s); err != nil {
 			if ce := h.logger.Check(zap.ErrorLevel, "sealing the session cookie failed"); ce != nil {
 				ce.Write(zap.Error(err))
@@ -290,6 +277,33 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 	default:
 		writeWeChatDown(w, retry)
 	}
+}
+
+// exchange redeems a callback's code with WeChat. When WeChat refuses the
+// code, codeFailed answers the visitor and answered is true; otherwise the
+// result is a session (with a new id) or an outcome without one.
+func (h *Handler) exchange(ctx context.Context, w http.ResponseWriter, r *http.Request, site origin, f flowState, code string) (res authResult, answered bool) {
+	tok, err := h.client.ExchangeCode(ctx, code)
+	if err != nil {
+		h.codeFailed(w, r, site, f, err)
+		return authResult{}, true
+	}
+	if tok.Snapshot() {
+		// A snapshot page's openid is virtual: no session, no identity.
+		return authResult{outcome: outcomeSnapshot}, false
+	}
+	if !validWeChatID(tok.OpenID) || (tok.UnionID != "" && !validWeChatID(tok.UnionID)) {
+		if ce := h.logger.Check(zap.ErrorLevel, "WeChat returned an openid or unionid that is not a WeChat identifier; check api_base points at WeChat"); ce != nil {
+			ce.Write()
+		}
+		return authResult{outcome: outcomeUnavailable}, false
+	}
+	// Every session has its own id, so a logout can end exactly it.
+	s := Session{AppID: h.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID, Scope: wechat.ScopeBase, ID: randomAlnum(sessionIDLen)}
+	if strings.Contains(tok.Scope, wechat.ScopeUserInfo) {
+		h.fillProfile(ctx, &s, tok)
+	}
+	return authResult{outcome: outcomeSession, sess: s}, false
 }
 
 // fillProfile fetches nickname and avatar for a snsapi_userinfo login. If

@@ -170,6 +170,8 @@ type Handler struct {
 	ProtectRaw caddyhttp.RawMatcherSets `json:"protect,omitempty" caddy:"namespace=http.matchers"`
 
 	logger       *zap.Logger
+	app          *App           // the process-wide wechat app: store, shared clients
+	revs         *revocationSet // the app's revocations, looked up in memory
 	followers    *followers
 	client       *wechat.Client
 	sessions     cookieCodec
@@ -270,12 +272,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if h.app == nil {
+		if h.app, err = appFrom(ctx); err != nil {
+			return err
+		}
+	}
+	h.revs = h.app.revocations
 	if secret != "" {
-		h.client, err = wechat.New(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase})
+		// One client per account, shared by every handler of the app_id:
+		// one basic-token cache and one jsapi_ticket cache.
+		h.client, err = h.app.client(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase})
 		if err != nil {
 			return fmt.Errorf("api_base/open_base: %v", err)
 		}
 	}
+	h.app.announceSessionTTL(h.AppID, time.Duration(h.SessionTTL))
 
 	pairs, err := h.expandKeys(repl)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -84,7 +85,10 @@ func (n *headerNames) stripIdentity(h http.Header) {
 // and placeholder values are built once per cookie and reused for every
 // request that presents it, so setting them allocates nothing.
 type identity struct {
-	sess       Session
+	sess Session
+	// checked is the revocation generation this session was last found
+	// not revoked at; see Handler.current.
+	checked    atomic.Uint64
 	openID     []string
 	unionID    []string
 	scope      []string

@@ -31,6 +31,27 @@ type Session struct {
 	// without it a persistently failing userinfo call would loop the visitor
 	// between the page and WeChat.
 	NoUpgradeUntil int64
+	// ID names this one session, so a logout can revoke it on every replica
+	// (the wechat app's store) without touching the person's other sessions.
+	// Random, [A-Za-z0-9]; empty in cookies issued before sessions had ids.
+	ID string
+	// IssuedMilli is Issued in Unix milliseconds, so a revocation of every
+	// session of an openid does not also refuse a sign-in in the same
+	// second. Zero in cookies issued before; Issued then stands in.
+	IssuedMilli int64
+}
+
+// sessionIDLen is the length of a session id: 131 bits from [A-Za-z0-9].
+const sessionIDLen = 22
+
+// issuedMs is when the session was issued, in Unix milliseconds; a cookie
+// of version 1 counts from the end of its second, to be refused rather
+// than spared by a revocation made in that second.
+func (s *Session) issuedMs() int64 {
+	if s.IssuedMilli != 0 {
+		return s.IssuedMilli
+	}
+	return s.Issued*1000 + 999
 }
 
 // flowState is one login in progress, kept in a short-lived flow cookie of
@@ -59,9 +80,12 @@ type flowState struct {
 
 // The wire format is deliberately tiny and allocation-light: a version byte
 // then length-prefixed fields. securecookie's default gob costs ~57 µs per
-// decode; this costs well under one.
+// decode; this costs well under one. Session version 2 appends ID and
+// IssuedMilli to version 1, which is still read, so existing sessions
+// survive the upgrade.
 const (
-	sessionVersion byte = 1
+	sessionVersion   byte = 2
+	sessionVersionV1 byte = 1
 	// flowVersion 2 adds the relay fields; version 1 still decodes, so a
 	// login in progress survives an upgrade.
 	flowVersion byte = 2
@@ -80,17 +104,22 @@ func (s *Session) marshal() []byte {
 	b = binary.AppendVarint(b, s.Issued)
 	b = binary.AppendVarint(b, s.Expires)
 	b = binary.AppendVarint(b, s.NoUpgradeUntil)
-	return b
+	b = appendString(b, s.ID)
+	return binary.AppendVarint(b, s.IssuedMilli)
 }
 
 func (s *Session) unmarshal(b []byte) error {
-	if len(b) == 0 || b[0] != sessionVersion {
+	if len(b) == 0 || (b[0] != sessionVersion && b[0] != sessionVersionV1) {
 		return errMalformed
 	}
 	d := decoder{b: b[1:]}
 	s.AppID, s.OpenID, s.UnionID = d.str(), d.str(), d.str()
 	s.Scope, s.Nickname, s.Avatar = d.str(), d.str(), d.str()
 	s.Issued, s.Expires, s.NoUpgradeUntil = d.varint(), d.varint(), d.varint()
+	s.ID, s.IssuedMilli = "", 0
+	if b[0] == sessionVersion {
+		s.ID, s.IssuedMilli = d.str(), d.varint()
+	}
 	return d.done()
 }
 

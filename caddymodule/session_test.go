@@ -2,6 +2,7 @@ package wechatauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/patrickmn/go-cache"
 )
 
@@ -52,6 +54,14 @@ func newTestHandler(t testing.TB, pairs [][]byte) (*Handler, *time.Time) {
 	h.flows = newCookieCodec(pairs, flowTTL)
 	h.flowPrefix = h.CookieName + "_flow_"
 	h.names = newHeaderNames(defaultHeaderPrefix)
+	h.app = &App{}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := h.app.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.revs = h.app.revocations
+	h.revs.now = h.now
 	return h, &now
 }
 
@@ -175,7 +185,7 @@ func TestSessionUnmarshalRejectsTrailingBytesAndWrongVersion(t *testing.T) {
 		"trailing zero":   append(bytes.Clone(good), 0),
 		"trailing bytes":  append(bytes.Clone(good), "extra"...),
 		"version 0":       append([]byte{0}, good[1:]...),
-		"version 2":       append([]byte{2}, good[1:]...),
+		"version 3":       append([]byte{3}, good[1:]...),
 		"version 255":     append([]byte{255}, good[1:]...),
 		"nil":             nil,
 		"huge length":     {sessionVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
@@ -186,6 +196,33 @@ func TestSessionUnmarshalRejectsTrailingBytesAndWrongVersion(t *testing.T) {
 		if err := out.unmarshal(b); err == nil {
 			t.Errorf("%s: accepted: %+v", name, out)
 		}
+	}
+}
+
+// TestSessionReadsVersion1Cookies: cookies issued before sessions had ids
+// still verify after the upgrade; they carry no id, and count as issued at
+// the end of their second.
+func TestSessionReadsVersion1Cookies(t *testing.T) {
+	s := validSession()
+	s.ID, s.IssuedMilli = "", 0
+	v2 := s.marshal()
+	// Version 1 is version 2 without the two trailing fields (an empty id and
+	// a zero varint: one byte each).
+	v1 := append([]byte{sessionVersionV1}, v2[1:len(v2)-2]...)
+	var out Session
+	if err := out.unmarshal(v1); err != nil {
+		t.Fatalf("version 1 cookie refused: %v", err)
+	}
+	if out != s {
+		t.Fatalf("version 1 read as %+v, want %+v", out, s)
+	}
+	if out.issuedMs() != s.Issued*1000+999 {
+		t.Fatalf("issuedMs %d", out.issuedMs())
+	}
+	s.ID, s.IssuedMilli = "AbCdEfGhIjKlMnOpQrStUv", s.Issued*1000+123
+	var back Session
+	if err := back.unmarshal(s.marshal()); err != nil || back != s {
+		t.Fatalf("version 2 round trip: %+v, %v", back, err)
 	}
 }
 

@@ -37,9 +37,12 @@ type redisStore struct {
 	mu      sync.Mutex
 	pending []Revocation // made while Redis was away; written when it is back
 
-	ps   *redis.PubSub
-	stop context.CancelFunc
-	done chan struct{}
+	ps *redis.PubSub
+	// onSync, when set, runs after each successful resynchronization: the
+	// place to (re)write what a restarted Redis has lost.
+	onSync func(ctx context.Context)
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 const (
@@ -315,6 +318,18 @@ func (s *redisStore) Incr(ctx context.Context, key string, ttl time.Duration) (i
 	return s.local.Incr(ctx, key, ttl)
 }
 
+// raiseScript sets a number unless the key already holds a larger one.
+var raiseScript = redis.NewScript(`local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0`)
+
+// raise sets key to n unless it already holds more; best effort.
+func (s *redisStore) raise(ctx context.Context, key string, n int64) {
+	if err := raiseScript.Run(ctx, s.client, []string{s.key(key)}, n).Err(); err != nil && !isRedisNil(err) {
+		s.failed(ctx, err)
+	}
+}
+
 // run is the event loop: it subscribes to revocations, resynchronizes on
 // every (re)subscription, and notices when Redis goes away.
 func (s *redisStore) run(ctx context.Context) {
@@ -386,6 +401,9 @@ func (s *redisStore) resync(ctx context.Context) {
 	}
 	if s.sink != nil && len(rs) > 0 {
 		s.sink.Revoked(rs...)
+	}
+	if s.onSync != nil {
+		s.onSync(ctx)
 	}
 	switch s.state.Swap(stateUp) {
 	case stateDown:
