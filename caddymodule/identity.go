@@ -87,8 +87,9 @@ func (n *headerNames) stripIdentity(h http.Header) {
 type identity struct {
 	sess Session
 	// checked is the revocation generation this session was last found
-	// not revoked at; see Handler.current.
-	checked    atomic.Uint64
+	// not revoked at; see Handler.current. A pointer, so a per-request copy
+	// of the identity (policy.go) shares it rather than copying an atomic.
+	checked    *atomic.Uint64
 	openID     []string
 	unionID    []string
 	scope      []string
@@ -102,7 +103,7 @@ type identity struct {
 }
 
 func newIdentity(s Session) *identity {
-	id := &identity{sess: s}
+	id := &identity{sess: s, checked: new(atomic.Uint64)}
 	id.openID = []string{s.OpenID}
 	id.scope = []string{s.Scope}
 	if s.UnionID != "" {

@@ -98,26 +98,23 @@ func asCookie(t *testing.T, rawURL, cookie string) (int, string) {
 }
 
 // sessionCookie is the browser's current session cookie value.
-func sessionCookie(t *testing.T, b *browser, site string) string {
+func sessionCookie(t *testing.T, b *wechattest.Browser, site string) string {
 	t.Helper()
-	u, _ := url.Parse(site)
-	for _, c := range b.client.Jar.Cookies(u) {
-		if c.Name == "wechat_session" {
-			return c.Value
-		}
+	v := b.Cookie(site, "wechat_session")
+	if v == "" {
+		t.Fatalf("no session cookie for %s", site)
 	}
-	t.Fatalf("no session cookie for %s", site)
-	return ""
+	return v
 }
 
 // login signs user in through replica r and returns the session cookie.
 func login(t *testing.T, sim *wechattest.Server, r replica, user string) string {
 	t.Helper()
-	b := newBrowser(t, user)
-	p := b.get(r.url + "/")
+	b := wechattest.NewBrowser(user)
+	p := b.Get(t, r.url+"/")
 	want := "openid=" + sim.OpenID(wechattest.DefaultAppID, user)
 	if p.Status != http.StatusOK || p.Body != want {
-		t.Fatalf("login of %s through %s: %d %q, want %q\nhops:\n  %s", user, r.url, p.Status, p.Body, want, b.hopsString())
+		t.Fatalf("login of %s through %s: %d %q, want %q\nhops:\n  %s", user, r.url, p.Status, p.Body, want, b.HopsString())
 	}
 	return sessionCookie(t, b, r.url)
 }
@@ -159,14 +156,14 @@ func TestReplicasShareLogoutRevokeAndCallbackClaimsThroughRedis(t *testing.T) {
 	rs := startReplicas(t, 3, sim, redisSrv.URL())
 
 	t.Run("LogoutOnOneRefusesTheCopiedCookieOnTheOthersWithin2s", func(t *testing.T) {
-		b := newBrowser(t, "alice")
-		if p := b.get(rs[0].url + "/"); p.Status != http.StatusOK {
+		b := wechattest.NewBrowser("alice")
+		if p := b.Get(t, rs[0].url+"/"); p.Status != http.StatusOK {
 			t.Fatalf("login: %d %s", p.Status, p.Body)
 		}
 		stolen := sessionCookie(t, b, rs[0].url)
 		wantServed(t, sim, rs, stolen, "alice") // memoized on every replica
-		if resp := b.getNoFollow(rs[0].url + "/wechat_auth/logout?rd=/"); resp.StatusCode != http.StatusFound {
-			t.Fatalf("logout: %d", resp.StatusCode)
+		if p := b.Step(t, rs[0].url+"/wechat_auth/logout?rd=/"); p.Status != http.StatusFound {
+			t.Fatalf("logout: %d", p.Status)
 		}
 		wantRefusedWithin(t, rs, stolen, 2*time.Second, "after logout on replica 0")
 	})
@@ -190,11 +187,10 @@ func TestReplicasShareLogoutRevokeAndCallbackClaimsThroughRedis(t *testing.T) {
 	})
 
 	t.Run("CallbackFiredAtTwoReplicasAtOnceIsExchangedOnceAndBothAnswerWithTheSession", func(t *testing.T) {
-		b := newBrowser(t, "carol")
+		b := wechattest.NewBrowser("carol")
 		// Walk to WeChat's redirect back without following it.
-		loc := b.getNoFollow(rs[0].url + "/wechat_auth/login?rd=/orders").Header.Get("Location")
-		resp := b.getNoFollow(loc)
-		callback := resp.Header.Get("Location")
+		loc := b.Step(t, rs[0].url+"/wechat_auth/login?rd=/orders").Location()
+		callback := b.Step(t, loc).Location()
 		if !strings.HasPrefix(callback, rs[0].url+"/wechat_auth/callback?") {
 			t.Fatalf("simulator redirected to %q", callback)
 		}
@@ -208,7 +204,7 @@ func TestReplicasShareLogoutRevokeAndCallbackClaimsThroughRedis(t *testing.T) {
 			go func(i int) {
 				defer wg.Done()
 				req, _ := http.NewRequest(http.MethodGet, rs[i].url+cu.RequestURI(), nil)
-				for _, c := range b.client.Jar.Cookies(cu) { // the same browser: its flow cookie
+				for _, c := range b.Jar.Cookies(cu) { // the same browser: its flow cookie
 					req.AddCookie(c)
 				}
 				req.Header.Set("User-Agent", wechatUA)
