@@ -121,10 +121,10 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 	hs := []*Handler{replicaHandler(t, redisApp(t, srv.URL())), replicaHandler(t, redisApp(t, srv.URL()))}
 	const code = "081aBcDeFgHiJkLmNoPqRsTuVwXyZ012"
 	var exchanges atomic.Int32
-	redeem := func() (Session, bool) {
+	redeem := func() (authResult, bool) {
 		exchanges.Add(1)
 		time.Sleep(100 * time.Millisecond) // WeChat takes a while
-		return liveSession(randomAlnum(sessionIDLen)), true
+		return authResult{outcome: outcomeSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
 	}
 	var wg sync.WaitGroup
 	got := make([]Session, 8)
@@ -132,11 +132,11 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			s, ok := hs[i%2].redeemOnce(context.Background(), code, redeem)
-			if !ok {
+			res, answered := hs[i%2].redeemOnce(context.Background(), code, redeem)
+			if answered || res.outcome != outcomeSession {
 				t.Error("a repeat of the callback got no session")
 			}
-			got[i] = s
+			got[i] = res.sess
 		}(i)
 	}
 	wg.Wait()
@@ -162,10 +162,10 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 
 	// A failed exchange leaves nothing behind: the next try redeems again.
 	const bad = "081failedCodeAAAAAAAAAAAAAAAAAAAA"
-	if _, ok := hs[0].redeemOnce(context.Background(), bad, func() (Session, bool) { return Session{}, false }); ok {
+	if res, _ := hs[0].redeemOnce(context.Background(), bad, func() (authResult, bool) { return authResult{}, true }); res.outcome == outcomeSession {
 		t.Fatal("a failed exchange gave a session")
 	}
-	if _, ok := hs[1].redeemOnce(context.Background(), bad, redeem); !ok || exchanges.Load() != 2 {
+	if res, _ := hs[1].redeemOnce(context.Background(), bad, redeem); res.outcome != outcomeSession || exchanges.Load() != 2 {
 		t.Fatalf("after a failed exchange the code could not be tried again (%d exchanges)", exchanges.Load())
 	}
 }
@@ -185,13 +185,14 @@ func TestConcurrentLoginsLogoutsAndRevocationsAcrossReplicas(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			h := hs[i%2]
-			s, ok := h.redeemOnce(context.Background(), fmt.Sprintf("code%030d", i), func() (Session, bool) {
-				return liveSession(randomAlnum(sessionIDLen)), true
+			res, _ := h.redeemOnce(context.Background(), fmt.Sprintf("code%030d", i), func() (authResult, bool) {
+				return authResult{outcome: outcomeSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
 			})
-			if !ok {
+			if res.outcome != outcomeSession {
 				t.Error("login failed")
 				return
 			}
+			s := res.sess
 			if i%4 == 3 {
 				s.OpenID = "oRevokedByOperator"
 			}
