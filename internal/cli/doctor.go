@@ -43,7 +43,8 @@ Offline checks:
     every registered domain (a respond line that wechat_auth shadows is the
     classic mistake);
   - session_keys set and equal on replicas (give each replica's file with
-    another --config) and relay partners;
+    another --config) and relay partners; every relay client listed in its
+    relay's relay_for;
   - secrets that end up in the adapted JSON ({$VAR} or literal values);
   - scope snsapi_userinfo forced on a whole site (WeChat's snapshot page).
 

@@ -159,6 +159,10 @@ func nameSites(sites []*authSite) {
 // CallbackURL is the redirect_uri this site sends to WeChat for a visitor
 // who reaches Caddy directly.
 func (s *authSite) CallbackURL() string {
+	if s.Auth.Relay != "" {
+		// The relay's endpoints are under <relay>/wechat_auth.
+		return strings.TrimSuffix(s.Auth.Relay, "/") + "/wechat_auth/callback"
+	}
 	host := s.Host
 	if host == "" {
 		host = "<Host header>"

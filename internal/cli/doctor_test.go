@@ -420,3 +420,38 @@ func TestWechatDoctorChecksSitesThatLogInThroughARelay(t *testing.T) {
 		t.Errorf("no relay problem for m.example.com with its fix:\n%s", bad.out)
 	}
 }
+
+func TestWechatDoctorOnTheRelayExample(t *testing.T) {
+	t.Setenv("WECHAT_APP_ID", wechattest.DefaultAppID)
+	t.Setenv("WECHAT_SESSION_HASH_KEY", doctorHashKey)
+	t.Setenv("WECHAT_SESSION_BLOCK_KEY", doctorBlockKey)
+	src, err := os.ReadFile("../../examples/relay/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlisted := strings.Replace(string(src), "relay_for shop.example.com m.example.com", "relay_for shop.example.com", 1)
+	if unlisted == string(src) {
+		t.Fatal("examples/relay/Caddyfile no longer has the relay_for line this test edits")
+	}
+	for name, tc := range map[string]struct {
+		caddyfile string
+		code      int
+	}{"as written": {string(src), doctorExitOK}, "m.example.com not in relay_for": {unlisted, doctorExitProblems}} {
+		p := filepath.Join(t.TempDir(), "Caddyfile")
+		if err := os.WriteFile(p, []byte(tc.caddyfile), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		code := runDoctorArgs(context.Background(), []string{"--config", p, "--offline"}, &stdout, &stderr)
+		out := stdout.String()
+		if code != tc.code {
+			t.Errorf("%s: exit %d, want %d:\n%s%s", name, code, tc.code, out, stderr.String())
+		}
+		if !strings.Contains(out, "1 网页授权域名 setting(s) needed (wx.example.com)") || !strings.Contains(out, "callback: https://wx.example.com/wechat_auth/callback") {
+			t.Errorf("%s: the relay clients should need no 网页授权域名 of their own:\n%s", name, out)
+		}
+		if tc.code == doctorExitProblems && !strings.Contains(out, "fix: add m.example.com to relay_for on wx.example.com") {
+			t.Errorf("%s: the unlisted client is not reported with its fix:\n%s", name, out)
+		}
+	}
+}
