@@ -3,12 +3,10 @@ package wechatauth
 import (
 	"bytes"
 	"embed"
-	"fmt"
 	"html/template"
 	"net/http"
-	"strings"
 
-	"rsc.io/qr"
+	"github.com/wxgate/caddy-wechat-auth/internal/qrsvg"
 )
 
 //go:embed pages/*.html
@@ -62,23 +60,7 @@ func writePage(w http.ResponseWriter, status int, name string, p page) {
 // qrSVG renders text as an inline SVG QR code, so the open-in-WeChat page
 // needs no image endpoint and no external service.
 func qrSVG(text string) template.HTML {
-	code, err := qr.Encode(text, qr.M)
-	if err != nil {
-		return ""
-	}
-	const quiet = 2
-	n := code.Size + 2*quiet
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" shape-rendering="crispEdges" role="img" aria-label="QR code"><rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n, n, n, n)
-	for y := 0; y < code.Size; y++ {
-		for x := 0; x < code.Size; x++ {
-			if code.Black(x, y) {
-				fmt.Fprintf(&b, "M%d %dh1v1h-1z", x+quiet, y+quiet)
-			}
-		}
-	}
-	b.WriteString(`"/></svg>`)
-	return template.HTML(b.String()) // built from numbers only
+	return template.HTML(qrsvg.SVG(text)) // built from numbers only
 }
 
 func writeOpenInWeChat(w http.ResponseWriter, pageURL string) {

@@ -33,6 +33,7 @@ var authorizeErrors = map[int]string{
 	10011: "redirect_uri不能为空",
 	10012: "appid不能为空",
 	10013: "state不能为空",
+	10016: "不支持的AppID：网站应用请使用 /connect/qrconnect",
 	40013: "appid无效，请检查appid参数",
 }
 
@@ -58,6 +59,8 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, 10012)
 	case a == nil:
 		s.authorizeError(w, 40013)
+	case a.Website:
+		s.authorizeError(w, 10016)
 	case redirectURI == "":
 		s.authorizeError(w, 10011)
 	case scope == "":

@@ -102,6 +102,12 @@ const (
 // Real host names are matched strictly (an explicit port, even :443, is a
 // mismatch); loopback hosts ignore the port so tests on 127.0.0.1:PORT work.
 func (s *Simulator) checkRedirect(redirectURI string) int {
+	return s.checkRedirectIn(s.domains, redirectURI)
+}
+
+// checkRedirectIn is checkRedirect against the given settings (a website
+// application has its own).
+func (s *Simulator) checkRedirectIn(domains []Domain, redirectURI string) int {
 	u, err := url.Parse(redirectURI)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Opaque != "" {
 		return errDomainMismatch
@@ -119,7 +125,7 @@ func (s *Simulator) checkRedirect(redirectURI string) int {
 		path = "/"
 	}
 	code := errDomainMismatch
-	for _, d := range s.domains {
+	for _, d := range domains {
 		if d.Host != host || !underPath(path, d.Path) {
 			continue
 		}

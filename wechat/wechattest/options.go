@@ -19,6 +19,15 @@ type App struct {
 	// OpenPlatform is the Open Platform account the app is bound to; apps with the
 	// same OpenPlatform share unionids. "" means unbound: no unionid.
 	OpenPlatform string
+	// Website marks an Open Platform website application (网站应用, added with
+	// WithWebsiteApp): it signs people in on desktop browsers through
+	// /connect/qrconnect with scope snsapi_login, never through the Official
+	// Account's /connect/oauth2/authorize (which answers 10016 for it).
+	Website bool
+	// Domains are a website application's own callback domain settings
+	// (授权回调域), as ParseDomain reads them; Official Accounts use the
+	// simulator's WithDomains instead.
+	Domains []string
 }
 
 // User is a test WeChat user.

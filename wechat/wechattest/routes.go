@@ -30,6 +30,9 @@ func (s *Simulator) buildRoutes() {
 	s.routes = []route{
 		{"/connect/oauth2/authorize", "page", s.handleAuthorize},
 		{"/connect/oauth2/authorize/confirm", "", s.handleConfirm},
+		{"/connect/qrconnect", "page", s.handleQRConnect},
+		{"/connect/qrconnect/poll", "", s.handleQRPoll},
+		{"/connect/confirm", "mock", s.handleScan},
 		{"/sns/oauth2/access_token", "api", s.handleCodeToken},
 		{"/sns/oauth2/refresh_token", "api", s.handleRefreshToken},
 		{"/sns/userinfo", "api", s.handleUserInfo},
@@ -111,6 +114,9 @@ func (s *Simulator) Summary(baseURL string) string {
 		if a.OpenPlatform != "" {
 			fmt.Fprintf(&b, "  (Open Platform %s: unionid)", a.OpenPlatform)
 		}
+		if a.Website {
+			fmt.Fprintf(&b, "  website app, callback domains %s", strings.Join(a.Domains, ", "))
+		}
 		b.WriteString("\n")
 	}
 	b.WriteString("\nUsers (X-WeChat-Mock-User or the picker):\n")
@@ -135,7 +141,7 @@ func (s *Simulator) Summary(baseURL string) string {
 		b.WriteString(" (authorize needs a WeChat User-Agent; --any-browser lifts that)")
 	}
 	fmt.Fprintf(&b, "\n\nUse %s as both api_base and open_base.\n", baseURL)
-	labels := map[string]string{"page": "authorize  ", "api": "api        ", "mock": "user picker"}
+	labels := map[string]string{"page": "page       ", "api": "api        ", "mock": "mock       "}
 	for _, rt := range s.routes {
 		if l, ok := labels[rt.kind]; ok {
 			fmt.Fprintf(&b, "  %s %s%s\n", l, baseURL, rt.path)

@@ -108,7 +108,8 @@ func (s *Simulator) issueWebTokenLocked(g *grant, refresh string) tokenResponse 
 	// WeChat sends unionid here only to bound apps, and only for snsapi_userinfo
 	// ("只有当scope为snsapi_userinfo时返回"); a base-scope follower's unionid
 	// comes from cgi-bin/user/info.
-	if g.scope == "snsapi_userinfo" {
+	// A website app's snsapi_login grant carries it too (WECHAT.md §10).
+	if g.scope == "snsapi_userinfo" || g.scope == scopeLogin {
 		res.UnionID = unionID
 	}
 	return res
@@ -193,7 +194,7 @@ func (s *Simulator) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	if g == nil {
 		return
 	}
-	if g.scope != "snsapi_userinfo" {
+	if g.scope != "snsapi_userinfo" && g.scope != scopeLogin {
 		s.fail(w, r, 48001)
 		return
 	}

@@ -34,7 +34,8 @@ type Simulator struct {
 	webTokens  map[string]*grant
 	refreshes  map[string]*grant
 	consents   map[string]*consentTicket
-	consented  map[string]bool // app+"\x00"+user → already allowed snsapi_userinfo
+	consented  map[string]bool      // app+"\x00"+user → already allowed snsapi_userinfo
+	qrs        map[string]*qrTicket // qrconnect uuid → the desktop login it stands for
 	basic      map[string]*basicToken
 	tickets    map[string]*basicToken // jsapi tickets
 	counts     map[string]int         // app+"\x00"+path+"\x00"+day → calls counted against a quota
@@ -46,8 +47,9 @@ type Simulator struct {
 // appState is an app with its per-app state; guarded by Simulator.mu.
 type appState struct {
 	App
-	cgiToken     string // latest cgi-bin/token token
-	stableToken  string // current stable_token token
+	domains      []Domain // a website app's own callback domains (parsed App.Domains)
+	cgiToken     string   // latest cgi-bin/token token
+	stableToken  string   // current stable_token token
 	lastForce    time.Time
 	ticket       string // latest jsapi ticket
 	menu         []menuButton
@@ -87,6 +89,7 @@ func New(opts ...Option) *Simulator {
 		refreshes:  map[string]*grant{},
 		consents:   map[string]*consentTicket{},
 		consented:  map[string]bool{},
+		qrs:        map[string]*qrTicket{},
 		basic:      map[string]*basicToken{},
 		tickets:    map[string]*basicToken{},
 		counts:     map[string]int{},

@@ -226,7 +226,7 @@ func TestEveryJSONBodyPassesAStrictParser(t *testing.T) {
 		seen[resp.Request.URL.Path] = true
 	}
 	for _, p := range srv.Paths() {
-		if p != "/connect/oauth2/authorize" && !seen[p] {
+		if p != "/connect/oauth2/authorize" && p != "/connect/qrconnect" && !seen[p] { // the two HTML pages
 			t.Errorf("%s serves JSON but this test never decoded it: add it", p)
 		}
 	}
@@ -244,7 +244,7 @@ func TestSummaryListsExactlyTheServedPaths(t *testing.T) {
 			t.Errorf("%s is listed but not served", p)
 		}
 	}
-	if n := strings.Count(s, "http://sim/"); n != len(srv.Paths())+1 { // + the user picker
-		t.Errorf("Summary lists %d URLs, want the %d served paths and the picker:\n%s", n, len(srv.Paths()), s)
+	if n := strings.Count(s, "http://sim/"); n != len(srv.Paths())+2 { // + the user picker and the phone's scan page
+		t.Errorf("Summary lists %d URLs, want the %d served paths, the picker and the scan page:\n%s", n, len(srv.Paths()), s)
 	}
 }
