@@ -165,7 +165,8 @@ func (s *authSite) CallbackURL() string {
 	}
 	host := s.Host
 	if host == "" {
-		host = "<Host header>"
+		// The Host header carries whatever port the visitor used.
+		return s.Scheme + "://<Host header>" + s.Auth.prefix() + "/callback"
 	}
 	if s.Port != "" {
 		host = net.JoinHostPort(host, s.Port)

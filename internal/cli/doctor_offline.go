@@ -91,6 +91,10 @@ func checkCallback(r *doctorReport, s *authSite, settings []domainSetting) {
 	case s.Host == "":
 		r.note(name, "callback_host", "no host matcher: the callback uses whatever Host visitors send, so the doctor cannot check it against WeChat's rules",
 			"give the site its domain as address (wx.example.com { … }) if it has one")
+		if s.Scheme == "http" && !s.Trusted {
+			r.note(name, "callback_scheme", "served over plain HTTP and trusting no proxy: if TLS ends at a load balancer or ingress in front, the callback says http and WeChat answers 10039",
+				"trust that proxy in the global options: servers { trusted_proxies static <its address ranges> }")
+		}
 		return
 	case strings.Contains(s.Host, "*"):
 		r.note(name, "callback_host", "a wildcard site: each subdomain visitors use needs its own 网页授权域名 setting (at most 2 per account)", "")
