@@ -49,6 +49,7 @@ var benchLimits = []struct {
 	what             string
 }{
 	{"BenchmarkSessionCheckRepeat", 1000, 2, "repeat-request session check ≤ 1 µs/op and ≤ 2 allocs/op"},
+	{"BenchmarkSessionCheckRepeatRedisStore", 1000, 2, "the same with the Redis store configured (issue 15)"},
 	{"BenchmarkSessionCheckFirstSeen", 8000, -1, "first-seen cookie ≤ 8 µs/op"},
 }
 

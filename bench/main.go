@@ -64,11 +64,9 @@ type comparison struct {
 // measured in every round. A new variant is one row.
 var comparisons = []comparison{
 	{title: "Reverse proxy: plain vs protected", base: plain, test: protected, goals: true},
-	// Issue 15's shared store: enabled once the `wechat` global option is on
-	// main (until then Caddy refuses the option and the run stops).
-	// {title: "Reverse proxy, Redis shared store configured: plain vs protected", base: plain, goals: true,
-	// 	test: target{label: "prot+redis", caddyfile: "protected.Caddyfile", path: "/", store: "redis",
-	// 		about: "Caddy B with the global option `wechat { store redis://… }` (a redis-server, no persistence)"}},
+	{title: "Reverse proxy, Redis shared store configured: plain vs protected", base: plain, goals: true,
+		test: target{label: "prot+redis", caddyfile: "protected.Caddyfile", path: "/", store: "redis",
+			about: "Caddy B with the global option `wechat { store redis://… }` (a redis-server, no persistence)"}},
 	{title: "Forward-auth: Caddy B's /wechat_auth/auth (200 + identity headers) vs a plain Caddy respond (the upstream)",
 		base: respond, test: fwdauth},
 }
