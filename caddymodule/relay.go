@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/patrickmn/go-cache"
-
 	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
@@ -198,33 +196,13 @@ type claims interface {
 	claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
-var errClaimsFull = errors.New("too many one-time values in flight in this process")
+// storeClaims spends one-time values in the wechat app's store: across every
+// replica when the store is Redis (set-if-absent with a TTL), in this process
+// otherwise, and in this process while Redis is unreachable.
+type storeClaims struct{ store Store }
 
-// localClaims holds claims in this process only: a hand-back spent here can
-// still be spent once on another replica. The shared store closes that gap.
-// It is bounded and fails closed: when full even after dropping expired
-// claims, it refuses a new claim rather than forget an old one, so a replay
-// can never pass because memory ran short.
-type localClaims struct {
-	spent *cache.Cache
-	max   int
-}
-
-// maxLocalClaims bounds localClaims: at ~100 bytes an entry, a few MiB.
-const maxLocalClaims = 50000
-
-func newLocalClaims(max int) *localClaims {
-	return &localClaims{spent: cache.New(handBackTTL, 0), max: max}
-}
-
-func (l *localClaims) claim(_ context.Context, key string, ttl time.Duration) (bool, error) {
-	if l.spent.ItemCount() >= l.max {
-		l.spent.DeleteExpired()
-		if l.spent.ItemCount() >= l.max {
-			return false, errClaimsFull
-		}
-	}
-	return l.spent.Add(key, struct{}{}, ttl) == nil, nil
+func (c storeClaims) claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	return c.store.Claim(ctx, key, []byte{1}, ttl)
 }
 
 // handBackClaimTTL keeps a spent hand-back's claim for as long as any clock

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/redistest"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -35,6 +37,7 @@ type relayOptions struct {
 	relayURL    string // what clients write after relay (default http://wx.example.test)
 	simDomains  []string
 	mSettings   string // extra settings of m.example.test
+	global      string // extra global options
 }
 
 type relayEnv struct {
@@ -101,6 +104,7 @@ func startRelayEnv(t *testing.T, o relayOptions) *relayEnv {
 		output file %s
 		level DEBUG
 	}
+	%s
 }
 http://%s:%d {
 	log {
@@ -122,7 +126,7 @@ http://%s:%d {
 	}
 	reverse_proxy %s
 }
-`, e.logFile, relayHost, e.port, e.logFile+".access", testAppID, keys, e.sim.URL, e.sim.URL, o.relayPrefix,
+`, e.logFile, o.global, relayHost, e.port, e.logFile+".access", testAppID, keys, e.sim.URL, e.sim.URL, o.relayPrefix,
 		shopHost, mHost, strings.TrimPrefix(e.relay.URL, "http://"))
 	cfg += client(shopHost, e.shop, "")
 	cfg += client(mHost, e.m, "scope snsapi_userinfo\n\t\t"+o.mSettings)
@@ -653,5 +657,33 @@ func TestRelayExampleCaddyfileLogsInForBothSites(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != "http://"+mHost+"/#/orders/7" ||
 		e.m.last(t).Header.Get("X-Wechat-Openid") != e.openID("alice") {
 		t.Fatalf("m: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+}
+
+// With the shared store configured, the hand-back a client spends is a claim
+// in Redis, where every replica of the client looks (single use across
+// replicas; TestHandBackSpentOnOneReplicaIsRefusedOnAnother shows a second
+// replica refusing it).
+func TestRelayClientSpendsHandBacksInTheSharedStore(t *testing.T) {
+	srv := redistest.Start(t)
+	e := startRelayEnv(t, relayOptions{global: "wechat {\n\t\tstore " + srv.URL() + "\n\t}"})
+	// The store connects in the background: wait until Caddy is a client.
+	for i := 0; ; i++ {
+		info, _ := srv.Do("INFO", "clients")
+		if !strings.Contains(info, "connected_clients:1\r") {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("Caddy did not connect to redis-server: %s", info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b := e.browser("alice")
+	if resp, _ := b.get(t, "http://"+shopHost+"/x"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	keys, err := srv.Do("KEYS", "*relay_handback*")
+	if err != nil || !strings.Contains(keys, "relay_handback:") {
+		t.Fatalf("no hand-back claim in Redis: %q %v", keys, err)
 	}
 }

@@ -1,6 +1,8 @@
 package wechatauth
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/wxgate/caddy-wechat-auth/internal/redistest"
 )
 
 // newRelayClient is a client handler (relay <url>) on the fake clock, for
@@ -20,7 +24,7 @@ func newRelayClient(t *testing.T) (*Handler, *time.Time, flowState) {
 	h.relay = &relayState{
 		seal:     newRelaySeal(testAppID, testPair(1), func() time.Time { return *now }),
 		endpoint: "https://wx.example.com/wechat_auth/relay",
-		claims:   newLocalClaims(100),
+		claims:   storeClaims{newMemoryStore(nil, func() time.Time { return *now })},
 	}
 	f := flowState{State: testState, Return: "/orders?id=7#/x", Scope: "snsapi_base", Created: now.Unix(), ViaRelay: true}
 	return h, now, f
@@ -150,12 +154,42 @@ func TestHandBackIsSpentEvenWhenRefused(t *testing.T) {
 	}
 }
 
-func TestHandBackFailsClosedWhenClaimsAreFull(t *testing.T) {
+// failingClaims is a store that cannot answer.
+type failingClaims struct{}
+
+func (failingClaims) claim(context.Context, string, time.Duration) (bool, error) {
+	return false, errors.New("store unreachable and no memory fallback")
+}
+
+func TestHandBackFailsClosedWhenItCannotBeRecordedAsSpent(t *testing.T) {
 	h, _, f := newRelayClient(t)
-	h.relay.claims = newLocalClaims(0)
+	h.relay.claims = failingClaims{}
 	w := deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
 	if w.Code != http.StatusServiceUnavailable || sessionSet(w) {
 		t.Fatalf("got %d, session %v", w.Code, sessionSet(w))
+	}
+}
+
+// Two client replicas, each with its own Redis connection (and its own
+// memory fallback), share one redis-server: a hand-back spent on one is
+// refused on the other, in a browser holding the very same flow cookie.
+func TestHandBackSpentOnOneReplicaIsRefusedOnAnother(t *testing.T) {
+	srv := redistest.Start(t)
+	a, _ := startRedisStore(t, srv.URL(), nil)
+	b, _ := startRedisStore(t, srv.URL(), nil)
+	ha, _, f := newRelayClient(t)
+	hb, _, _ := newRelayClient(t)
+	ha.relay.claims, hb.relay.claims = storeClaims{a}, storeClaims{b}
+	v := sealFor(t, ha, "https://allowed.com", testState)
+	if w := deliver(t, ha, f, v); w.Code != http.StatusFound || !sessionSet(w) {
+		t.Fatalf("replica A: %d", w.Code)
+	}
+	if w := deliver(t, hb, f, v); w.Code != http.StatusBadRequest || sessionSet(w) {
+		t.Fatalf("replica B took a hand-back replica A had spent: %d", w.Code)
+	}
+	// The control: a fresh hand-back works on B.
+	if w := deliver(t, hb, f, sealFor(t, hb, "https://allowed.com", testState)); w.Code != http.StatusFound {
+		t.Fatalf("replica B refused a fresh hand-back: %d", w.Code)
 	}
 }
 

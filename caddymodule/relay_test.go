@@ -2,12 +2,9 @@ package wechatauth
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -424,62 +421,5 @@ func TestRelayForAppliesEveryRedirectDomainsRuleCase(t *testing.T) {
 	}
 	if n < 150 {
 		t.Fatalf("only %d cases", n)
-	}
-}
-
-func TestLocalClaimsSpendEachKeyOnceWhileItLives(t *testing.T) {
-	c := newLocalClaims(10)
-	ctx := context.Background()
-	if ok, err := c.claim(ctx, "a", time.Minute); !ok || err != nil {
-		t.Fatalf("first claim: %v %v", ok, err)
-	}
-	if ok, _ := c.claim(ctx, "a", time.Minute); ok {
-		t.Fatal("a key was claimed twice")
-	}
-	if ok, _ := c.claim(ctx, "b", 30*time.Millisecond); !ok {
-		t.Fatal("another key was refused")
-	}
-	time.Sleep(60 * time.Millisecond)
-	if ok, _ := c.claim(ctx, "b", time.Minute); !ok {
-		t.Fatal("an expired claim still held")
-	}
-}
-
-func TestLocalClaimsFailClosedWhenFull(t *testing.T) {
-	c := newLocalClaims(3)
-	ctx := context.Background()
-	for _, k := range []string{"a", "b", "c"} {
-		if ok, _ := c.claim(ctx, k, time.Minute); !ok {
-			t.Fatalf("claim %s refused", k)
-		}
-	}
-	if ok, err := c.claim(ctx, "d", time.Minute); ok || err != errClaimsFull {
-		t.Fatalf("a claim past the bound: %v %v", ok, err)
-	}
-	// A full set still refuses what it holds: a replay never passes.
-	if ok, _ := c.claim(ctx, "a", time.Minute); ok {
-		t.Fatal("a held claim passed again when full")
-	}
-	if c.spent.ItemCount() > 3 {
-		t.Fatalf("%d claims held, bound 3", c.spent.ItemCount())
-	}
-}
-
-func TestLocalClaimsGrantOneOfManyConcurrentClaims(t *testing.T) {
-	c := newLocalClaims(maxLocalClaims)
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for i := 0; i < 64; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if ok, _ := c.claim(context.Background(), handBackClaimKey("same"), handBackClaimTTL); ok {
-				wins.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d of 64 concurrent claims won, want 1", wins.Load())
 	}
 }
