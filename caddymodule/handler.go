@@ -292,7 +292,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if h.relay, err = h.provisionRelay(ctx, repl, pairs); err != nil {
+	if h.relay, err = h.provisionRelay(repl, pairs); err != nil {
 		return err
 	}
 	h.ttl = time.Duration(h.SessionTTL)

@@ -36,7 +36,7 @@ func relayEndpointOf(raw string) (string, error) {
 // Both seal with the session_keys, which must therefore be set (the same on
 // the relay and every client) and include a block key: the hand-back
 // carries who signed in through the visitor's address bar.
-func (h *Handler) provisionRelay(ctx caddy.Context, repl *caddy.Replacer, pairs [][]byte) (*relayState, error) {
+func (h *Handler) provisionRelay(repl *caddy.Replacer, pairs [][]byte) (*relayState, error) {
 	if len(h.RelayFor) == 0 && h.Relay == "" {
 		return nil, nil
 	}
@@ -60,11 +60,7 @@ func (h *Handler) provisionRelay(ctx caddy.Context, repl *caddy.Replacer, pairs 
 		if rs.endpoint, err = relayEndpointOf(raw); err != nil {
 			return nil, err
 		}
-		app, err := appFrom(ctx)
-		if err != nil {
-			return nil, err
-		}
-		rs.claims = storeClaims{app.store}
+		rs.claims = storeClaims{h.app.store}
 	}
 	return rs, nil
 }
