@@ -510,6 +510,29 @@ func TestRelayHandBackIsUselessAnywhereButItsOwnBrowserOnceOnItsOwnHost(t *testi
 				t.Fatalf("altered hand-back: %d", resp.StatusCode)
 			}
 			assertNoSession(t, victim, host, resp)
+			// The browser's own flow cookie, altered: the state it seals no
+			// longer opens, so the hand-back has no login to finish.
+			victim = e.browser("alice")
+			hb = e.handBackURL(t, victim, start)
+			hostURL, _ := url.Parse("http://" + host + "/")
+			altered = ""
+			for _, c := range victim.jar.Cookies(hostURL) {
+				if strings.HasPrefix(c.Name, "wechat_session_flow_") {
+					mid := len(c.Value) / 2
+					c.Value = c.Value[:mid] + flip(c.Value[mid]) + c.Value[mid+1:]
+					victim.jar.SetCookies(hostURL, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
+					altered = c.Name
+				}
+			}
+			if altered == "" {
+				t.Fatal("no flow cookie to alter")
+			}
+			resp, _ = victim.get(t, hb)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("altered flow cookie: %d", resp.StatusCode)
+			}
+			assertNoSession(t, victim, host, resp)
+
 			other2 := e.browser("bob")
 			_ = e.handBackURL(t, other2, start) // bob's browser holds a flow of its own
 			resp, _ = other2.get(t, hb)         // alice's hand-back, bob's state
