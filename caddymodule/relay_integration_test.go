@@ -705,3 +705,32 @@ func TestRelayClientSpendsHandBacksInTheSharedStore(t *testing.T) {
 		t.Fatalf("no hand-back claim in Redis: %q", keys)
 	}
 }
+
+// A refresh (or WeChat's double call) of the relay's callback after the login
+// finished: the relay authorizes again silently and hands back anew, and the
+// client, whose login is done and whose session is valid, just continues.
+func TestRelayCallbackRefreshAfterLoginContinuesOnTheClient(t *testing.T) {
+	e := startRelayEnv(t, relayOptions{})
+	b := e.browser("alice")
+	start := "http://" + shopHost + "/orders?id=9"
+	if resp, _ := b.get(t, start); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	var callback string
+	for _, u := range e.traffic.all() {
+		if strings.HasPrefix(u, "http://"+relayHost+"/wechat_auth/callback?code=") {
+			callback = u
+		}
+	}
+	if callback == "" {
+		t.Fatal("no relay callback in the traffic")
+	}
+	session := b.cookie("http://"+shopHost+"/", "wechat_session")
+	resp, body := b.get(t, callback)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != start {
+		t.Fatalf("refreshing the relay's callback ended at %d %s: %.300s", resp.StatusCode, resp.Request.URL, body)
+	}
+	if b.cookie("http://"+shopHost+"/", "wechat_session") != session {
+		t.Fatal("the refresh replaced the session")
+	}
+}

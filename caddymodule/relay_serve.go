@@ -143,6 +143,14 @@ func (h *Handler) serveHandBack(w http.ResponseWriter, r *http.Request) {
 		h.refuseHandBack(w, site, "made for "+hb.Client, errRelayInvalid)
 		return
 	}
+	if flowOK && f.Done {
+		// A second hand-back for a finished login: the relay's callback was
+		// refreshed or called twice. With its session the visitor continues.
+		if id := h.identityFrom(r); id != nil && h.scopeSatisfied(&id.sess, f.Scope) {
+			redirect(w, r, f.Return)
+			return
+		}
+	}
 	if !flowOK || f.Done {
 		h.writeFlowLost(w, site)
 		return
