@@ -178,6 +178,7 @@ func (a *App) client(cfg wechat.Config) (*wechat.Client, error) {
 		}
 		return sc.client, nil
 	}
+	cfg.Shared = newSharedCredentials(a.store, cfg.AppID, cfg.AppSecret, a.logger)
 	c, err := wechat.New(cfg)
 	if err != nil {
 		return nil, err

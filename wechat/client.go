@@ -77,6 +77,9 @@ type Config struct {
 	RetryBackoff time.Duration
 	// Now tells the time for the basic-token cache; nil means time.Now. Tests inject a fake clock.
 	Now func() time.Time
+	// Shared, when set, shares the basic token and the jsapi_ticket with the
+	// other replicas and lets one of them force-refresh a rejected token.
+	Shared SharedCredentials
 }
 
 // Client calls the WeChat APIs for one Official Account. It is safe for concurrent use.

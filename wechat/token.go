@@ -28,7 +28,8 @@ func (c *Client) BasicToken(ctx context.Context) (string, error) {
 // apart (otherwise it answers with the current token), and a force refresh
 // invalidates the token every replica holds: call it only where one replica
 // decides for all, under a shared rate limit, never as the reflex of each
-// replica to a 40001 (WECHAT.md §4). Nothing in this package calls it.
+// replica to a 40001 (WECHAT.md §4). This package force-refreshes only
+// through Config.Shared's limiter (see renewBasicToken).
 func (c *Client) ForceRefreshBasicToken(ctx context.Context) (string, error) {
 	// Shares the flight of normal fetches, so a concurrent BasicToken waits
 	// for the forced token instead of fetching the one about to be replaced.
@@ -71,8 +72,9 @@ func (c *Client) InvalidateBasicToken(token string) { c.invalidate(basicTokenKey
 
 // withBasicToken runs call with the basic token; when WeChat rejects the token
 // (IsTokenInvalid: another process may have force-refreshed it, or it expired)
-// it drops it, fetches one in normal mode and runs call once more. It never
-// force-refreshes: that would log every replica out (WECHAT.md §4).
+// it drops it, fetches one in normal mode and runs call once more. It
+// force-refreshes only through renewBasicToken's shared limiter (Config.Shared):
+// each replica doing so by reflex would log the others out (WECHAT.md §4).
 func (c *Client) withBasicToken(ctx context.Context, call func(token string) error) error {
 	tok, err := c.BasicToken(ctx)
 	if err != nil {
@@ -83,7 +85,7 @@ func (c *Client) withBasicToken(ctx context.Context, call func(token string) err
 		return err
 	}
 	c.InvalidateBasicToken(tok)
-	if tok, err = c.BasicToken(ctx); err != nil {
+	if tok, err = c.renewBasicToken(ctx, tok); err != nil {
 		return err
 	}
 	return call(tok)

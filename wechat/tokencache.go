@@ -29,6 +29,9 @@ func (c *Client) cachedOrFetch(ctx context.Context, key, op string, fetch func(c
 		if v, ok := c.cached(key); ok {
 			return v, nil
 		}
+		if v, ok := c.fromShared(ctx, key); ok {
+			return v, nil
+		}
 		return fetch(context.WithoutCancel(ctx))
 	})
 	select {
@@ -57,11 +60,19 @@ func (c *Client) cached(key string) (string, bool) {
 
 // store caches value under key for its life of expiresIn seconds, less a
 // margin of 5 minutes (or 10% of the life, if shorter).
+// The value is offered to the other replicas too (Config.Shared).
 func (c *Client) store(key, value string, expiresIn int) {
 	life := time.Duration(expiresIn) * time.Second
 	margin := min(5*time.Minute, life/10)
+	useTill := c.now().Add(life - margin)
+	c.keep(key, value, useTill)
+	c.toShared(key, value, useTill)
+}
+
+// keep caches value under key until useTill.
+func (c *Client) keep(key, value string, useTill time.Time) {
 	c.tokenMu.Lock()
-	c.tokens.Set(key, cachedToken{token: value, useTill: c.now().Add(life - margin)}, cache.NoExpiration)
+	c.tokens.Set(key, cachedToken{token: value, useTill: useTill}, cache.NoExpiration)
 	c.tokenMu.Unlock()
 }
 
