@@ -84,27 +84,32 @@ func (s *sharedCredentials) SetCredential(ctx context.Context, name, value strin
 
 // AllowForceRefresh lets one replica force-refresh per 30 s, and no more
 // than forceRefreshPerDay a day (Beijing time) for all replicas together.
-// While the store is unreachable the same limits hold per process.
-func (s *sharedCredentials) AllowForceRefresh(ctx context.Context) bool {
+// Without a shared store (none configured, or unreachable) it never allows:
+// a replica cannot know it is alone, and one forcing on its own would log
+// the others out (WECHAT.md §4); a normal refetch is all it does then.
+func (s *sharedCredentials) AllowForceRefresh(ctx context.Context) (allowed, wait bool) {
+	if !s.store.Shared() {
+		return false, false
+	}
 	won, err := s.store.Claim(ctx, "force_refresh:"+s.appID, []byte{1}, forceRefreshEvery)
 	if err != nil || !won {
-		return false
+		return false, err == nil // another replica is refreshing: wait for its token
 	}
 	day := s.now().In(beijing).Format("20060102")
 	n, err := s.store.Incr(ctx, "force_refresh:"+s.appID+":"+day, 25*time.Hour)
 	if err != nil {
-		return false
+		return false, false
 	}
 	if n > forceRefreshPerDay {
 		if n == forceRefreshPerDay+1 {
 			s.logger.Warn("WeChat keeps rejecting the basic access_token and today's force_refresh budget is spent: check that no other program fetches tokens with cgi-bin/token for this account (use stable_token), and that app_secret is current",
 				zap.String("app_id", s.appID), zap.Int("budget", forceRefreshPerDay))
 		}
-		return false
+		return false, false
 	}
 	s.logger.Info("WeChat rejected the basic access_token although stable_token still hands it out: force-refreshing it for every replica",
 		zap.String("app_id", s.appID), zap.String("today", strconv.FormatInt(n, 10)+" of "+strconv.Itoa(forceRefreshPerDay)))
-	return true
+	return true, false
 }
 
 // Interface guard.

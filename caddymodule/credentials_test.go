@@ -49,20 +49,26 @@ func TestCredentialsAreSharedSealedAndForceRefreshIsRationed(t *testing.T) {
 		newSharedCredentials(apps[0].store, "wxrationed", "s", apps[0].logger),
 		newSharedCredentials(apps[1].store, "wxrationed", "s", apps[1].logger),
 	}
-	if !s[0].AllowForceRefresh(ctx) {
+	if ok, _ := s[0].AllowForceRefresh(ctx); !ok {
 		t.Fatal("the first force refresh was refused")
 	}
-	if s[1].AllowForceRefresh(ctx) || s[0].AllowForceRefresh(ctx) {
-		t.Fatal("a second force refresh within 30 s was allowed")
+	ok1, wait1 := s[1].AllowForceRefresh(ctx)
+	ok0, _ := s[0].AllowForceRefresh(ctx)
+	if ok1 || ok0 || !wait1 {
+		t.Fatal("a second force refresh within 30 s was allowed, or the other replica was not told to wait for the new token")
 	}
 	allowed := 1
 	for i := 0; i < 2*forceRefreshPerDay; i++ {
 		_, _ = srv.Do("DEL", "wechat_auth:force_refresh:wxrationed") // 30 s later
-		if s[i%2].AllowForceRefresh(ctx) {
+		if ok, _ := s[i%2].AllowForceRefresh(ctx); ok {
 			allowed++
 		}
 	}
 	if allowed != forceRefreshPerDay {
 		t.Fatalf("%d force refreshes in a day, want %d", allowed, forceRefreshPerDay)
+	}
+	memory := newSharedCredentials(newMemoryStore(nil, nil), "wxalone", "s", apps[0].logger)
+	if ok, wait := memory.AllowForceRefresh(ctx); ok || wait {
+		t.Fatal("a process without a shared store may force-refresh on its own")
 	}
 }

@@ -18,8 +18,9 @@ type SharedCredentials interface {
 	SetCredential(ctx context.Context, key, value string, usable time.Duration)
 	// AllowForceRefresh reports whether this replica may force-refresh the
 	// basic token now: at most one replica per account per 30 s, within
-	// WeChat's daily budget of 20 (WECHAT.md §4).
-	AllowForceRefresh(ctx context.Context) bool
+	// WeChat's daily budget of 20 (WECHAT.md §4). wait is true when another
+	// replica holds that right, so its new token is worth waiting for.
+	AllowForceRefresh(ctx context.Context) (allowed, wait bool)
 }
 
 // sharedTimeout bounds a call to SharedCredentials: they stand in for a
@@ -78,10 +79,13 @@ func (c *Client) renewBasicToken(ctx context.Context, rejected string) (string, 
 			return tok, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, sharedTimeout)
-		allowed := c.cfg.Shared.AllowForceRefresh(sctx)
+		allowed, wait := c.cfg.Shared.AllowForceRefresh(sctx)
 		cancel()
-		if !allowed {
+		if !allowed && wait {
 			return c.awaitRenewed(ctx, rejected)
+		}
+		if !allowed {
+			return tok, nil
 		}
 		return c.fetchBasicToken(ctx, true)
 	})

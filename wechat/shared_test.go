@@ -38,7 +38,7 @@ func (f *fakeShared) SetCredential(_ context.Context, key, value string, usable 
 	f.values[key], f.till[key] = value, time.Now().Add(usable)
 }
 
-func (f *fakeShared) AllowForceRefresh(context.Context) bool {
+func (f *fakeShared) AllowForceRefresh(context.Context) (bool, bool) {
 	// A store round trip: both replicas are deciding before either forces.
 	time.Sleep(50 * time.Millisecond)
 	f.mu.Lock()
@@ -46,9 +46,9 @@ func (f *fakeShared) AllowForceRefresh(context.Context) bool {
 	f.asked++
 	if f.allowed > 0 {
 		f.allowed--
-		return true
+		return true, false
 	}
-	return false
+	return false, true
 }
 
 func forcedRefreshes(srv *wechattest.Server) int {
