@@ -149,7 +149,7 @@ func BenchmarkHeaders(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		h.names.stripIdentity(hdr)
+		h.names.stripIdentity(hdr, nil)
 		h.names.apply(hdr, repl, id)
 		stripOurCookies(hdr, h.CookieName, h.flowPrefix)
 		hdr["Cookie"] = []string{"a=1; wechat_session=abc; b=2"}

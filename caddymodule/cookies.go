@@ -85,11 +85,42 @@ func (h *Handler) remember(value string, id *identity, left time.Duration) {
 // setSession issues a session cookie for s.
 func (h *Handler) setSession(w http.ResponseWriter, site origin, s Session) error {
 	value, err := h.sessions.encode(h.CookieName, s.marshal())
+	for trim := 0; err != nil && trimProfile(&s, trim); trim++ {
+		value, err = h.sessions.encode(h.CookieName, s.marshal())
+	}
 	if err != nil {
 		return err
 	}
 	h.writeCookie(w, site, h.CookieName, value, h.ttl)
 	return nil
+}
+
+// trimProfile makes room in a session that does not fit its cookie, step
+// by step: a nickname cut to 32 characters, then no avatar, then no
+// nickname. The identity itself (openid, unionid, scope) always fits, so a
+// profile of any size still ends in a session. It reports false when there
+// is nothing left to trim.
+func trimProfile(s *Session, step int) bool {
+	switch step {
+	case 0:
+		if r := []rune(s.Nickname); len(r) > 32 {
+			s.Nickname = string(r[:32])
+			return true
+		}
+		fallthrough
+	case 1:
+		if s.Avatar != "" {
+			s.Avatar = ""
+			return true
+		}
+		fallthrough
+	case 2:
+		if s.Nickname != "" {
+			s.Nickname = ""
+			return true
+		}
+	}
+	return false
 }
 
 // clearSession expires the session cookie in the browser and forgets the

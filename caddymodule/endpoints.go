@@ -19,7 +19,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.revokeSession(r.Context(), &id.sess)
 	}
 	h.clearSession(w, r, site)
-	redirect(w, r, safeReturnURL(r.URL.Query().Get("rd"), site, h.rules))
+	redirect(w, r, h.returnURL(r.URL.Query().Get("rd"), site))
 }
 
 // userInfoJSON is the session as GET <path_prefix>/userinfo shows it.

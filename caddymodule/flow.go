@@ -84,7 +84,7 @@ func (h *Handler) loginURL(site origin, ret, scope string) string {
 
 // startLogin starts a new login that returns to ret.
 func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin, ret, scope string, retry bool) {
-	h.startFlow(w, r, site, flowState{Return: safeReturnURL(ret, site, h.rules), Scope: scope, Retry: retry})
+	h.startFlow(w, r, site, flowState{Return: h.returnURL(ret, site), Scope: scope, Retry: retry})
 }
 
 // startFlow seals f, with a new state, in its own flow cookie and sends the
@@ -137,7 +137,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	ret := safeReturnURL(q.Get("rd"), site, h.rules)
+	ret := h.returnURL(q.Get("rd"), site)
 	scope := h.Scope
 	if q.Get("scope") == wechat.ScopeUserInfo {
 		scope = wechat.ScopeUserInfo
@@ -292,15 +292,22 @@ func (h *Handler) exchange(ctx context.Context, w http.ResponseWriter, r *http.R
 		// A snapshot page's openid is virtual: no session, no identity.
 		return authResult{outcome: outcomeSnapshot}, false
 	}
-	if !validWeChatID(tok.OpenID) || (tok.UnionID != "" && !validWeChatID(tok.UnionID)) {
+	// The code exchange carries a unionid for snsapi_userinfo only; a
+	// snsapi_base visitor's unionid comes from user/info (subscriber_info).
+	userInfo := strings.Contains(tok.Scope, wechat.ScopeUserInfo)
+	unionID := ""
+	if userInfo {
+		unionID = tok.UnionID
+	}
+	if !validWeChatID(tok.OpenID) || (unionID != "" && !validWeChatID(unionID)) {
 		if ce := h.logger.Check(zap.ErrorLevel, "WeChat returned an openid or unionid that is not a WeChat identifier; check api_base points at WeChat"); ce != nil {
 			ce.Write()
 		}
 		return authResult{outcome: outcomeUnavailable}, false
 	}
 	// Every session has its own id, so a logout can end exactly it.
-	s := Session{AppID: h.AppID, OpenID: tok.OpenID, UnionID: tok.UnionID, Scope: wechat.ScopeBase, ID: randomAlnum(sessionIDLen)}
-	if strings.Contains(tok.Scope, wechat.ScopeUserInfo) {
+	s := Session{AppID: h.AppID, OpenID: tok.OpenID, UnionID: unionID, Scope: wechat.ScopeBase, ID: randomAlnum(sessionIDLen)}
+	if userInfo {
 		h.fillProfile(ctx, &s, tok)
 	}
 	return authResult{outcome: outcomeSession, sess: s}, false
@@ -320,9 +327,7 @@ func (h *Handler) fillProfile(ctx context.Context, s *Session, tok *wechat.Token
 	}
 	s.Scope = wechat.ScopeUserInfo
 	s.Nickname = info.Nickname
-	// The avatar becomes a header value: only a plain http(s) URL may.
-	if (strings.HasPrefix(info.HeadImgURL, "https://") || strings.HasPrefix(info.HeadImgURL, "http://")) &&
-		len(info.HeadImgURL) <= 1024 && printableASCII(info.HeadImgURL) {
+	if cleanAvatarURL(info.HeadImgURL) {
 		s.Avatar = info.HeadImgURL
 	}
 	if s.UnionID == "" && validWeChatID(info.UnionID) {
@@ -389,4 +394,43 @@ func (h *Handler) writeFlowLost(w http.ResponseWriter, site origin) {
 		ActionURL:   h.loginURL(site, "/", h.Scope),
 		ActionLabel: "重新登录",
 	})
+}
+
+// maxReturnLen is the longest return URL a flow cookie carries: with the
+// state and the cookie's own overhead it stays well inside the 4 KiB a
+// browser keeps per cookie.
+const maxReturnLen = 2048
+
+// shortenReturnURL makes a return URL fit a flow cookie: a longer one loses
+// its query (and fragment) and, if the path alone is still too long, becomes
+// "/". Only ever shorter and on the same site, so never less safe.
+func shortenReturnURL(ret string) string {
+	if len(ret) <= maxReturnLen {
+		return ret
+	}
+	if i := strings.IndexAny(ret, "?#"); i >= 0 && i <= maxReturnLen {
+		return ret[:i]
+	}
+	return "/"
+}
+
+// cleanAvatarURL admits an avatar URL that may become a header value and a
+// link: http(s), a valid host, no userinfo, and only the characters a URL
+// needs, so quotes, angle brackets and spaces never get through.
+func cleanAvatarURL(s string) bool {
+	if len(s) > 1024 || !(strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~:/?#[]@!$&()*+,;=%", c) >= 0) {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User != nil || u.Host == "" {
+		return false
+	}
+	host, _ := splitHostPort(strings.ToLower(u.Host), u.Scheme)
+	return host != "" && validHostname(host)
 }

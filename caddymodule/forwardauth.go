@@ -37,7 +37,7 @@ func (h *Handler) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 			method = m
 		}
 	}
-	ret = safeReturnURL(ret, site, h.rules)
+	ret = h.returnURL(ret, site)
 	d := h.decide(r, h.identityFrom(r), method)
 	switch d.outcome {
 	case admit, admitAnonymous:
@@ -62,7 +62,7 @@ func (h *Handler) serveAuthRequest(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	ret = safeReturnURL(ret, site, h.rules)
+	ret = h.returnURL(ret, site)
 	// auth_request's subrequest carries no method of its own worth trusting:
 	// nginx turns every 401 into the login redirect anyway.
 	d := h.decide(r, h.identityFrom(r), http.MethodGet)
@@ -80,13 +80,8 @@ func (h *Handler) serveAuthRequest(w http.ResponseWriter, r *http.Request) {
 // writeAllowed is the 200 that lets a request through, with the identity
 // headers for the front proxy to copy.
 func (h *Handler) writeAllowed(w http.ResponseWriter, r *http.Request, d decision) {
-	if d.id != nil && d.outcome == admit {
-		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		h.names.apply(w.Header(), repl, d.id)
-		if h.followers != nil {
-			h.names.applyFollow(w.Header(), repl, d.follow)
-		}
-	}
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	h.names.answer(w.Header(), repl, d)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }

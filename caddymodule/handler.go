@@ -346,14 +346,14 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP strips forged identity, answers the endpoints, and lets requests
 // with a valid session through with their identity.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// A wechat_auth earlier in the chain (another directive of this site,
-	// e.g. one for snsapi_userinfo pages) may already have set a verified
-	// identity; only the client's headers are stripped, never ours.
+	// A wechat_auth earlier in the chain (another directive of this site)
+	// may have verified the identity already: its cookies are gone from the
+	// request by now, so the identity travels in the request's vars, and
+	// the headers it set survive the strip below (see stripIdentity).
 	prior, _ := caddyhttp.GetVar(r.Context(), identityVar).(*identity)
-	if prior == nil {
-		h.names.stripIdentity(r.Header)
-		stripEndpointReferer(r.Header, h.endpointPath)
-	}
+	h.names.stripIdentity(r.Header, prior)
+	h.names.stripTrailers(r)
+	stripEndpointReferer(r.Header, h.endpointPath)
 
 	if ep, ok := h.endpoint(r.URL.Path); ok {
 		return h.serveEndpoint(w, r, ep)
@@ -364,6 +364,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return caddyhttp.Error(http.StatusBadRequest, err)
 		}
 		if !match {
+			// Not ours to protect, but a later directive's may be: hand the
+			// verified identity on before our cookies leave the request, so
+			// directive order never decides whether a visitor is known.
+			if prior == nil {
+				if id := h.identityFrom(r); id != nil {
+					caddyhttp.SetVar(r.Context(), identityVar, id)
+				}
+			}
 			stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
 			return next.ServeHTTP(w, r)
 		}

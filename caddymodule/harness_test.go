@@ -96,7 +96,7 @@ type gateway struct {
 type gatewayConfig struct {
 	global   string // extra global options
 	settings string // extra wechat_auth settings
-	site     string // replaces the default site body (use %[1]s for the settings block, %[2]s for the upstream)
+	site     string // replaces the default site body (use %[1]s for the settings block, %[2]s for the upstream, %[3]s for this site's host:port)
 	simOpts  []wechattest.Option
 	sim      *wechattest.Server
 	// secretEnv names the variable app_secret reads (default TEST_WECHAT_SECRET).
@@ -137,7 +137,7 @@ func startGateway(t *testing.T, gc gatewayConfig) *gateway {
 	}`, testAppID, gc.secretEnv, g.sim.URL, g.sim.URL, gc.settings)
 	body := fmt.Sprintf("%s\n\treverse_proxy %s", block, strings.TrimPrefix(g.up.URL, "http://"))
 	if gc.site != "" {
-		body = fmt.Sprintf(gc.site, block, strings.TrimPrefix(g.up.URL, "http://"))
+		body = fmt.Sprintf(gc.site, block, strings.TrimPrefix(g.up.URL, "http://"), fmt.Sprintf("127.0.0.1:%d", port))
 	}
 	cfg := fmt.Sprintf(`{
 	admin off

@@ -1,6 +1,7 @@
 package wechatauth
 
 import (
+	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -13,7 +14,7 @@ import (
 // headerNames are the canonical identity header keys, computed once at
 // provision so the hot path neither formats nor canonicalizes.
 type headerNames struct {
-	prefix     string // normalized: lower case, "_" folded to "-"
+	prefix     string // normalized: lower case, "_" and "." folded to "-"
 	openID     string
 	unionID    string
 	scope      string
@@ -35,13 +36,16 @@ func newHeaderNames(prefix string) headerNames {
 	}
 }
 
+// normalizeHeaderKey folds a header name the way CGI, PHP and several
+// proxies do before an app reads it: case ignored, "_" and "." read as "-".
 func normalizeHeaderKey(k string) string {
-	return strings.ReplaceAll(strings.ToLower(k), "_", "-")
+	return strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(k))
 }
 
 // isIdentityHeader reports whether a client-sent header could be taken for
-// ours: any case, "_" for "-", anything under our prefix, and Remote-User
-// (which php_fastcgi and CGI turn into REMOTE_USER). It does not allocate.
+// ours: any case, "_" or "." for "-", anything under our prefix, and
+// Remote-User (which php_fastcgi and CGI turn into REMOTE_USER). It does not
+// allocate.
 func (n *headerNames) isIdentityHeader(key string) bool {
 	if len(key) >= len(n.prefix) && foldEqual(key[:len(n.prefix)], n.prefix) {
 		return true
@@ -50,7 +54,7 @@ func (n *headerNames) isIdentityHeader(key string) bool {
 }
 
 // foldEqual compares a header key with a normalized (lower case, "-") name,
-// folding case and treating "_" as "-".
+// folding case and treating "_" and "." as "-".
 func foldEqual(key, norm string) bool {
 	if len(key) != len(norm) {
 		return false
@@ -59,7 +63,7 @@ func foldEqual(key, norm string) bool {
 		c := key[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
-		} else if c == '_' {
+		} else if c == '_' || c == '.' {
 			c = '-'
 		}
 		if c != norm[i] {
@@ -69,16 +73,46 @@ func foldEqual(key, norm string) bool {
 	return true
 }
 
-// stripIdentity removes every client-sent variant of our identity headers.
-// It runs on every request that reaches the handler, with or without a
-// session, so an unprotected or anonymous request cannot carry a forged
-// identity upstream either.
-func (n *headerNames) stripIdentity(h http.Header) {
-	for k := range h {
-		if n.isIdentityHeader(k) {
+// stripIdentity removes every client-sent header in our namespace. It runs
+// on every request that reaches the handler, with or without a session, and
+// whatever an earlier handler did, so an unprotected, anonymous or
+// second-handler request cannot carry a forged identity upstream either.
+// What an earlier wechat_auth handler set from the verified identity prior
+// stays: its values are the identity's own slices, which no client can
+// produce, so "ours" is told apart from "the client's" by provenance, not by
+// name.
+func (n *headerNames) stripIdentity(h http.Header, prior *identity) {
+	for k, v := range h {
+		if n.isIdentityHeader(k) && !prior.owns(v) {
 			delete(h, k)
 		}
 	}
+}
+
+// stripTrailers drops request trailers in our namespace: Caddy forwards
+// request trailers to the upstream (reverse_proxy and php_fastcgi alike),
+// and they arrive only once the body has been read, so the body is watched
+// to strip them again at its end. Requests without trailers pay nothing.
+func (n *headerNames) stripTrailers(r *http.Request) {
+	if len(r.Trailer) == 0 || r.Body == nil {
+		return
+	}
+	n.stripIdentity(r.Trailer, nil)
+	r.Body = &trailerGuard{ReadCloser: r.Body, r: r, names: n}
+}
+
+type trailerGuard struct {
+	io.ReadCloser
+	r     *http.Request
+	names *headerNames
+}
+
+func (g *trailerGuard) Read(p []byte) (int, error) {
+	n, err := g.ReadCloser.Read(p)
+	if err == io.EOF {
+		g.names.stripIdentity(g.r.Trailer, nil)
+	}
+	return n, err
 }
 
 // identity is a verified session prepared for the hot path: header values
@@ -102,6 +136,22 @@ type identity struct {
 	phAvatar   any
 }
 
+// owns reports whether a header value is one a wechat_auth handler set from
+// this identity (or the shared follower values): the same backing array,
+// not merely equal text.
+func (id *identity) owns(v []string) bool {
+	if id == nil || len(v) == 0 {
+		return false
+	}
+	p := &v[0]
+	for _, ours := range [...][]string{id.openID, id.unionID, id.scope, id.nickname, id.avatar, subscribedYes, subscribedNo} {
+		if len(ours) > 0 && p == &ours[0] {
+			return true
+		}
+	}
+	return false
+}
+
 func newIdentity(s Session) *identity {
 	id := &identity{sess: s, checked: new(atomic.Uint64)}
 	id.openID = []string{s.OpenID}
@@ -114,7 +164,7 @@ func newIdentity(s Session) *identity {
 		// hold anything a person can type, emoji included.
 		id.nickname = []string{url.PathEscape(s.Nickname)}
 	}
-	if s.Avatar != "" && printableASCII(s.Avatar) {
+	if s.Avatar != "" && cleanAvatarURL(s.Avatar) {
 		id.avatar = []string{s.Avatar}
 	}
 	id.phOpenID, id.phUnionID, id.phScope = s.OpenID, s.UnionID, s.Scope
@@ -144,6 +194,25 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 		repl.Set("http.auth.user.nickname", id.phNickname)
 		repl.Set("http.auth.user.avatar", id.phAvatar)
 	}
+}
+
+// emptyValue is what the forward-auth answer says for an identity header
+// it has no value for: present, so a front proxy that copies it overwrites
+// the client's copy, and empty.
+var emptyValue = []string{""}
+
+// answer sets the headers of a forward-auth 200: every identity header the
+// gateway owns, empty when unknown (or for an anonymous request), so no
+// client-sent copy survives a front proxy that copies them all.
+func (n *headerNames) answer(h http.Header, repl *caddy.Replacer, d decision) {
+	for _, k := range [...]string{n.openID, n.unionID, n.scope, n.nickname, n.avatar, n.subscribed} {
+		h[k] = emptyValue
+	}
+	if d.outcome != admit || d.id == nil {
+		return
+	}
+	n.apply(h, repl, d.id)
+	n.applyFollow(h, repl, d.follow)
 }
 
 // applyFollow sets the follower header and {http.auth.user.subscribed}

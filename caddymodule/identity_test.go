@@ -11,7 +11,7 @@ import (
 )
 
 // headerVariants spells a header name in every way a client might to slip it
-// past a case-sensitive or "-"-only filter.
+// past a case-sensitive or "-"-only filter (issue 12: dots too).
 func headerVariants(name string) []string {
 	under := strings.ReplaceAll(name, "-", "_")
 	out := []string{name, strings.ToLower(name), strings.ToUpper(name), under, strings.ToLower(under), strings.ToUpper(under)}
@@ -25,6 +25,11 @@ func headerVariants(name string) []string {
 		}
 	}
 	out = append(out, alt.String(), strings.Replace(name, "-", "_", 1), strings.Replace(under, "_", "-", 1))
+	// Dots, which PHP and CGI also fold into "_" (X.WeChat.OpenID reads as
+	// HTTP_X_WECHAT_OPENID), alone and mixed with "_" and "-".
+	dotted := strings.ReplaceAll(name, "-", ".")
+	out = append(out, dotted, strings.ToLower(dotted), strings.ToUpper(dotted),
+		strings.Replace(dotted, ".", "_", 1), strings.Replace(name, "-", ".", 1))
 	return out
 }
 
@@ -85,7 +90,7 @@ func TestStripIdentityRemovesEveryVariantAndKeepsTheRest(t *testing.T) {
 	for k, v := range keep {
 		h[k] = v
 	}
-	n.stripIdentity(h)
+	n.stripIdentity(h, nil)
 	if !reflect.DeepEqual(h, keep) {
 		t.Errorf("after stripIdentity: %v\nwant %v", h, keep)
 	}

@@ -156,6 +156,9 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
 		return next.ServeHTTP(w, r)
 	case admitAnonymous:
+		if d.id != nil && prior == nil {
+			caddyhttp.SetVar(r.Context(), identityVar, d.id)
+		}
 		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
 		return next.ServeHTTP(w, r)
 	}
@@ -163,7 +166,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 	if !ok {
 		return nil
 	}
-	ret := r.URL.RequestURI()
+	ret := h.returnURL(r.URL.RequestURI(), site)
 	if d.outcome == signIn {
 		h.signIn(w, r, site, ret, http.StatusOK)
 		return nil
@@ -187,7 +190,8 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, site origin, re
 
 // writeRefusal renders the outcomes every protocol answers alike: refusals
 // outside WeChat, 401 for API and form requests, the follower answers.
-// ret is the original request's URL, as the client asked for it.
+// ret is the original request's URL, already through safeReturnURL: every
+// link and Location built from request data is.
 func (h *Handler) writeRefusal(w http.ResponseWriter, r *http.Request, d decision, site origin, ret string) {
 	switch d.outcome {
 	case outsideWeChat:
@@ -203,7 +207,7 @@ func (h *Handler) writeRefusal(w http.ResponseWriter, r *http.Request, d decisio
 	case signInAPI:
 		h.writeSignInJSON(w, site, ret)
 	case signInForm:
-		back := safeReturnURL(r.Header.Get("Referer"), site, h.rules)
+		back := h.returnURL(r.Header.Get("Referer"), site)
 		writePage(w, http.StatusUnauthorized, "error", page{
 			Heading:     "登录已过期",
 			Lines:       []string{"你的登录已过期，这次提交没有保存。请先重新登录，再返回上一页重新提交；已填写的内容通常仍在页面上。"},
@@ -218,7 +222,7 @@ func (h *Handler) writeRefusal(w http.ResponseWriter, r *http.Request, d decisio
 		writePage(w, http.StatusForbidden, "subscribe", page{
 			Title:     "请先关注公众号",
 			QRImage:   h.SubscribeQR,
-			ActionURL: h.PathPrefix + "/subscribed?rd=" + url.QueryEscape(safeReturnURL(ret, site, h.rules)),
+			ActionURL: h.PathPrefix + "/subscribed?rd=" + url.QueryEscape(ret),
 		})
 	case followerUnknown:
 		if isAPIRequest(r) {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // domainRule is one redirect_domains entry.
@@ -83,6 +84,11 @@ func (r domainRule) allows(scheme, host, port string) bool {
 // backslashes, control characters and whitespace (raw or percent-encoded in
 // the path), scheme-relative "//host", userinfo, and non-http schemes.
 func safeReturnURL(raw string, site origin, rules []domainRule) string {
+	if raw != "" && !printableASCII(raw) && raw[0] == '/' && utf8.ValidString(raw) {
+		// A relative URL in raw UTF-8 (/中文?q=微信) is what a browser sends
+		// percent-encoded: judge and keep it in that form.
+		raw = encodeNonASCII(raw)
+	}
 	if raw == "" || len(raw) > 4096 || strings.ContainsRune(raw, '\\') || !printableASCII(raw) {
 		return "/"
 	}
@@ -120,6 +126,30 @@ func safeReturnURL(raw string, site origin, rules []domainRule) string {
 		}
 	}
 	return "/"
+}
+
+// returnURL is the return URL for raw request data (a request URI, rd, a
+// forwarded URI, a Referer): shortened to fit a flow cookie, then checked.
+func (h *Handler) returnURL(raw string, site origin) string {
+	return safeReturnURL(shortenReturnURL(raw), site, h.rules)
+}
+
+// encodeNonASCII percent-encodes the bytes of s above 0x7f, as a browser
+// does with the path and query it sends; everything else stays as it is.
+func encodeNonASCII(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) * 2)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // printableASCII is what a browser sends as a request target: anything else

@@ -83,8 +83,10 @@ var (
 		"{E}", "{E}/x", "a/b", "./a", "../a", "?x=1", "#x", ".", "",
 		// encoded characters in the host
 		"https://allowed%2Ecom/", "https://allowed.com%2F@{E}/", "https://allowed.com%00.{E}/",
-		// raw non-ASCII anywhere
-		"/中文", "/a?q=中文", "https://allowed.com/é",
+		// raw non-ASCII in an absolute URL, or not valid UTF-8, or hiding a
+		// scheme-relative URL (relative raw UTF-8 is kept in its encoded
+		// form: TestSafeReturnURLKeepsRawUTF8RelativeURLsEncoded)
+		"https://allowed.com/é", "//中文.{E}/", "/\xff\xfe", "/\xe4\xb8",
 		// raw backslash anywhere, even where a browser would keep it
 		"/a?x=\\", "/a#\\", "https://allowed.com/?x=\\",
 	}
@@ -400,6 +402,31 @@ func TestParseDomainRuleRejectsMalformedEntries(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), bad[in]) || !strings.Contains(err.Error(), "redirect_domains") {
 			t.Errorf("parseDomainRule(%q) = %q, want it to name redirect_domains and say %q", in, err, bad[in])
+		}
+	}
+}
+
+// TestSafeReturnURLKeepsRawUTF8RelativeURLsEncoded: a relative return URL in
+// raw UTF-8 is what a browser sends percent-encoded, so it is judged and kept
+// in that form (issue 12), never refused where its encoded twin is kept.
+func TestSafeReturnURLKeepsRawUTF8RelativeURLsEncoded(t *testing.T) {
+	site := allowedSite()
+	for raw, want := range map[string]string{
+		"/中文/页面?q=微信":         "/%E4%B8%AD%E6%96%87/%E9%A1%B5%E9%9D%A2?q=%E5%BE%AE%E4%BF%A1",
+		"/a?q=中文":             "/a?q=%E4%B8%AD%E6%96%87",
+		"/é#片段":               "/%C3%A9#%E7%89%87%E6%AE%B5",
+		"/%E4%B8%AD%E6%96%87": "/%E4%B8%AD%E6%96%87",
+	} {
+		if got := safeReturnURL(raw, site, nil); got != want {
+			t.Errorf("safeReturnURL(%q) = %q, want %q", raw, got, want)
+		}
+		if enc := safeReturnURL(want, site, nil); enc != want {
+			t.Errorf("its encoded form %q is not kept: %q", want, enc)
+		}
+	}
+	for _, raw := range []string{"/中文\\x", "/中文 x", "/中文\x00", "//中文.com/x"} {
+		if got := safeReturnURL(raw, site, nil); got != "/" {
+			t.Errorf("safeReturnURL(%q) = %q, want /", raw, got)
 		}
 	}
 }

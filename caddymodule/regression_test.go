@@ -113,7 +113,7 @@ func TestRegressionShortHeaderPrefixIsRefused(t *testing.T) {
 		if err := h.Validate(); err == nil {
 			n := newHeaderNames(p)
 			hdr := http.Header{"Cookie": {"a=b"}, "X-Forwarded-Proto": {"https"}, "X-Requested-With": {"XMLHttpRequest"}}
-			n.stripIdentity(hdr)
+			n.stripIdentity(hdr, nil)
 			t.Errorf("header_prefix %q accepted; it strips these request headers: left %v", p, hdr)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -269,13 +270,17 @@ func keyPairs(keys []SessionKey) ([][]byte, error) {
 	return pairs, nil
 }
 
-// randomKeyPair makes a hash and a block key for a process that was given none.
-func randomKeyPair() [][]byte {
+// processKeyPair is the hash and block key of every handler of this process
+// that was given no session_keys. One pair for the process, not one per
+// handler: several wechat_auth directives on a site must read each other's
+// cookies (or a login by one would loop through another), and a config
+// reload should not end every session.
+var processKeyPair = sync.OnceValue(func() [][]byte {
 	hash, block := make([]byte, 32), make([]byte, 32)
 	_, _ = rand.Read(hash) // crypto/rand.Read never fails on supported platforms
 	_, _ = rand.Read(block)
 	return [][]byte{hash, block}
-}
+})
 
 // cookieCodec signs, encrypts and time-limits one kind of cookie. The cookie
 // name is inside the MAC, so a flow cookie cannot stand in for a session
@@ -327,7 +332,7 @@ func expand(repl *caddy.Replacer, setting, value string) (string, error) {
 func (h *Handler) expandKeys(repl *caddy.Replacer) ([][]byte, error) {
 	if len(h.SessionKeys) == 0 {
 		h.logger.Warn("no session_keys configured: generated random keys, so sessions end when Caddy restarts and are not shared between replicas; set session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY} for production")
-		return randomKeyPair(), nil
+		return processKeyPair(), nil
 	}
 	keys := make([]SessionKey, len(h.SessionKeys))
 	for i, k := range h.SessionKeys {

@@ -3,6 +3,7 @@ package wechatauth
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/patrickmn/go-cache"
@@ -79,7 +80,7 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 				ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
 			}
 			f.store(openID, followerEntry{err: err, fetched: f.now(), forced: fresh}, failedLookupTTL)
-			return false, err
+			return followerEntry{}, err
 		}
 		e := followerEntry{subscribed: info.Subscribed(), fetched: f.now(), forced: fresh}
 		if info.Subscribed() && validWeChatID(info.UnionID) {
@@ -112,14 +113,14 @@ func (h *Handler) serveSubscribed(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ret := safeReturnURL(r.URL.Query().Get("rd"), site, h.rules)
+	ret := h.returnURL(r.URL.Query().Get("rd"), site)
 	id := h.identityFrom(r)
 	if id == nil || h.followers == nil {
 		redirect(w, r, ret)
 		return
 	}
 	if _, _, err := h.followers.subscribed(r.Context(), id.sess.OpenID, true); err != nil {
-		writeWeChatDown(w, r.URL.RequestURI())
+		writeWeChatDown(w, h.PathPrefix+"/subscribed?rd="+url.QueryEscape(ret))
 		return
 	}
 	redirect(w, r, ret)

@@ -116,3 +116,20 @@ func TestSubscriberInfoForwardsAFollowersUnionIDForBaseScope(t *testing.T) {
 		t.Errorf("non-follower: X-WeChat-UnionID = %q, want none (WeChat gives none)", got.Header.Get("X-Wechat-Unionid"))
 	}
 }
+
+// TestFailedFollowerLookupIsCachedBriefly: during a WeChat outage a busy
+// page does not ask WeChat (and log) on every request: a failed lookup is
+// remembered for a few seconds.
+func TestFailedFollowerLookupIsCachedBriefly(t *testing.T) {
+	g := startGateway(t, gatewayConfig{settings: "subscriber_info"})
+	g.sim.Fail(userInfoPath, 1000, wechattest.Fault{Status: 502, Body: "bad gateway", ContentType: "text/plain"})
+	alice := newBrowser("alice")
+	g.login(t, alice, "/a")
+	first := g.sim.CallCount(userInfoPath)
+	for i := 0; i < 10; i++ {
+		g.login(t, alice, "/a")
+	}
+	if first == 0 || g.sim.CallCount(userInfoPath) != first {
+		t.Errorf("user/info calls: %d for the login, %d after 10 more requests; want them cached", first, g.sim.CallCount(userInfoPath))
+	}
+}
