@@ -129,7 +129,7 @@ func TestNginxAuthRequestExampleReplacesClientSentIdentityHeaders(t *testing.T) 
 	site := startNginxExample(t, sim, upstream.URL)
 	aliceID, bobID := sim.OpenID(wechattest.DefaultAppID, "alice"), sim.OpenID(wechattest.DefaultAppID, "bob")
 	spoof := func(req *http.Request) {
-		for _, h := range []string{"X-WeChat-OpenID", "X_WeChat_OpenID", "X-WeChat-UnionID", "Remote-User", "Remote_User"} {
+		for _, h := range forgedIdentityHeaders {
 			req.Header[h] = []string{bobID}
 		}
 	}
@@ -162,6 +162,7 @@ func TestNginxAuthRequestExampleReplacesClientSentIdentityHeaders(t *testing.T) 
 	if got := e.values("X-WeChat-UnionID"); len(got) != 0 {
 		t.Errorf("upstream X-WeChat-UnionID = %q, want none", got)
 	}
+	wantNoForged(t, e, bobID)
 }
 
 func TestNginxAuthRequestExampleLogoutEndsTheSession(t *testing.T) {

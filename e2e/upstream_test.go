@@ -67,3 +67,25 @@ func wantIdentity(t *testing.T, e echoed, openid string) {
 		t.Fatalf("upstream X-WeChat-OpenID = %q, want exactly [%q]; headers: %v", got, openid, e.Headers)
 	}
 }
+
+// forgedIdentityHeaders are the client-sent identity headers the forward-auth
+// examples must keep from the app: the gateway's own names, one it never
+// sets (X-WeChat-Foo) and the Remote-User family.
+var forgedIdentityHeaders = []string{"X-WeChat-OpenID", "X_WeChat_OpenID", "X-WeChat-UnionID", "X-WeChat-Subscribed",
+	"X-WeChat-Foo", "X.WeChat.OpenID", "Remote-User", "Remote_User"}
+
+// wantNoForged fails when any header the upstream saw carries the forged
+// value, or when the gateway's session cookie reached the app.
+func wantNoForged(t *testing.T, e echoed, forged string) {
+	t.Helper()
+	for k, vs := range e.Headers {
+		for _, v := range vs {
+			if strings.Contains(v, forged) {
+				t.Errorf("upstream %s = %q: a client-sent identity header reached the app", k, v)
+			}
+			if normalizeHeader(k) == normalizeHeader("Cookie") && strings.Contains(v, "wechat_session") {
+				t.Errorf("upstream Cookie = %q: the gateway's session cookie reached the app", v)
+			}
+		}
+	}
+}
