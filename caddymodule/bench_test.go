@@ -2,7 +2,6 @@ package wechatauth
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,29 +20,6 @@ import (
 // The hot path benchmarks behind issue 6's targets: a repeat request ≤ 1 µs
 // and ≤ 2 allocs; a first-seen cookie ≤ 8 µs. Run: make bench, or
 // go test -run '^$' -bench . -benchmem ./caddymodule/
-
-func provisionedHandler(tb testing.TB, settings func(*Handler)) *Handler {
-	tb.Helper()
-	h := &Handler{
-		AppID:     "wx0123456789abcdef",
-		AppSecret: "0123456789abcdef0123456789abcdef",
-		SessionKeys: []SessionKey{{
-			HashKey:  base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
-			BlockKey: base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210")),
-		}},
-		APIBase:  "http://127.0.0.1:1",
-		OpenBase: "http://127.0.0.1:1",
-	}
-	if settings != nil {
-		settings(h)
-	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	tb.Cleanup(cancel)
-	if err := h.Provision(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return h
-}
 
 func benchSession(h *Handler, openID string) Session {
 	now := time.Now()

@@ -2,7 +2,6 @@ package wechatauth
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -350,17 +349,6 @@ func TestSetDefaultsTrimsTheTrailingSlashOfPathPrefix(t *testing.T) {
 	}
 }
 
-func provision(t *testing.T, h *Handler) error {
-	t.Helper()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	err := h.Provision(ctx)
-	if err == nil {
-		_ = h.Cleanup()
-	}
-	return err
-}
-
 func TestProvisionRefusesBadKeysAndUnexpandedSecretsWithoutEchoingThem(t *testing.T) {
 	b64 := func(n int) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xab}, n)) }
 	t.Setenv("WECHAT_TEST_SHORT_HASH", b64(16))
@@ -386,7 +374,7 @@ func TestProvisionRefusesBadKeysAndUnexpandedSecretsWithoutEchoingThem(t *testin
 		t.Run(c.name, func(t *testing.T) {
 			h := validateHandler()
 			c.mod(&h)
-			err := provision(t, &h)
+			err := provisionHandler(t, &h)
 			if err == nil {
 				t.Fatal("Provision accepted it")
 			}
@@ -409,7 +397,7 @@ func TestProvisionExpandsPlaceholdersInKeysAndSecret(t *testing.T) {
 	h := validateHandler()
 	h.AppSecret = "{env.WECHAT_TEST_SECRET}"
 	h.SessionKeys = []SessionKey{{HashKey: "{env.WECHAT_TEST_HASH}", BlockKey: "{env.WECHAT_TEST_BLOCK}"}}
-	if err := provision(t, &h); err != nil {
+	if err := provisionHandler(t, &h); err != nil {
 		t.Fatal(err)
 	}
 	// A cookie sealed by a codec built from the literal keys verifies.

@@ -1,0 +1,85 @@
+package wechatauth_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
+)
+
+// Tests of the endpoints under path_prefix (endpoints.go, and /login).
+
+func TestLogoutUserinfoAndLoginEndpoints(t *testing.T) {
+	g := startGateway(t, gatewayConfig{settings: "redirect_domains .example.com"})
+	b := newBrowser("alice")
+
+	resp, body := b.get(t, g.URL+"/wechat_auth/userinfo")
+	if resp.StatusCode != 401 {
+		t.Fatalf("userinfo without a session: %d %s", resp.StatusCode, body)
+	}
+	g.login(t, b, "/x")
+	resp, body = b.get(t, g.URL+"/wechat_auth/userinfo")
+	var u struct{ OpenID, Scope string }
+	decodeJSON(t, body, &u)
+	if resp.StatusCode != 200 || u.OpenID != g.sim.OpenID(testAppID, "alice") || u.Scope != "snsapi_base" {
+		t.Fatalf("userinfo: %d %s", resp.StatusCode, body)
+	}
+
+	b.stopAt = "example.com"
+	resp, _ = b.get(t, g.URL+"/wechat_auth/logout?rd="+url.QueryEscape("https://shop.example.com/bye?x=1"))
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://shop.example.com/bye?x=1" {
+		t.Fatalf("logout to an allowed domain: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	b.stopAt = ""
+	if b.cookie(g.URL, "wechat_session") != "" {
+		t.Fatal("logout left the session cookie")
+	}
+	resp, _ = b.get(t, g.URL+"/wechat_auth/userinfo")
+	if resp.StatusCode != 401 {
+		t.Fatalf("userinfo after logout: %d", resp.StatusCode)
+	}
+
+	b.stopAt = "127.0.0.1" // read logout's own answer, follow nothing
+	for _, rd := range []string{"https://evil.com/", "//evil.com", "/\\evil.com", "javascript:alert(1)", "http://127.0.0.1.evil.com/"} {
+		resp, _ := b.get(t, g.URL+"/wechat_auth/logout?rd="+url.QueryEscape(rd))
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
+			t.Errorf("logout rd=%q answered %d Location %q, want 302 to /", rd, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+
+	// login?rd= starts a flow and lands on rd.
+	b.stopAt = ""
+	resp, _ = b.get(t, g.URL+"/wechat_auth/login?rd="+url.QueryEscape("/after?y=2"))
+	if resp.Request.URL.RequestURI() != "/after?y=2" || resp.StatusCode != 200 {
+		t.Fatalf("login?rd ended at %d %s", resp.StatusCode, resp.Request.URL)
+	}
+}
+
+func TestEndpointsAnswerOutsideTheProtectMatcher(t *testing.T) {
+	sim := wechattest.NewServer()
+	t.Cleanup(sim.Close)
+	g2 := startGateway(t, gatewayConfig{sim: sim, site: strings.ReplaceAll(`wechat_auth /app/* {
+		app_id `+testAppID+`
+		app_secret {env.TEST_WECHAT_SECRET}
+		api_base SIM
+		open_base SIM
+	}
+	reverse_proxy %[2]s`, "SIM", sim.URL)})
+	b := newBrowser("alice")
+	// Unprotected paths pass without login, but still without forged identity.
+	b.headers.Set("X-WeChat-OpenID", "forged")
+	if resp, _ := b.get(t, g2.URL+"/public"); resp.StatusCode != 200 || g2.up.last(t).Header.Get("X-Wechat-Openid") != "" {
+		t.Fatalf("unprotected path: %d openid %q", resp.StatusCode, g2.up.last(t).Header.Get("X-Wechat-Openid"))
+	}
+	b.headers = http.Header{}
+	if sim.CallCount("/connect/oauth2/authorize") != 0 {
+		t.Fatal("an unprotected path was sent to WeChat")
+	}
+	// A protected path logs in through the callback, which is outside /app/*.
+	got := g2.login(t, b, "/app/bind")
+	if got.Header.Get("X-Wechat-Openid") != sim.OpenID(testAppID, "alice") {
+		t.Fatal("no identity on the protected path")
+	}
+}
