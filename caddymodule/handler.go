@@ -214,30 +214,6 @@ const (
 	identityVar = "wechat_auth.identity"
 )
 
-func (h *Handler) setDefaults() {
-	if h.Scope == "" {
-		h.Scope = wechat.ScopeBase
-	}
-	if h.CookieName == "" {
-		h.CookieName = defaultCookieName
-	}
-	if h.SessionTTL == 0 {
-		h.SessionTTL = caddy.Duration(defaultSessionTTL)
-	}
-	if h.PathPrefix == "" {
-		h.PathPrefix = defaultPathPrefix
-	}
-	if len(h.PathPrefix) > 1 {
-		h.PathPrefix = strings.TrimSuffix(h.PathPrefix, "/")
-	}
-	if h.NonWeChat == "" {
-		h.NonWeChat = nonWeChatPage
-	}
-	if h.HeaderPrefix == "" {
-		h.HeaderPrefix = defaultHeaderPrefix
-	}
-}
-
 // Provision expands placeholders in secrets and keys, decodes the keys and
 // builds the WeChat client and caches.
 func (h *Handler) Provision(ctx caddy.Context) error {

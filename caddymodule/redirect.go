@@ -171,3 +171,42 @@ func hasControlOrSpace(s string) bool {
 	}
 	return false
 }
+
+// maxReturnLen is the longest return URL a flow cookie carries: with the
+// state and the cookie's own overhead it stays well inside the 4 KiB a
+// browser keeps per cookie.
+const maxReturnLen = 2048
+
+// shortenReturnURL makes a return URL fit a flow cookie: a longer one loses
+// its query (and fragment) and, if the path alone is still too long, becomes
+// "/". Only ever shorter and on the same site, so never less safe.
+func shortenReturnURL(ret string) string {
+	if len(ret) <= maxReturnLen {
+		return ret
+	}
+	if i := strings.IndexAny(ret, "?#"); i >= 0 && i <= maxReturnLen {
+		return ret[:i]
+	}
+	return "/"
+}
+
+// cleanAvatarURL admits an avatar URL that may become a header value and a
+// link: http(s), a valid host, no userinfo, and only the characters a URL
+// needs, so quotes, angle brackets and spaces never get through.
+func cleanAvatarURL(s string) bool {
+	if len(s) > 1024 || !(strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~:/?#[]@!$&()*+,;=%", c) >= 0) {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User != nil || u.Host == "" {
+		return false
+	}
+	host, _ := splitHostPort(strings.ToLower(u.Host), u.Scheme)
+	return host != "" && validHostname(host)
+}

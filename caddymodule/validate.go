@@ -12,6 +12,31 @@ import (
 	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
+// setDefaults fills what the configuration left out.
+func (h *Handler) setDefaults() {
+	if h.Scope == "" {
+		h.Scope = wechat.ScopeBase
+	}
+	if h.CookieName == "" {
+		h.CookieName = defaultCookieName
+	}
+	if h.SessionTTL == 0 {
+		h.SessionTTL = caddy.Duration(defaultSessionTTL)
+	}
+	if h.PathPrefix == "" {
+		h.PathPrefix = defaultPathPrefix
+	}
+	if len(h.PathPrefix) > 1 {
+		h.PathPrefix = strings.TrimSuffix(h.PathPrefix, "/")
+	}
+	if h.NonWeChat == "" {
+		h.NonWeChat = nonWeChatPage
+	}
+	if h.HeaderPrefix == "" {
+		h.HeaderPrefix = defaultHeaderPrefix
+	}
+}
+
 // Validate checks the configuration and says how to fix what is wrong. It
 // holds every rule of every setting; the Caddyfile parser only shapes
 // tokens. Provision runs it before building anything, so Caddy's own call
