@@ -47,7 +47,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		session_ttl      <duration>
 //		path_prefix      <path>
 //		redirect_domains <host>...
-//		non_wechat       page|allow|deny|login
+//		non_wechat       page|allow|deny|login|qrconnect
+//		desktop_login    <website-appid> <secret>       # scan-to-login outside WeChat (implies non_wechat qrconnect)
 //		header_prefix    <prefix>
 //		api_base         <url>
 //		open_base        <url>
@@ -130,6 +131,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("keep_fragment takes no value")
 			}
 			h.KeepFragment = true
+		case "desktop_login":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				// The values are not echoed: one may be the secret.
+				return d.Errf("desktop_login takes two values: <website-appid> <secret>, e.g. desktop_login wxabc… {env.WECHAT_WEB_APP_SECRET}")
+			}
+			h.DesktopLogin = &DesktopLogin{AppID: args[0], AppSecret: args[1]}
 		case "non_wechat":
 			if err := oneArg(d, &h.NonWeChat); err != nil {
 				return err
@@ -164,7 +172,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, non_wechat, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay, keep_fragment", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, non_wechat, desktop_login, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay, keep_fragment", name)
 		}
 	}
 	return nil

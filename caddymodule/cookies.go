@@ -53,7 +53,7 @@ func (h *Handler) verify(value string) *identity {
 		return nil
 	}
 	now := h.now().Unix()
-	if s.AppID != h.AppID || s.OpenID == "" || s.Expires <= now || s.Issued > now+60 {
+	if !h.ownSession(&s) || s.OpenID == "" || s.Expires <= now || s.Issued > now+60 {
 		return nil
 	}
 	id := newIdentity(s)

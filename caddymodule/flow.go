@@ -112,8 +112,9 @@ func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, site origin,
 			writeInternal(w)
 			return
 		}
+	} else if redirectURI := site.String() + h.PathPrefix + "/callback"; f.Scope == wechat.ScopeLogin {
+		target = h.desktop.QRConnectURL(redirectURI, f.State)
 	} else {
-		redirectURI := site.String() + h.PathPrefix + "/callback"
 		target = h.client.AuthorizeURL(redirectURI, f.Scope, f.State, wechat.AuthorizeOptions{})
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -141,6 +142,9 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 	scope := h.Scope
 	if q.Get("scope") == wechat.ScopeUserInfo {
 		scope = wechat.ScopeUserInfo
+	}
+	if h.desktopFor(r) {
+		scope = wechat.ScopeLogin
 	}
 	if !isWeChat(r) {
 		if o, ok := h.outsideWeChatOutcome(); ok {
@@ -180,7 +184,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 	f, ok := h.readFlow(r, state)
 	// A relay client never sends anyone to WeChat: a flow of its own
 	// arriving here was not started by WeChat's authorize page.
-	if !ok || f.ViaRelay || h.client == nil {
+	if !ok || f.ViaRelay || h.clientFor(f) == nil {
 		h.writeFlowLost(w, site)
 		return
 	}
@@ -237,7 +241,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 	case outcomeSession:
 		now := h.now()
 		s := res.sess
-		s.AppID, s.Issued, s.Expires = h.AppID, now.Unix(), now.Add(h.ttl).Unix()
+		s.AppID, s.Issued, s.Expires = h.sessionAppID(s.Scope), now.Unix(), now.Add(h.ttl).Unix()
 		s.IssuedMilli = now.UnixMilli()
 		if s.ID == "" { // a hand-back from a relay of an older version
 			s.ID = randomAlnum(sessionIDLen)
@@ -283,7 +287,8 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 // code, codeFailed answers the visitor and answered is true; otherwise the
 // result is a session (with a new id) or an outcome without one.
 func (h *Handler) exchange(ctx context.Context, w http.ResponseWriter, r *http.Request, site origin, f flowState, code string) (res authResult, answered bool) {
-	tok, err := h.client.ExchangeCode(ctx, code)
+	client := h.clientFor(f)
+	tok, err := client.ExchangeCode(ctx, code)
 	if err != nil {
 		h.codeFailed(w, r, site, f, err)
 		return authResult{}, true
@@ -294,7 +299,8 @@ func (h *Handler) exchange(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	// The code exchange carries a unionid for snsapi_userinfo only; a
 	// snsapi_base visitor's unionid comes from user/info (subscriber_info).
-	userInfo := strings.Contains(tok.Scope, wechat.ScopeUserInfo)
+	// A website app's snsapi_login token carries it, and reaches userinfo, too.
+	userInfo := strings.Contains(tok.Scope, wechat.ScopeUserInfo) || f.Scope == wechat.ScopeLogin
 	unionID := ""
 	if userInfo {
 		unionID = tok.UnionID
@@ -307,8 +313,14 @@ func (h *Handler) exchange(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	// Every session has its own id, so a logout can end exactly it.
 	s := Session{AppID: h.AppID, OpenID: tok.OpenID, UnionID: unionID, Scope: wechat.ScopeBase, ID: randomAlnum(sessionIDLen)}
+	if f.Scope == wechat.ScopeLogin {
+		s.AppID, s.Scope = h.sessionAppID(f.Scope), wechat.ScopeLogin
+	}
 	if userInfo {
-		h.fillProfile(ctx, &s, tok)
+		h.fillProfile(ctx, client, &s, tok)
+	}
+	if !h.requireUnionID(&s) {
+		return authResult{outcome: outcomeMisconfigured, ref: "no unionid"}, false
 	}
 	return authResult{outcome: outcomeSession, sess: s}, false
 }
@@ -316,8 +328,8 @@ func (h *Handler) exchange(ctx context.Context, w http.ResponseWriter, r *http.R
 // fillProfile fetches nickname and avatar for a snsapi_userinfo login. If
 // WeChat fails here the visitor still gets a session (base scope) rather
 // than none, and is not sent round again for upgradeBackoff.
-func (h *Handler) fillProfile(ctx context.Context, s *Session, tok *wechat.Token) {
-	info, err := h.client.UserInfo(ctx, tok.AccessToken, tok.OpenID, "zh_CN")
+func (h *Handler) fillProfile(ctx context.Context, client *wechat.Client, s *Session, tok *wechat.Token) {
+	info, err := client.UserInfo(ctx, tok.AccessToken, tok.OpenID, "zh_CN")
 	if err != nil {
 		if ce := h.logger.Check(zap.WarnLevel, "fetching userinfo failed; continuing with a snsapi_base session"); ce != nil {
 			ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
@@ -325,7 +337,9 @@ func (h *Handler) fillProfile(ctx context.Context, s *Session, tok *wechat.Token
 		s.NoUpgradeUntil = h.now().Add(upgradeBackoff).Unix()
 		return
 	}
-	s.Scope = wechat.ScopeUserInfo
+	if s.Scope != wechat.ScopeLogin {
+		s.Scope = wechat.ScopeUserInfo
+	}
 	s.Nickname = info.Nickname
 	if cleanAvatarURL(info.HeadImgURL) {
 		s.Avatar = info.HeadImgURL

@@ -42,8 +42,8 @@ func (h *Handler) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	switch d.outcome {
 	case admit, admitAnonymous:
 		h.writeAllowed(w, r, d)
-	case signIn:
-		h.signIn(w, r, site, ret, http.StatusUnauthorized)
+	case signIn, signInDesktop:
+		h.signIn(w, r, site, ret, h.loginScope(d.outcome), http.StatusUnauthorized)
 	default:
 		h.writeRefusal(w, r, d, site, ret)
 	}
@@ -69,7 +69,7 @@ func (h *Handler) serveAuthRequest(w http.ResponseWriter, r *http.Request) {
 	switch d.outcome {
 	case admit, admitAnonymous:
 		h.writeAllowed(w, r, d)
-	case signIn, signInForm, signInAPI:
+	case signIn, signInDesktop, signInForm, signInAPI:
 		w.Header().Set("Location", h.loginURL(site, ret, h.Scope))
 		h.writeSignInJSON(w, site, ret)
 	default:

@@ -36,19 +36,21 @@ func init() {
 //
 //	X-WeChat-OpenID      the openid
 //	X-WeChat-UnionID     the unionid, when WeChat gave one
-//	X-WeChat-Scope       snsapi_base or snsapi_userinfo
+//	X-WeChat-Scope       snsapi_base, snsapi_userinfo or snsapi_login (desktop_login)
 //	X-WeChat-Nickname    the nickname, percent-encoded UTF-8 (snsapi_userinfo)
 //	X-WeChat-Avatar      the avatar URL (snsapi_userinfo)
 //	X-WeChat-Subscribed  1 or 0: follows the account (subscriber_info)
+//	X-WeChat-Source      mp (the Official Account's openid) or web (desktop_login's website app)
 //
 // and these placeholders:
 //
 //	{http.auth.user.id}          the openid (access logs' user_id; php_fastcgi's REMOTE_USER)
 //	{http.auth.user.unionid}     the unionid, empty when WeChat gave none
-//	{http.auth.user.scope}       snsapi_base or snsapi_userinfo
+//	{http.auth.user.scope}       snsapi_base, snsapi_userinfo or snsapi_login
 //	{http.auth.user.nickname}    the nickname (snsapi_userinfo)
 //	{http.auth.user.avatar}      the avatar URL (snsapi_userinfo)
 //	{http.auth.user.subscribed}  1 or 0 (subscriber_info)
+//	{http.auth.user.source}      mp or web
 //
 // Endpoints under path_prefix (default /wechat_auth) answer whatever the
 // protect matcher:
@@ -112,8 +114,17 @@ type Handler struct {
 	// NonWeChat decides what visitors outside the WeChat client get:
 	// page (default: a page with a QR code of the URL to open in WeChat),
 	// allow (continue anonymously, without identity headers), deny (403) or
-	// login (authorize anyway: desktop WeChat, WeChat DevTools, demos).
+	// login (authorize anyway: desktop WeChat, WeChat DevTools, demos) or
+	// qrconnect (scan-to-login with the website application of
+	// DesktopLogin; the default when DesktopLogin is set).
 	NonWeChat string `json:"non_wechat,omitempty"`
+
+	// DesktopLogin is an Open Platform website application (网站应用微信登录)
+	// that signs in visitors outside the WeChat client: they scan a QR code
+	// with WeChat and confirm on the phone. Their sessions carry the website
+	// app's openid, the unionid shared with the Official Account (a login
+	// without one is refused), scope snsapi_login and X-WeChat-Source: web.
+	DesktopLogin *DesktopLogin `json:"desktop_login,omitempty"`
 
 	// HeaderPrefix prefixes the identity headers (default X-WeChat-). Every
 	// client-sent header under this prefix is removed.
@@ -174,6 +185,7 @@ type Handler struct {
 	revs         *revocationSet // the app's revocations, looked up in memory
 	followers    *followers
 	client       *wechat.Client
+	desktop      *wechat.Client // desktop_login's website app; nil without
 	sessions     cookieCodec
 	flows        cookieCodec
 	memo         *cache.Cache
@@ -261,6 +273,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("api_base/open_base: %v", err)
 		}
+	}
+	if err := h.provisionDesktop(repl, apiBase, openBase); err != nil {
+		return err
 	}
 	h.app.announceSessionTTL(h.AppID, time.Duration(h.SessionTTL))
 

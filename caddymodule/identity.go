@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 // headerNames are the canonical identity header keys, computed once at
@@ -21,6 +23,7 @@ type headerNames struct {
 	nickname   string
 	avatar     string
 	subscribed string
+	source     string
 }
 
 func newHeaderNames(prefix string) headerNames {
@@ -33,6 +36,7 @@ func newHeaderNames(prefix string) headerNames {
 		nickname:   c(prefix + "Nickname"),
 		avatar:     c(prefix + "Avatar"),
 		subscribed: c(prefix + "Subscribed"),
+		source:     c(prefix + "Source"),
 	}
 }
 
@@ -129,11 +133,13 @@ type identity struct {
 	scope      []string
 	nickname   []string
 	avatar     []string
+	source     []string // sourceMP or sourceWeb (desktop.go)
 	phOpenID   any
 	phUnionID  any
 	phScope    any
 	phNickname any
 	phAvatar   any
+	phSource   any
 }
 
 // owns reports whether a header value is one a wechat_auth handler set from
@@ -169,6 +175,10 @@ func newIdentity(s Session) *identity {
 	}
 	id.phOpenID, id.phUnionID, id.phScope = s.OpenID, s.UnionID, s.Scope
 	id.phNickname, id.phAvatar = s.Nickname, s.Avatar
+	id.source, id.phSource = sourceMP, "mp"
+	if s.Scope == wechat.ScopeLogin {
+		id.source, id.phSource = sourceWeb, "web"
+	}
 	return id
 }
 
@@ -178,6 +188,7 @@ func newIdentity(s Session) *identity {
 func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 	h[n.openID] = id.openID
 	h[n.scope] = id.scope
+	h[n.source] = id.source
 	if id.unionID != nil {
 		h[n.unionID] = id.unionID
 	}
@@ -193,6 +204,7 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 		repl.Set("http.auth.user.scope", id.phScope)
 		repl.Set("http.auth.user.nickname", id.phNickname)
 		repl.Set("http.auth.user.avatar", id.phAvatar)
+		repl.Set("http.auth.user.source", id.phSource)
 	}
 }
 

@@ -109,6 +109,7 @@ func TestApplySetsHeadersAndPlaceholders(t *testing.T) {
 		"X-Wechat-Scope":    s.Scope,
 		"X-Wechat-Nickname": "%E5%BC%A0%E4%B8%89%F0%9F%98%80",
 		"X-Wechat-Avatar":   s.Avatar,
+		"X-Wechat-Source":   "mp",
 	}
 	for k, v := range want {
 		if got := h.Values(k); len(got) != 1 || got[0] != v {
@@ -124,11 +125,25 @@ func TestApplySetsHeadersAndPlaceholders(t *testing.T) {
 		"{http.auth.user.scope}":    s.Scope,
 		"{http.auth.user.nickname}": s.Nickname,
 		"{http.auth.user.avatar}":   s.Avatar,
+		"{http.auth.user.source}":   "mp",
 	}
 	for ph, v := range placeholders {
 		if got := repl.ReplaceAll(ph, "MISSING"); got != v {
 			t.Errorf("%s = %q, want %q", ph, got, v)
 		}
+	}
+}
+
+func TestApplySaysWebForADesktopSession(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	h := http.Header{"X-Wechat-Source": {"mp"}}
+	repl := caddy.NewReplacer()
+	n.apply(h, repl, newIdentity(Session{AppID: "wxweb", OpenID: "o1", UnionID: "u1", Scope: "snsapi_login"}))
+	if got := h.Values("X-WeChat-Source"); !reflect.DeepEqual(got, []string{"web"}) {
+		t.Errorf("X-WeChat-Source = %q, want [web]", got)
+	}
+	if got := repl.ReplaceAll("{http.auth.user.source}", ""); got != "web" {
+		t.Errorf("{http.auth.user.source} = %q, want web", got)
 	}
 }
 

@@ -38,6 +38,9 @@ const (
 	signInForm
 	// signIn: no sufficient session on a page: authorize through WeChat.
 	signIn
+	// signInDesktop: no sufficient session on a page outside WeChat under
+	// non_wechat qrconnect: scan-to-login with desktop_login (desktop.go).
+	signInDesktop
 	// notFollower: require_subscribe and the visitor does not follow the
 	// account: a page asking them to (403 JSON for API requests).
 	notFollower
@@ -82,12 +85,15 @@ func (h *Handler) decide(r *http.Request, id *identity, method string) decision 
 		return decision{outcome: signInAPI, id: id}
 	case method != http.MethodGet && method != http.MethodHead:
 		return decision{outcome: signInForm, id: id}
+	case h.desktopFor(r):
+		return decision{outcome: signInDesktop, id: id}
 	}
 	return decision{outcome: signIn, id: id}
 }
 
 // outsideWeChatOutcome is non_wechat for a visitor outside the WeChat
-// client; false means "authorize anyway" (login).
+// client; false means "authorize anyway" (login, or qrconnect with the
+// website app).
 func (h *Handler) outsideWeChatOutcome() (outcome, bool) {
 	switch h.NonWeChat {
 	case nonWeChatAllow:
@@ -131,7 +137,8 @@ func (h *Handler) decideFollower(r *http.Request, id *identity) decision {
 // scope. After a userinfo failure a base session is accepted for a while
 // rather than sending the visitor round WeChat again and again.
 func (h *Handler) scopeSatisfied(s *Session, scope string) bool {
-	if scope != wechat.ScopeUserInfo || s.Scope == wechat.ScopeUserInfo {
+	// A desktop session (snsapi_login) has the profile snsapi_userinfo gives.
+	if scope != wechat.ScopeUserInfo || s.Scope == wechat.ScopeUserInfo || s.Scope == wechat.ScopeLogin {
 		return true
 	}
 	return h.now().Unix() < s.NoUpgradeUntil
@@ -141,7 +148,7 @@ func (h *Handler) scopeSatisfied(s *Session, scope string) bool {
 // in-path handler): the identity goes upstream as request headers.
 func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, prior *identity) error {
 	id := prior
-	if id == nil || id.sess.AppID != h.AppID {
+	if id == nil || !h.ownSession(&id.sess) {
 		id = h.identityFrom(r)
 	}
 	d := h.decide(r, id, r.Method)
@@ -167,8 +174,8 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 		return nil
 	}
 	ret := h.returnURL(r.URL.RequestURI(), site)
-	if d.outcome == signIn {
-		h.signIn(w, r, site, ret, http.StatusOK)
+	if d.outcome == signIn || d.outcome == signInDesktop {
+		h.signIn(w, r, site, ret, h.loginScope(d.outcome), http.StatusOK)
 		return nil
 	}
 	h.writeRefusal(w, r, d, site, ret)
@@ -180,12 +187,13 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 // knows which), or with keep_fragment through the page that first adds the
 // #fragment the server never saw. pageStatus is that page's status: a
 // forward-auth caller lets any 2xx through, so /auth gives it as 401.
-func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, site origin, ret string, pageStatus int) {
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, site origin, ret, scope string, pageStatus int) {
 	if h.KeepFragment {
+		// /login picks the desktop flow again from the User-Agent.
 		writeFragmentPage(w, pageStatus, fragmentLoginURL(h.PathPrefix, safeReturnURL(ret, site, h.rules), h.Scope, h.Scope))
 		return
 	}
-	h.startLogin(w, r, site, ret, h.Scope, false)
+	h.startLogin(w, r, site, ret, scope, false)
 }
 
 // writeRefusal renders the outcomes every protocol answers alike: refusals

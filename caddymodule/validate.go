@@ -31,6 +31,9 @@ func (h *Handler) setDefaults() {
 	}
 	if h.NonWeChat == "" {
 		h.NonWeChat = nonWeChatPage
+		if h.DesktopLogin != nil {
+			h.NonWeChat = nonWeChatQRConnect
+		}
 	}
 	if h.HeaderPrefix == "" {
 		h.HeaderPrefix = defaultHeaderPrefix
@@ -70,9 +73,12 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("session_ttl %s is too short: use at least 1m, e.g. 168h", time.Duration(h.SessionTTL))
 	}
 	switch h.NonWeChat {
-	case nonWeChatPage, nonWeChatAllow, nonWeChatDeny, nonWeChatLogin:
+	case nonWeChatPage, nonWeChatAllow, nonWeChatDeny, nonWeChatLogin, nonWeChatQRConnect:
 	default:
-		return fmt.Errorf("non_wechat %q is unknown: use page, allow, deny or login", h.NonWeChat)
+		return fmt.Errorf("non_wechat %q is unknown: use page, allow, deny, login or qrconnect", h.NonWeChat)
+	}
+	if err := h.validateDesktop(); err != nil {
+		return err
 	}
 	if err := checkHeaderPrefix(h.HeaderPrefix); err != nil {
 		return err

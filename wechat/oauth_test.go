@@ -292,3 +292,15 @@ func TestCheckTokenErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestQRConnectURLKeepsWeChatsParameterOrder(t *testing.T) {
+	c, err := wechat.New(wechat.Config{AppID: "wxweb", AppSecret: "s", OpenBase: "https://open.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.QRConnectURL("https://a.example/cb?x=1", "St4te")
+	want := "https://open.example/connect/qrconnect?appid=wxweb&redirect_uri=https%3A%2F%2Fa.example%2Fcb%3Fx%3D1&response_type=code&scope=snsapi_login&state=St4te#wechat_redirect"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
