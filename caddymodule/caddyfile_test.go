@@ -160,6 +160,9 @@ func TestCaddyfileParseErrors(t *testing.T) {
 		{"subscriber_ttl zero", "subscriber_ttl 0s", "subscriber_ttl 0 would mean the default"},
 		{"path_prefix no value", "path_prefix", "path_prefix needs a value"},
 		{"redirect_domains empty", "redirect_domains", "wrong argument count"},
+		{"desktop_login one value", "desktop_login wxweb", "desktop_login takes two values"},
+		{"desktop_login three values", "desktop_login wxweb s extra", "desktop_login takes two values"},
+		{"desktop_login twice", "desktop_login a b\ndesktop_login c d", "desktop_login is set twice"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -314,6 +317,17 @@ func TestValidateExplainsWhatIsWrong(t *testing.T) {
 		{"api_base scheme", func(h *Handler) { h.APIBase = "ftp://api.weixin.qq.com" }, "api_base"},
 		{"api_base no host", func(h *Handler) { h.APIBase = "https://" }, "api_base"},
 		{"open_base relative", func(h *Handler) { h.OpenBase = "/connect" }, "open_base"},
+		{"qrconnect without desktop_login", func(h *Handler) { h.NonWeChat = "qrconnect" }, "non_wechat qrconnect needs desktop_login"},
+		{"desktop_login without AppID", func(h *Handler) { h.DesktopLogin = &DesktopLogin{AppSecret: "s"} }, "desktop_login has no AppID"},
+		{"desktop_login without secret", func(h *Handler) { h.DesktopLogin = &DesktopLogin{AppID: "wxweb"} }, "desktop_login has no secret"},
+		{"desktop_login is the OA", func(h *Handler) { h.DesktopLogin = &DesktopLogin{AppID: testAppID, AppSecret: "s"} }, "is the Official Account's app_id"},
+		{"desktop_login bad AppID", func(h *Handler) { h.DesktopLogin = &DesktopLogin{AppID: "wx web", AppSecret: "s"} }, "is not an AppID"},
+		{"desktop_login with non_wechat page", func(h *Handler) {
+			h.DesktopLogin, h.NonWeChat = &DesktopLogin{AppID: "wxweb", AppSecret: "s"}, "page"
+		}, "use non_wechat qrconnect"},
+		{"desktop_login with relay", func(h *Handler) {
+			h.DesktopLogin, h.Relay = &DesktopLogin{AppID: "wxweb", AppSecret: "s"}, "https://wx.example.com"
+		}, "cannot be combined with relay"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -334,6 +348,37 @@ func TestValidateExplainsWhatIsWrong(t *testing.T) {
 	h.setDefaults()
 	if err := h.Validate(); err != nil {
 		t.Errorf("a good config fails Validate: %v", err)
+	}
+	// desktop_login alone implies non_wechat qrconnect.
+	h = validateHandler()
+	h.DesktopLogin = &DesktopLogin{AppID: "wxweb", AppSecret: "{env.WEB_SECRET}"}
+	h.setDefaults()
+	if err := h.Validate(); err != nil || h.NonWeChat != "qrconnect" {
+		t.Errorf("desktop_login alone: non_wechat %q, Validate %v", h.NonWeChat, err)
+	}
+}
+
+func TestCaddyfileDesktopLoginKeepsItsSecretPlaceholder(t *testing.T) {
+	const secret = "website-app-secret-value-0123456"
+	t.Setenv("WECHAT_WEB_APP_SECRET", secret)
+	out, err := adaptCaddyfile(t, "Caddyfile", `example.com {
+	wechat_auth {
+		app_id        wx0123456789abcdef
+		app_secret    {env.WECHAT_APP_SECRET}
+		desktop_login wxd0d0d0d0d0d0d0d0 {env.WECHAT_WEB_APP_SECRET}
+	}
+}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), secret) {
+		t.Errorf("adapted JSON contains the website app's secret:\n%s", out)
+	}
+	h, _ := wechatAuthHandler(t, out)
+	dl, _ := h["desktop_login"].(map[string]any)
+	if dl["app_id"] != "wxd0d0d0d0d0d0d0d0" || dl["app_secret"] != "{env.WECHAT_WEB_APP_SECRET}" {
+		t.Errorf("desktop_login = %v", h["desktop_login"])
 	}
 }
 
