@@ -68,6 +68,7 @@ The simulator keeps everything in memory; stop it with Ctrl-C.
 func mockFlags(fs *pflag.FlagSet) {
 	fs.String("listen", "127.0.0.1:9001", "Address to listen on")
 	fs.StringArray("app", nil, "Official Account as APPID:SECRET[:OPENPLATFORM] (repeatable)")
+	fs.StringArray("website-app", nil, "Open Platform website application (desktop scan-to-login) as APPID:SECRET[:OPENPLATFORM]; its callback domains are the --domain settings (repeatable)")
 	fs.StringArray("domain", nil, "Registered callback domain as [SCHEME://]HOST[/PATH] (repeatable)")
 	fs.StringArray("user", nil, "Test user as NAME[:NICKNAME[:snapshot,follower]] (repeatable)")
 	fs.Bool("any-browser", false, "Do not require a WeChat User-Agent on the authorize page")
@@ -108,6 +109,15 @@ func mockOptions(fs *pflag.FlagSet) ([]wechattest.Option, error) {
 	}
 	if len(domains) > 0 {
 		opts = append(opts, wechattest.WithDomains(domains...))
+	}
+	webApps, _ := fs.GetStringArray("website-app")
+	for _, a := range webApps {
+		parts := strings.Split(a, ":")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+			return nil, fmt.Errorf("--website-app %q: write APPID:SECRET or APPID:SECRET:OPENPLATFORM", a)
+		}
+		parts = append(parts, "")
+		opts = append(opts, wechattest.WithWebsiteApp(parts[0], parts[1], parts[2], domains...))
 	}
 	users, _ := fs.GetStringArray("user")
 	for _, spec := range users {

@@ -110,10 +110,28 @@ func TestWechatMockFlagsConfigureAppsUsersDomainsAndBrowser(t *testing.T) {
 	}
 }
 
+func TestWechatMockServesWebsiteAppsOnTheirQRPage(t *testing.T) {
+	base, out, stop := startMock(t, "--app", "wxA:secretA:op", "--website-app", "wxW:secretW:op")
+	defer stop()
+	if !strings.Contains(out.String(), "wxW") || !strings.Contains(out.String(), "website app") {
+		t.Errorf("output does not list the website app:\n%s", out)
+	}
+	desk := wechattest.NewDesktopBrowser()
+	page := desk.Get(t, base+"/connect/qrconnect?appid=wxW&redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fcb&response_type=code&scope=snsapi_login&state=s")
+	if page.ScanURL() == "" {
+		t.Fatalf("no QR code for the website app: %s", page.Body)
+	}
+	if p := desk.Get(t, base+"/connect/qrconnect?appid=wxA&redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fcb&response_type=code&scope=snsapi_login&state=s"); p.ScanURL() != "" {
+		t.Error("the Official Account got a QR code")
+	}
+}
+
 func TestWechatMockRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--app", "wxonly"},
 		{"--app", "wx:"},
+		{"--website-app", "wxweb"},
+		{"--website-app", "wxweb:s:op:extra"},
 		{"--domain", "http://x"},
 		{"--domain", "x:8080"},
 		{"--domain", "app.example.com:443"},
