@@ -19,16 +19,7 @@ type AuthorizeOptions struct {
 // matches the link against a strict pattern, so the order is fixed: appid,
 // redirect_uri, response_type=code, scope, state, the options, then #wechat_redirect.
 func (c *Client) AuthorizeURL(redirectURI, scope, state string, opts AuthorizeOptions) string {
-	var b strings.Builder
-	b.WriteString(c.openBase)
-	b.WriteString("/connect/oauth2/authorize?appid=")
-	b.WriteString(url.QueryEscape(c.cfg.AppID))
-	b.WriteString("&redirect_uri=")
-	b.WriteString(url.QueryEscape(redirectURI))
-	b.WriteString("&response_type=code&scope=")
-	b.WriteString(url.QueryEscape(scope))
-	b.WriteString("&state=")
-	b.WriteString(url.QueryEscape(state))
+	b := c.connectURL("/connect/oauth2/authorize", redirectURI, scope, state)
 	if opts.ForcePopup {
 		b.WriteString("&forcePopup=true")
 	}
@@ -37,6 +28,23 @@ func (c *Client) AuthorizeURL(redirectURI, scope, state string, opts AuthorizeOp
 	}
 	b.WriteString("#wechat_redirect")
 	return b.String()
+}
+
+// connectURL starts an open.weixin.qq.com page URL in WeChat's fixed order:
+// appid, redirect_uri, response_type=code, scope, state.
+func (c *Client) connectURL(path, redirectURI, scope, state string) *strings.Builder {
+	b := new(strings.Builder)
+	b.WriteString(c.openBase)
+	b.WriteString(path)
+	b.WriteString("?appid=")
+	b.WriteString(url.QueryEscape(c.cfg.AppID))
+	b.WriteString("&redirect_uri=")
+	b.WriteString(url.QueryEscape(redirectURI))
+	b.WriteString("&response_type=code&scope=")
+	b.WriteString(url.QueryEscape(scope))
+	b.WriteString("&state=")
+	b.WriteString(url.QueryEscape(state))
+	return b
 }
 
 // Token is a web (网页授权) access_token as sns/oauth2/access_token and

@@ -1,10 +1,5 @@
 package wechat
 
-import (
-	"net/url"
-	"strings"
-)
-
 // ScopeLogin is the scope of an Open Platform website application
 // (网站应用微信登录): a desktop visitor scans a QR code and confirms on the
 // phone; the token it yields reaches sns/userinfo like snsapi_userinfo's.
@@ -15,14 +10,7 @@ const ScopeLogin = "snsapi_login"
 // AuthorizeURL: appid, redirect_uri, response_type=code, scope=snsapi_login,
 // state, then #wechat_redirect.
 func (c *Client) QRConnectURL(redirectURI, state string) string {
-	var b strings.Builder
-	b.WriteString(c.openBase)
-	b.WriteString("/connect/qrconnect?appid=")
-	b.WriteString(url.QueryEscape(c.cfg.AppID))
-	b.WriteString("&redirect_uri=")
-	b.WriteString(url.QueryEscape(redirectURI))
-	b.WriteString("&response_type=code&scope=" + ScopeLogin + "&state=")
-	b.WriteString(url.QueryEscape(state))
+	b := c.connectURL("/connect/qrconnect", redirectURI, ScopeLogin, state)
 	b.WriteString("#wechat_redirect")
 	return b.String()
 }
