@@ -124,7 +124,9 @@ func (s *redisStore) Close() error {
 // failed records that Redis did not answer. Only a context the caller
 // cancelled is not Redis's fault.
 func (s *redisStore) failed(ctx context.Context, err error) {
-	if ctx.Err() != nil {
+	// A request still in flight on a config being unloaded meets the closed
+	// client: that is a reload, not an outage.
+	if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
 		return
 	}
 	if s.state.Swap(stateDown) != stateDown {

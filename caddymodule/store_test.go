@@ -375,3 +375,17 @@ func TestRevocationSet(t *testing.T) {
 		t.Fatalf("%d spent revocations kept", n)
 	}
 }
+
+// TestRedisStoreClosedByAReloadIsNoOutage: a request still in flight on an
+// unloaded config meets the closed client; that is not logged as an outage.
+func TestRedisStoreClosedByAReloadIsNoOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	s, logs := startRedisStore(t, srv.URL(), nil)
+	_ = s.Close()
+	if _, err := s.Claim(context.Background(), "claim:late", nil, time.Minute); err != nil {
+		t.Fatalf("claim after close: %v", err)
+	}
+	if n := logs.FilterMessageSnippet("unreachable").Len(); n != 0 {
+		t.Fatalf("%d outage lines after a close", n)
+	}
+}
