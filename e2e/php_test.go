@@ -71,8 +71,15 @@ php_admin_flag[display_errors] = off
 
 func startPHPSite(t *testing.T) *phpSite {
 	t.Helper()
+	return startPHPSiteWith(t, filepath.Join(repoRoot, "examples", "php", "Caddyfile"), nil)
+}
+
+// startPHPSiteWith serves examples/php through the Caddyfile at example,
+// against a simulator with opts, with extraEnv added.
+func startPHPSiteWith(t *testing.T, example string, extraEnv []string, opts ...wechattest.Option) *phpSite {
+	t.Helper()
 	needTool(t, "php-sqlite3", "/usr/lib/php/*/pdo_sqlite.so")
-	sim := wechattest.NewServer()
+	sim := wechattest.NewServer(opts...)
 	t.Cleanup(sim.Close)
 
 	dir := shortTempDir(t)
@@ -88,9 +95,9 @@ func startPHPSite(t *testing.T) *phpSite {
 }
 
 import %s
-`, filepath.Join(repoRoot, "examples", "php", "Caddyfile")))
+`, example))
 	db := filepath.Join(dir, "phones.sqlite")
-	startCaddy(t, "caddy", caddyfile, []string{
+	startCaddy(t, "caddy", caddyfile, append([]string{
 		"SITE_ADDRESS=" + site,
 		"PHP_APP_ROOT=" + filepath.Join(repoRoot, "examples", "php"),
 		"PHP_FPM_SOCKET=" + sock,
@@ -101,13 +108,17 @@ import %s
 		"WECHAT_SESSION_BLOCK_KEY=" + randomKey(t, 32),
 		"WECHAT_API_BASE=" + sim.URL,
 		"WECHAT_OPEN_BASE=" + sim.URL,
-	}, site+"/")
+	}, extraEnv...), site+"/")
 	return &phpSite{URL: site, DB: db, Sim: sim}
 }
 
 func (s *phpSite) openID(user string) string {
 	return s.Sim.OpenID(wechattest.DefaultAppID, user)
 }
+
+// person is the key examples/php stores user's binding under on this site:
+// the simulator's default app has no unionid, so the Official Account's openid.
+func (s *phpSite) person(user string) string { return "mp:" + s.openID(user) }
 
 func (s *phpSite) nickname(t *testing.T, user string) string {
 	t.Helper()
@@ -120,7 +131,7 @@ func (s *phpSite) nickname(t *testing.T, user string) string {
 	return ""
 }
 
-// bindings reads phone_bindings back with the sqlite3 CLI: openid → phone.
+// bindings reads person_phones back with the sqlite3 CLI: person → phone.
 func (s *phpSite) bindings(t *testing.T) map[string]string {
 	t.Helper()
 	sqlite := needTool(t, "sqlite3", "sqlite3")
@@ -129,7 +140,7 @@ func (s *phpSite) bindings(t *testing.T) map[string]string {
 		return got
 	}
 	cmd := exec.Command(sqlite, "-readonly", "-separator", "|", s.DB,
-		"SELECT openid, phone FROM phone_bindings ORDER BY openid")
+		"SELECT person, phone FROM person_phones ORDER BY person")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("sqlite3: %v\n%s", err, out)
@@ -138,11 +149,11 @@ func (s *phpSite) bindings(t *testing.T) map[string]string {
 		if line == "" {
 			continue
 		}
-		openid, phone, ok := strings.Cut(line, "|")
+		person, phone, ok := strings.Cut(line, "|")
 		if !ok {
 			t.Fatalf("sqlite3 row %q", line)
 		}
-		got[openid] = phone
+		got[person] = phone
 	}
 	return got
 }
@@ -151,7 +162,7 @@ func (s *phpSite) wantBindings(t *testing.T, want map[string]string) {
 	t.Helper()
 	got := s.bindings(t)
 	if fmt.Sprint(sortedPairs(got)) != fmt.Sprint(sortedPairs(want)) {
-		t.Fatalf("phone_bindings = %v, want %v", sortedPairs(got), sortedPairs(want))
+		t.Fatalf("person_phones = %v, want %v", sortedPairs(got), sortedPairs(want))
 	}
 }
 
@@ -196,7 +207,7 @@ func (s *phpSite) bind(t *testing.T, b *wechattest.Browser, phone string, extra 
 func TestPHPExampleBindsPhoneToTheSimulatorsOpenIDAndReadsItBackFromSQLite(t *testing.T) {
 	s := startPHPSite(t)
 	alice := s.login(t, "alice")
-	aliceID := s.openID("alice")
+	aliceID := s.person("alice")
 
 	p := s.bind(t, alice, "13800138000", nil)
 	if p.Status != http.StatusOK || p.URL.Path != "/index.php" || !strings.Contains(p.Body, `<strong id="phone">13800138000</strong>`) {
@@ -235,14 +246,14 @@ func TestPHPExampleRebindReplacesThePhone(t *testing.T) {
 	if p.Status != http.StatusOK || !strings.Contains(p.Body, `<strong id="phone">13900139000</strong>`) {
 		t.Fatalf("rebind: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
-	s.wantBindings(t, map[string]string{s.openID("alice"): "13900139000"})
+	s.wantBindings(t, map[string]string{s.person("alice"): "13900139000"})
 
 	// The old number is free again for someone else.
 	bob := s.login(t, "bob")
 	if p := s.bind(t, bob, "13800138000", nil); p.Status != http.StatusOK {
 		t.Fatalf("bob binding alice's old number: %d\n%s", p.Status, p.Body)
 	}
-	s.wantBindings(t, map[string]string{s.openID("alice"): "13900139000", s.openID("bob"): "13800138000"})
+	s.wantBindings(t, map[string]string{s.person("alice"): "13900139000", s.person("bob"): "13800138000"})
 }
 
 func TestPHPExampleRejectsInvalidPhonesWithAClearPage(t *testing.T) {
@@ -255,7 +266,7 @@ func TestPHPExampleRejectsInvalidPhonesWithAClearPage(t *testing.T) {
 			t.Errorf("phone %q: %d, want 400 with an explanation:\n%s", bad, p.Status, p.Body)
 		}
 	}
-	s.wantBindings(t, map[string]string{s.openID("alice"): "13800138000"})
+	s.wantBindings(t, map[string]string{s.person("alice"): "13800138000"})
 }
 
 func TestPHPExampleRefusesAPhoneAlreadyBoundToAnotherOpenID(t *testing.T) {
@@ -266,7 +277,7 @@ func TestPHPExampleRefusesAPhoneAlreadyBoundToAnotherOpenID(t *testing.T) {
 	if p.Status != http.StatusConflict || !strings.Contains(p.Body, "已被其他微信账号绑定") {
 		t.Fatalf("bob binding alice's phone: %d, want 409:\n%s", p.Status, p.Body)
 	}
-	s.wantBindings(t, map[string]string{s.openID("alice"): "13800138000"})
+	s.wantBindings(t, map[string]string{s.person("alice"): "13800138000"})
 }
 
 // spoofHeaders are the ways a client may try to pass itself off as someone:
@@ -277,7 +288,7 @@ var spoofHeaders = []string{"X-WeChat-OpenID", "X_WeChat_OpenID", "x-wechat-open
 func TestPHPExampleClientSentIdentityHeadersNeverBindAnotherOpenIDWithASession(t *testing.T) {
 	s := startPHPSite(t)
 	alice, bob := s.login(t, "alice"), s.login(t, "bob")
-	aliceID, bobID := s.openID("alice"), s.openID("bob")
+	aliceID := s.openID("alice")
 	s.bind(t, alice, "13800138000", nil)
 
 	for i, h := range spoofHeaders {
@@ -287,7 +298,7 @@ func TestPHPExampleClientSentIdentityHeadersNeverBindAnotherOpenIDWithASession(t
 		if p.Status != http.StatusOK || !strings.Contains(p.Body, `<strong id="phone">`+phone+`</strong>`) {
 			t.Fatalf("%s: %d %s\n%s", h, p.Status, p.URL, p.Body)
 		}
-		s.wantBindings(t, map[string]string{aliceID: "13800138000", bobID: phone})
+		s.wantBindings(t, map[string]string{s.person("alice"): "13800138000", s.person("bob"): phone})
 	}
 	// Aimed at alice's own number: refused as bob's attempt, not taken as alice's rebind.
 	p := s.bind(t, bob, "13800138000", http.Header{"X-WeChat-OpenID": {aliceID}, "X_WeChat_OpenID": {aliceID}})
@@ -386,5 +397,52 @@ func TestPHPExampleAnswers403WhenTheIdentityHeaderIsAbsent(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "phones.sqlite")); err == nil {
 		s := &phpSite{DB: filepath.Join(dir, "phones.sqlite")}
 		s.wantBindings(t, map[string]string{})
+	}
+}
+
+// TestPHPExampleFindsTheSamePhoneFromTheDesktopAndFromWeChat runs the
+// example with its desktop_login line uncommented, an Official Account and a
+// website app of one Open Platform account: bob scans in on a desktop and
+// binds a phone; bob in WeChat (another openid, the same unionid) sees it.
+func TestPHPExampleFindsTheSamePhoneFromTheDesktopAndFromWeChat(t *testing.T) {
+	const webApp, webSecret, openPlatform = "wxd0d0d0d0d0d0d0d0", "webappsecret0123456789abcdef0123", "op-shop"
+	src, err := os.ReadFile(filepath.Join(repoRoot, "examples", "php", "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "# desktop_login {$WECHAT_WEB_APP_ID} {env.WECHAT_WEB_APP_SECRET}"
+	if !strings.Contains(string(src), line) {
+		t.Fatalf("examples/php/Caddyfile lacks %q", line)
+	}
+	example := writeFile(t, shortTempDir(t), "Caddyfile", strings.Replace(string(src), line, line[2:], 1))
+	s := startPHPSiteWith(t, example, []string{"WECHAT_WEB_APP_ID=" + webApp, "WECHAT_WEB_APP_SECRET=" + webSecret},
+		wechattest.WithBoundApp(wechattest.DefaultAppID, wechattest.DefaultAppSecret, openPlatform),
+		wechattest.WithWebsiteApp(webApp, webSecret, openPlatform))
+
+	desk := wechattest.NewDesktopBrowser()
+	qr := desk.Get(t, s.URL+"/index.php")
+	if qr.URL.Path != "/connect/qrconnect" || qr.ScanURL() == "" {
+		t.Fatalf("desktop visit ended on %d %s, want the website app's QR page:\n%s", qr.Status, qr.URL, qr.Body)
+	}
+	wechattest.NewBrowser("bob").Get(t, qr.ScanURL()) // the phone scans and confirms
+	uuid, _ := url.Parse(qr.ScanURL())
+	p := desk.Get(t, s.Sim.URL+"/connect/qrconnect/poll?uuid="+uuid.Query().Get("uuid"))
+	if p.URL.Path != "/index.php" || !strings.Contains(p.Body, "您好，"+html.EscapeString(s.nickname(t, "bob"))) {
+		t.Fatalf("desktop login ended on %d %s:\n%s", p.Status, p.URL, p.Body)
+	}
+	if p = s.bind(t, desk, "13600136000", nil); !strings.Contains(p.Body, `<strong id="phone">13600136000</strong>`) {
+		t.Fatalf("desktop bind: %d %s\n%s", p.Status, p.URL, p.Body)
+	}
+	union := s.Sim.UnionID(wechattest.DefaultAppID, "bob")
+	s.wantBindings(t, map[string]string{"unionid:" + union: "13600136000"})
+
+	// Bob in WeChat: the Official Account's openid, the same unionid, the same phone.
+	if p := s.login(t, "bob").Get(t, s.URL+"/index.php"); !strings.Contains(p.Body, `<strong id="phone">13600136000</strong>`) {
+		t.Fatalf("bob in WeChat does not see the phone bound on the desktop:\n%s", p.Body)
+	}
+	// Alice in WeChat sees none, and cannot take bob's number.
+	alice := s.login(t, "alice")
+	if p := s.bind(t, alice, "13600136000", nil); p.Status != http.StatusConflict {
+		t.Errorf("alice took bob's number: %d", p.Status)
 	}
 }

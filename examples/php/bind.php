@@ -1,8 +1,8 @@
 <?php
-// bind.php: POST phone=<number> binds that number to the visitor's openid.
+// bind.php: POST phone=<number> binds that number to the visitor (db.php: visitor_person).
 //
-// Rules: an 11-digit mainland mobile number; one phone per openid (binding
-// again replaces the old number); a number already bound to another openid is
+// Rules: an 11-digit mainland mobile number; one phone per person (binding
+// again replaces the old number); a number already bound to another person is
 // refused. Every query is prepared.
 
 declare(strict_types=1);
@@ -27,7 +27,7 @@ if ($origin !== '' && parse_url($origin, PHP_URL_HOST) !== parse_url('//' . ($_S
     exit;
 }
 
-$openid = require_openid();
+$person = require_person();
 
 $phone = preg_replace('/[\s-]+/u', '', (string) ($_POST['phone'] ?? ''));
 if (!is_string($phone) || !preg_match('/^1[3-9]\d{9}$/D', $phone)) {
@@ -48,17 +48,17 @@ function phone_taken(string $phone): void
 $pdo = db();
 try {
     $pdo->beginTransaction();
-    $owner = $pdo->prepare('SELECT openid FROM phone_bindings WHERE phone = ?');
+    $owner = $pdo->prepare('SELECT person FROM person_phones WHERE phone = ?');
     $owner->execute([$phone]);
     $current = $owner->fetchColumn();
-    if ($current !== false && $current !== $openid) {
+    if ($current !== false && $current !== $person) {
         $pdo->rollBack();
         phone_taken($phone);
     }
     $upsert = $pdo->prepare(
-        'INSERT INTO phone_bindings (openid, phone, bound_at) VALUES (?, ?, ?) ' .
-        'ON CONFLICT(openid) DO UPDATE SET phone = excluded.phone, bound_at = excluded.bound_at');
-    $upsert->execute([$openid, $phone, gmdate('Y-m-d\TH:i:s\Z')]);
+        'INSERT INTO person_phones (person, phone, bound_at) VALUES (?, ?, ?) ' .
+        'ON CONFLICT(person) DO UPDATE SET phone = excluded.phone, bound_at = excluded.bound_at');
+    $upsert->execute([$person, $phone, gmdate('Y-m-d\TH:i:s\Z')]);
     $pdo->commit();
 } catch (PDOException $e) {
     if ($pdo->inTransaction()) {

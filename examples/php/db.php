@@ -44,6 +44,25 @@ function visitor_openid(): ?string
     return $openid;
 }
 
+// visitor_person is the key the phone binding is stored under: the unionid
+// when wechat_auth forwards one (X-WeChat-UnionID: the same person in WeChat
+// and on a desktop signed in with desktop_login), else the openid prefixed
+// with its app (X-WeChat-Source: mp or web), so openids of two apps never
+// meet. Null without an identity.
+function visitor_person(): ?string
+{
+    $openid = visitor_openid();
+    if ($openid === null) {
+        return null;
+    }
+    $unionid = $_SERVER['HTTP_X_WECHAT_UNIONID'] ?? '';
+    if (is_string($unionid) && preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $unionid)) {
+        return 'unionid:' . $unionid;
+    }
+    $source = ($_SERVER['HTTP_X_WECHAT_SOURCE'] ?? '') === 'web' ? 'web' : 'mp';
+    return $source . ':' . $openid;
+}
+
 // visitor_nickname decodes the percent-encoded UTF-8 nickname (snsapi_userinfo only).
 function visitor_nickname(): string
 {
@@ -52,10 +71,10 @@ function visitor_nickname(): string
     return preg_match('//u', $nickname) === 1 ? $nickname : ''; // valid UTF-8 only
 }
 
-function bound_phone(string $openid): ?string
+function bound_phone(string $person): ?string
 {
-    $stmt = db()->prepare('SELECT phone FROM phone_bindings WHERE openid = ?');
-    $stmt->execute([$openid]);
+    $stmt = db()->prepare('SELECT phone FROM person_phones WHERE person = ?');
+    $stmt->execute([$person]);
     $phone = $stmt->fetchColumn();
     return $phone === false ? null : (string) $phone;
 }

@@ -6,9 +6,9 @@ declare(strict_types=1);
 require __DIR__ . '/db.php';
 require __DIR__ . '/page.php';
 
-$openid = require_openid();
+$person = require_person();
 $nickname = visitor_nickname();
-$phone = bound_phone($openid);
+$phone = bound_phone($person);
 
 $notice = '';
 if (($_GET['bound'] ?? '') === '1' && $phone !== null) {

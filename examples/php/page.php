@@ -34,14 +34,14 @@ function error_page(int $status, string $title, string $what, string $todo): voi
         '<p><a href="/index.php">返回首页</a></p>');
 }
 
-function require_openid(): string
+function require_person(): string
 {
-    $openid = visitor_openid();
-    if ($openid === null) {
+    $person = visitor_person();
+    if ($person === null) {
         error_page(403, '无法确认您的微信身份',
             '这个页面只能通过微信网页授权访问，本次请求没有带上您的微信身份。',
             '请在微信中打开本公众号，从菜单“绑定手机号”进入。如果您已经在微信中，请关闭页面后重新进入。');
         exit;
     }
-    return $openid;
+    return $person;
 }
