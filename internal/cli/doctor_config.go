@@ -64,6 +64,11 @@ type authConfig struct {
 	Protect     []map[string]json.RawMessage `json:"protect"`
 	RelayRaw    json.RawMessage              `json:"relay"`
 	RelayForRaw json.RawMessage              `json:"relay_for"`
+	// DesktopLogin is the Open Platform website application (desktop_login).
+	DesktopLogin *struct {
+		AppID     string `json:"app_id"`
+		AppSecret string `json:"app_secret"`
+	} `json:"desktop_login"`
 	// Relay is the relay's origin on a site that logs in through one;
 	// RelayFor the hosts a callback domain logs in for (from the raw fields,
 	// read leniently: a shape the doctor does not know is no relay).
