@@ -78,7 +78,7 @@ func TestTwoDirectivesWorkInEitherOrder(t *testing.T) {
 				t.Cleanup(sim.Close)
 				g := startGateway(t, gatewayConfig{sim: sim, site: strings.ReplaceAll(body, "SIM", sim.URL) + "\n\treverse_proxy %[2]s"})
 				alice := newBrowser("alice")
-				alice.headers = forgedHeaders(prefixes[0], prefixes[1])
+				alice.Header = forgedHeaders(prefixes[0], prefixes[1])
 				openID := sim.OpenID(testAppID, "alice")
 				canon := func(p, name string) string { return http.CanonicalHeaderKey(p + name) }
 

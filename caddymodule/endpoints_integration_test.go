@@ -27,12 +27,12 @@ func TestLogoutUserinfoAndLoginEndpoints(t *testing.T) {
 		t.Fatalf("userinfo: %d %s", resp.StatusCode, body)
 	}
 
-	b.stopAt = "example.com"
+	b.StopAt = "example.com"
 	resp, _ = b.get(t, g.URL+"/wechat_auth/logout?rd="+url.QueryEscape("https://shop.example.com/bye?x=1"))
 	if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://shop.example.com/bye?x=1" {
 		t.Fatalf("logout to an allowed domain: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	b.stopAt = ""
+	b.StopAt = ""
 	if b.cookie(g.URL, "wechat_session") != "" {
 		t.Fatal("logout left the session cookie")
 	}
@@ -41,7 +41,7 @@ func TestLogoutUserinfoAndLoginEndpoints(t *testing.T) {
 		t.Fatalf("userinfo after logout: %d", resp.StatusCode)
 	}
 
-	b.stopAt = "127.0.0.1" // read logout's own answer, follow nothing
+	b.StopAt = "127.0.0.1" // read logout's own answer, follow nothing
 	for _, rd := range []string{"https://evil.com/", "//evil.com", "/\\evil.com", "javascript:alert(1)", "http://127.0.0.1.evil.com/"} {
 		resp, _ := b.get(t, g.URL+"/wechat_auth/logout?rd="+url.QueryEscape(rd))
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
@@ -50,7 +50,7 @@ func TestLogoutUserinfoAndLoginEndpoints(t *testing.T) {
 	}
 
 	// login?rd= starts a flow and lands on rd.
-	b.stopAt = ""
+	b.StopAt = ""
 	resp, _ = b.get(t, g.URL+"/wechat_auth/login?rd="+url.QueryEscape("/after?y=2"))
 	if resp.Request.URL.RequestURI() != "/after?y=2" || resp.StatusCode != 200 {
 		t.Fatalf("login?rd ended at %d %s", resp.StatusCode, resp.Request.URL)
@@ -69,11 +69,11 @@ func TestEndpointsAnswerOutsideTheProtectMatcher(t *testing.T) {
 	reverse_proxy %[2]s`, "SIM", sim.URL)})
 	b := newBrowser("alice")
 	// Unprotected paths pass without login, but still without forged identity.
-	b.headers.Set("X-WeChat-OpenID", "forged")
+	b.Header.Set("X-WeChat-OpenID", "forged")
 	if resp, _ := b.get(t, g2.URL+"/public"); resp.StatusCode != 200 || g2.up.last(t).Header.Get("X-Wechat-Openid") != "" {
 		t.Fatalf("unprotected path: %d openid %q", resp.StatusCode, g2.up.last(t).Header.Get("X-Wechat-Openid"))
 	}
-	b.headers = http.Header{}
+	b.Header = http.Header{}
 	if sim.CallCount("/connect/oauth2/authorize") != 0 {
 		t.Fatal("an unprotected path was sent to WeChat")
 	}

@@ -44,7 +44,7 @@ func TestSilentLoginSendsOpenIDUpstreamAndKeepsPathAndQuery(t *testing.T) {
 	if n := g.sim.CallCount("/connect/oauth2/authorize"); n != 1 {
 		t.Errorf("authorize page visited %d times, want 1", n)
 	}
-	sc := b.jar.Cookies(mustURL(g.URL))
+	sc := b.Jar.Cookies(mustURL(g.URL))
 	if len(sc) == 0 {
 		t.Fatal("no session cookie")
 	}
@@ -53,7 +53,7 @@ func TestSilentLoginSendsOpenIDUpstreamAndKeepsPathAndQuery(t *testing.T) {
 func TestAuthorizeRedirectHasExactParameterOrderAndCallbackOnThisSite(t *testing.T) {
 	g := startGateway(t, gatewayConfig{})
 	b := newBrowser("alice")
-	b.stopAt = "/connect/oauth2/authorize"
+	b.StopAt = "/connect/oauth2/authorize"
 	resp, _ := b.get(t, g.URL+"/page")
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("status %d, want 302 to WeChat", resp.StatusCode)
@@ -106,7 +106,7 @@ func TestConsentLoginFetchesNicknameAvatarAndUnionID(t *testing.T) {
 func TestDeclinedConsentShowsRetryPageAndNoSession(t *testing.T) {
 	g := startGateway(t, gatewayConfig{settings: "scope snsapi_userinfo"})
 	b := newBrowser("bob")
-	b.consent = "deny"
+	b.Consent = "deny"
 	resp, body := b.get(t, g.URL+"/profile")
 	if resp.StatusCode != 200 || !strings.Contains(body, "重新授权") || !strings.Contains(body, "/wechat_auth/login?rd=%2Fprofile") {
 		t.Fatalf("declined: %d %.400s", resp.StatusCode, body)
@@ -118,7 +118,7 @@ func TestDeclinedConsentShowsRetryPageAndNoSession(t *testing.T) {
 		t.Error("a code was exchanged though there was none")
 	}
 	// Retrying with consent works.
-	b.consent = "allow"
+	b.Consent = "allow"
 	g.login(t, b, "/profile")
 }
 
@@ -160,7 +160,7 @@ func TestNonWeChatPolicies(t *testing.T) {
 	t.Run("page shows a QR code of the URL", func(t *testing.T) {
 		g := startGateway(t, gatewayConfig{})
 		b := newBrowser("alice")
-		b.ua = desktopUA
+		b.UserAgent = desktopUA
 		resp, body := b.get(t, g.URL+"/bind.php?a=1")
 		if resp.StatusCode != 403 || !strings.Contains(body, "请在微信中打开") || !strings.Contains(body, "<svg") || !strings.Contains(body, g.URL+"/bind.php?a=1") {
 			t.Fatalf("%d %.500s", resp.StatusCode, body)
@@ -172,8 +172,8 @@ func TestNonWeChatPolicies(t *testing.T) {
 	t.Run("allow passes anonymously without forged identity", func(t *testing.T) {
 		g := startGateway(t, gatewayConfig{settings: "non_wechat allow"})
 		b := newBrowser("alice")
-		b.ua = desktopUA
-		b.headers.Set("X-WeChat-OpenID", "forged")
+		b.UserAgent = desktopUA
+		b.Header.Set("X-WeChat-OpenID", "forged")
 		resp, _ := b.get(t, g.URL+"/public")
 		if resp.StatusCode != 200 || g.up.last(t).Header.Get("X-Wechat-Openid") != "" {
 			t.Fatalf("allow: %d openid=%q", resp.StatusCode, g.up.last(t).Header.Get("X-Wechat-Openid"))
@@ -182,7 +182,7 @@ func TestNonWeChatPolicies(t *testing.T) {
 	t.Run("deny answers 403", func(t *testing.T) {
 		g := startGateway(t, gatewayConfig{settings: "non_wechat deny"})
 		b := newBrowser("alice")
-		b.ua = desktopUA
+		b.UserAgent = desktopUA
 		resp, body := b.get(t, g.URL+"/x")
 		if resp.StatusCode != 403 || !strings.Contains(body, "微信") || g.up.count() != 0 {
 			t.Fatalf("deny: %d %.200s", resp.StatusCode, body)
@@ -191,7 +191,7 @@ func TestNonWeChatPolicies(t *testing.T) {
 	t.Run("login authorizes a desktop browser", func(t *testing.T) {
 		g := startGateway(t, gatewayConfig{settings: "non_wechat login", simOpts: []wechattest.Option{wechattest.WithAnyBrowser()}})
 		b := newBrowser("carol")
-		b.ua = desktopUA
+		b.UserAgent = desktopUA
 		got := g.login(t, b, "/x")
 		if got.Header.Get("X-Wechat-Openid") != g.sim.OpenID(testAppID, "carol") {
 			t.Error("desktop login did not carry carol's openid")
@@ -200,7 +200,7 @@ func TestNonWeChatPolicies(t *testing.T) {
 	t.Run("WeCom is not the WeChat client", func(t *testing.T) {
 		g := startGateway(t, gatewayConfig{settings: "non_wechat deny"})
 		b := newBrowser("alice")
-		b.ua = "Mozilla/5.0 (iPhone) wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh"
+		b.UserAgent = "Mozilla/5.0 (iPhone) wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh"
 		resp, _ := b.get(t, g.URL+"/x")
 		if resp.StatusCode != 403 {
 			t.Fatalf("WeCom got %d, want 403", resp.StatusCode)
@@ -221,7 +221,7 @@ func TestSeveralTabsAuthorizingAtOnceAllSucceed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := b.Get(cb)
+			resp, err := b.Client.Get(cb)
 			if err != nil {
 				t.Error(err)
 				return
@@ -244,7 +244,7 @@ func TestSeveralTabsAuthorizingAtOnceAllSucceed(t *testing.T) {
 func TestFlowCookiesAreCapped(t *testing.T) {
 	g := startGateway(t, gatewayConfig{})
 	b := newBrowser("alice")
-	b.stopAt = "/connect/oauth2/authorize"
+	b.StopAt = "/connect/oauth2/authorize"
 	for i := 0; i < 8; i++ {
 		b.get(t, g.URL+"/p")
 	}

@@ -44,9 +44,9 @@ func startForwardAuthGateway(t *testing.T, settings string, opts ...wechattest.O
 // b's cookies and headers, and returns the answer (not followed).
 func authRequest(t *testing.T, g *gateway, b *browser, path string, hdr http.Header) (*http.Response, string) {
 	t.Helper()
-	saved := b.CheckRedirect
-	b.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	defer func() { b.CheckRedirect = saved }()
+	saved := b.Client.CheckRedirect
+	b.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	defer func() { b.Client.CheckRedirect = saved }()
 	h := http.Header{"X-Original-Url": {g.URL + path}}
 	for k, v := range hdr {
 		h[k] = v
@@ -104,7 +104,7 @@ func TestForwardAuthForwardsFollowerStatusWithSubscriberInfo(t *testing.T) {
 	if got := g.login(t, alice, "/a"); got.Header.Get("X-Wechat-Subscribed") != "1" {
 		t.Errorf("follower: X-WeChat-Subscribed = %q through forward_auth, want 1", got.Header.Get("X-Wechat-Subscribed"))
 	}
-	bob.headers.Set("X-WeChat-Subscribed", "1") // forged: the answer's 0 must win
+	bob.Header.Set("X-WeChat-Subscribed", "1") // forged: the answer's 0 must win
 	if got := g.login(t, bob, "/a"); got.Header.Values("X-Wechat-Subscribed")[0] != "0" || len(got.Header.Values("X-Wechat-Subscribed")) != 1 {
 		t.Errorf("non-follower: X-WeChat-Subscribed = %q through forward_auth, want [0]", got.Header.Values("X-Wechat-Subscribed"))
 	}
@@ -115,7 +115,7 @@ func TestForwardAuthForwardsFollowerStatusWithSubscriberInfo(t *testing.T) {
 	// WeChat down: still served, the status named and empty.
 	g.sim.Fail(userInfoPath, 1000, wechattest.Fault{Status: 502, Body: "bad gateway", ContentType: "text/plain"})
 	carol := newBrowser("carol")
-	carol.headers.Set("X-WeChat-Subscribed", "1")
+	carol.Header.Set("X-WeChat-Subscribed", "1")
 	got := g.login(t, carol, "/a")
 	if got.Header.Get("X-Wechat-Openid") == "" || got.Header.Get("X-Wechat-Subscribed") != "" {
 		t.Errorf("WeChat down: openid %q subscribed %q, want an openid and no status", got.Header.Get("X-Wechat-Openid"), got.Header.Get("X-Wechat-Subscribed"))
@@ -145,7 +145,7 @@ func TestAuthAnswerNamesEveryIdentityHeaderEmptyWhenUnknown(t *testing.T) {
 
 	// Anonymous (non_wechat allow): 200, every header named and empty.
 	desk := newBrowser("")
-	desk.ua = desktopUA
+	desk.UserAgent = desktopUA
 	resp, _ = authRequest(t, g, desk, "/x", nil)
 	for _, h := range identityHeaders {
 		if v, ok := resp.Header[h]; resp.StatusCode != http.StatusOK || !ok || v[0] != "" {

@@ -38,7 +38,7 @@ func TestHostileInputsGetBoundedClearAnswers(t *testing.T) {
 		{"unknown endpoint", "/wechat_auth/%2e%2e/admin", nil},
 		{"non-UTF-8 rd", "/wechat_auth/logout?rd=%ff%fe%00", nil}, // last: it ends the session
 	}
-	b.stopAt = "127.0.0.1" // answers only: follow no redirect
+	b.StopAt = "127.0.0.1" // answers only: follow no redirect
 	for _, c := range cases {
 		start := time.Now()
 		resp, body := b.do(t, "GET", g.URL+c.path, c.header)
@@ -144,7 +144,7 @@ func TestConcurrentLoginsBrowsingLogoutsAndKeyRotation(t *testing.T) {
 					var resp *http.Response
 					var err error
 					for try := 0; try < 10; try++ {
-						if resp, err = b.Get(fmt.Sprintf("%s/p/%s/%d", g.URL, user, page)); err == nil {
+						if resp, err = b.Client.Get(fmt.Sprintf("%s/p/%s/%d", g.URL, user, page)); err == nil {
 							break
 						}
 						transportRetries.Add(1)
@@ -167,7 +167,7 @@ func TestConcurrentLoginsBrowsingLogoutsAndKeyRotation(t *testing.T) {
 						t.Logf("%s saw %q", user, body)
 					}
 				}
-				if resp, err := b.Get(g.URL + "/wechat_auth/logout"); err == nil {
+				if resp, err := b.Client.Get(g.URL + "/wechat_auth/logout"); err == nil {
 					resp.Body.Close()
 				}
 			}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -32,7 +31,6 @@ import (
 // parallel with each other.
 
 const (
-	iphoneUA  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
 	desktopUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 	testAppID = wechattest.DefaultAppID
 )
@@ -196,60 +194,15 @@ func waitListening(t *testing.T, port int) {
 	t.Fatalf("nothing listens on port %d", port)
 }
 
-// browser is a cookie-keeping client that sends a User-Agent and the
-// simulator's identity headers on every request, like WeChat's in-app browser
-// of a given test user.
+// browser is wechattest's WeChat in-app browser of one test user (cookie
+// jar, User-Agent, the simulator's user and consent headers, Header on
+// every request, StopAt), with the helpers these tests read responses by.
 type browser struct {
-	*http.Client
-	jar     *cookiejar.Jar
-	ua      string
-	user    string
-	consent string
-	stopAt  string // stop following redirects at a URL containing this
-	headers http.Header
+	*wechattest.Browser
 }
 
 func newBrowser(user string) *browser {
-	jar, _ := cookiejar.New(nil)
-	b := &browser{jar: jar, ua: iphoneUA, user: user, consent: "allow", headers: http.Header{}}
-	b.Client = &http.Client{
-		Jar:       jar,
-		Timeout:   20 * time.Second,
-		Transport: b,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if os.Getenv("DEBUG_REDIRECTS") != "" {
-				fmt.Println("->", req.URL)
-			}
-			if len(via) > 10 {
-				return fmt.Errorf("redirect loop: %d redirects", len(via))
-			}
-			// Like a browser, honour the redirect's Referrer-Policy (Go's
-			// client would otherwise send the previous URL as Referer).
-			if req.Response != nil && req.Response.Header.Get("Referrer-Policy") == "no-referrer" {
-				req.Header.Del("Referer")
-			}
-			if b.stopAt != "" && strings.Contains(req.URL.String(), b.stopAt) {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}
-	return b
-}
-
-func (b *browser) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("User-Agent", b.ua)
-	if b.user != "" {
-		r.Header.Set(wechattest.UserHeader, b.user)
-	}
-	if b.consent != "" {
-		r.Header.Set(wechattest.ConsentHeader, b.consent)
-	}
-	for k, v := range b.headers {
-		r.Header[k] = v // raw keys: X_WeChat_OpenID stays as written
-	}
-	return http.DefaultTransport.RoundTrip(r)
+	return &browser{wechattest.NewBrowser(user)}
 }
 
 // get fetches url and returns the final response and its body.
@@ -267,7 +220,7 @@ func (b *browser) do(t *testing.T, method, u string, hdr http.Header) (*http.Res
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	resp, err := b.Do(req)
+	resp, err := b.Client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, u, err)
 	}
@@ -279,7 +232,7 @@ func (b *browser) do(t *testing.T, method, u string, hdr http.Header) (*http.Res
 // cookie returns the value of a cookie the browser holds for u, or "".
 func (b *browser) cookie(u, name string) string {
 	pu, _ := url.Parse(u)
-	for _, c := range b.jar.Cookies(pu) {
+	for _, c := range b.Jar.Cookies(pu) {
 		if c.Name == name {
 			return c.Value
 		}
@@ -290,7 +243,7 @@ func (b *browser) cookie(u, name string) string {
 func (b *browser) cookieNames(u string) []string {
 	pu, _ := url.Parse(u)
 	var names []string
-	for _, c := range b.jar.Cookies(pu) {
+	for _, c := range b.Jar.Cookies(pu) {
 		names = append(names, c.Name)
 	}
 	return names
@@ -300,9 +253,9 @@ func (b *browser) cookieNames(u string) []string {
 // sends the browser to (with code and state), without visiting it.
 func (g *gateway) callbackURL(t *testing.T, b *browser, path string) string {
 	t.Helper()
-	saved := b.stopAt
-	b.stopAt = "/wechat_auth/callback"
-	defer func() { b.stopAt = saved }()
+	saved := b.StopAt
+	b.StopAt = "/wechat_auth/callback"
+	defer func() { b.StopAt = saved }()
 	resp, body := b.get(t, g.URL+path)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusFound || !strings.Contains(loc, "/wechat_auth/callback?code=") {

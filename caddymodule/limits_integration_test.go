@@ -46,7 +46,7 @@ func TestSizeNeverBreaksALogin(t *testing.T) {
 				{"auth_request", g.URL + "/wechat_auth/auth_request", http.Header{"X-Original-Url": {g.URL + q}}},
 			} {
 				fresh := newBrowser("alice")
-				fresh.stopAt = "/connect/oauth2/authorize"
+				fresh.StopAt = "/connect/oauth2/authorize"
 				resp, body := fresh.do(t, http.MethodGet, c.u, c.hdr)
 				if resp.StatusCode >= 500 {
 					t.Errorf("%s with a %d-byte return URL: %d %.200s", c.name, n, resp.StatusCode, body)

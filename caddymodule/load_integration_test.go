@@ -38,7 +38,7 @@ func TestConcurrentSilentLogins(t *testing.T) {
 			defer wg.Done()
 			user := fmt.Sprintf("u%04d", i)
 			b := newBrowser(user)
-			resp, err := b.Get(g.URL + "/page/" + user)
+			resp, err := b.Client.Get(g.URL + "/page/" + user)
 			if err != nil {
 				failures.Add(1)
 				t.Logf("%s: %v", user, err)

@@ -165,7 +165,7 @@ func (h hostRouter) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Host = orig.URL.Host
 		r.URL.Host = fmt.Sprintf("127.0.0.1:%d", h.port)
 	}
-	resp, err := h.b.RoundTrip(r)
+	resp, err := http.DefaultTransport.RoundTrip(r)
 	if resp != nil {
 		resp.Request = orig
 		h.traffic.mu.Lock()
@@ -185,7 +185,7 @@ func (h hostRouter) RoundTrip(r *http.Request) (*http.Response, error) {
 // jar that keeps each host's cookies apart.
 func (e *relayEnv) browser(user string) *browser {
 	b := newBrowser(user)
-	b.Client.Transport = hostRouter{b: b, port: e.port, traffic: e.traffic}
+	b.Base = hostRouter{b: b, port: e.port, traffic: e.traffic}
 	return b
 }
 
@@ -195,9 +195,9 @@ func (e *relayEnv) openID(user string) string { return e.sim.OpenID(testAppID, u
 // sends the browser to, without delivering it.
 func (e *relayEnv) handBackURL(t *testing.T, b *browser, u string) string {
 	t.Helper()
-	saved := b.stopAt
-	b.stopAt = "/wechat_auth/handback?"
-	defer func() { b.stopAt = saved }()
+	saved := b.StopAt
+	b.StopAt = "/wechat_auth/handback?"
+	defer func() { b.StopAt = saved }()
 	resp, body := b.get(t, u)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusFound || !strings.Contains(loc, "/wechat_auth/handback?hb=") {
@@ -226,12 +226,12 @@ func copyFlowCookies(from, to *browser, fromHost, toHost string) int {
 	src, _ := url.Parse("http://" + fromHost + "/")
 	dst, _ := url.Parse("http://" + toHost + "/")
 	var cs []*http.Cookie
-	for _, c := range from.jar.Cookies(src) {
+	for _, c := range from.Jar.Cookies(src) {
 		if strings.HasPrefix(c.Name, "wechat_session_flow_") {
 			cs = append(cs, &http.Cookie{Name: c.Name, Value: c.Value, Path: "/"})
 		}
 	}
-	to.jar.SetCookies(dst, cs)
+	to.Jar.SetCookies(dst, cs)
 	return len(cs)
 }
 
@@ -290,7 +290,7 @@ func TestRelayLogsInTwoClientHostsAndLandsOnTheStartingPage(t *testing.T) {
 func TestRelayDeclinedConsentIsShownOnTheClientWithARetry(t *testing.T) {
 	e := startRelayEnv(t, relayOptions{})
 	b := e.browser("carol")
-	b.consent = "deny"
+	b.Consent = "deny"
 	before := e.m.count()
 	resp, body := b.get(t, "http://"+mHost+"/profile?tab=2")
 	if resp.Request.URL.Host != mHost || e.m.count() != before {
@@ -304,7 +304,7 @@ func TestRelayDeclinedConsentIsShownOnTheClientWithARetry(t *testing.T) {
 		t.Fatal("a declined consent redeemed a code")
 	}
 	// The retry link works once consent is given.
-	b.consent = "allow"
+	b.Consent = "allow"
 	retry := regexp.MustCompile(`href="(http://` + regexp.QuoteMeta(mHost) + `/wechat_auth/login\?[^"]+)"`).FindStringSubmatch(body)
 	if retry == nil {
 		t.Fatalf("no retry link to m's login: %.500s", body)
@@ -341,7 +341,7 @@ func TestRelayWeChatErrorIsShownOnTheClientWithARetry(t *testing.T) {
 func TestRelayKeepFragmentReturnsToTheHashRoute(t *testing.T) {
 	e := startRelayEnv(t, relayOptions{mSettings: "keep_fragment"})
 	b := e.browser("alice")
-	b.consent = "allow"
+	b.Consent = "allow"
 	// The browser is at /app?x=1#/orders/7; it sends no fragment.
 	resp, body := b.get(t, "http://"+mHost+"/app?x=1")
 	link := regexp.MustCompile(`<a id="login" href="([^"]+)"`).FindStringSubmatch(body)
@@ -355,7 +355,7 @@ func TestRelayKeepFragmentReturnsToTheHashRoute(t *testing.T) {
 		t.Fatalf("keep_fragment login ended at %d %s: %.300s", resp.StatusCode, resp.Request.URL, body)
 	}
 	// Without the option, shop redirects at once (no page).
-	b.stopAt = relayHost
+	b.StopAt = relayHost
 	if resp, _ := b.get(t, "http://"+shopHost+"/app"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("without keep_fragment: %d", resp.StatusCode)
 	}
@@ -409,14 +409,14 @@ func TestRelayRefusesAClientHostOutsideRelayFor(t *testing.T) {
 func TestRelayRefusesAForgedOrAlteredRequest(t *testing.T) {
 	e := startRelayEnv(t, relayOptions{})
 	b := e.browser("alice")
-	b.stopAt = e.prefix + "/relay?"
+	b.StopAt = e.prefix + "/relay?"
 	resp, _ := b.get(t, "http://"+shopHost+"/x")
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	req := loc.Query().Get("req")
 	if req == "" {
 		t.Fatalf("no relay request in %s", loc)
 	}
-	b.stopAt = ""
+	b.StopAt = ""
 	for name, bad := range map[string]string{
 		"altered":  req[:len(req)/2] + flip(req[len(req)/2]) + req[len(req)/2+1:],
 		"missing":  "",
@@ -516,11 +516,11 @@ func TestRelayHandBackIsUselessAnywhereButItsOwnBrowserOnceOnItsOwnHost(t *testi
 			hb = e.handBackURL(t, victim, start)
 			hostURL, _ := url.Parse("http://" + host + "/")
 			altered = ""
-			for _, c := range victim.jar.Cookies(hostURL) {
+			for _, c := range victim.Jar.Cookies(hostURL) {
 				if strings.HasPrefix(c.Name, "wechat_session_flow_") {
 					mid := len(c.Value) / 2
 					c.Value = c.Value[:mid] + flip(c.Value[mid]) + c.Value[mid+1:]
-					victim.jar.SetCookies(hostURL, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
+					victim.Jar.SetCookies(hostURL, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
 					altered = c.Name
 				}
 			}
@@ -615,7 +615,7 @@ func TestRelayLeaksNoCodeTokenOrSecretOutsideTheRelay(t *testing.T) {
 func TestRelayClientKeepsNonWeChatPolicyOnItsOwnSite(t *testing.T) {
 	e := startRelayEnv(t, relayOptions{})
 	b := e.browser("alice")
-	b.ua = desktopUA
+	b.UserAgent = desktopUA
 	resp, body := b.get(t, "http://"+shopHost+"/x")
 	if resp.StatusCode != http.StatusForbidden || resp.Request.URL.Host != shopHost || !strings.Contains(body, "<svg") {
 		t.Fatalf("outside WeChat: %d at %s", resp.StatusCode, resp.Request.URL)

@@ -26,7 +26,7 @@ func TestSpoofedIdentityHeadersNeverReachUpstream(t *testing.T) {
 	g := startGateway(t, gatewayConfig{global: "servers {\n\t\tprotocols h1\n\t}"})
 	b := newBrowser("alice")
 	for _, h := range spoofedHeaders {
-		b.headers[h] = []string{"victim-openid", "second"}
+		b.Header[h] = []string{"victim-openid", "second"}
 	}
 	got := g.login(t, b, "/bind.php")
 	want := g.sim.OpenID(testAppID, "alice")
@@ -67,7 +67,7 @@ func TestSecondReplicaWithSameKeysAcceptsTheCookie(t *testing.T) {
 	}
 	cookie := b.cookie(r1, "wechat_session")
 	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/b", p2), nil)
-	req.Header.Set("User-Agent", iphoneUA)
+	req.Header.Set("User-Agent", wechattest.IPhoneUA)
 	req.AddCookie(&http.Cookie{Name: "wechat_session", Value: cookie})
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
@@ -97,7 +97,7 @@ func TestTamperedForeignAndGarbageCookiesRestartAuthorization(t *testing.T) {
 		"empty":     "",
 	} {
 		req, _ := http.NewRequest("GET", g.URL+"/x", nil)
-		req.Header.Set("User-Agent", iphoneUA)
+		req.Header.Set("User-Agent", wechattest.IPhoneUA)
 		req.Header.Set("Cookie", "wechat_session="+v)
 		resp, err := http.DefaultTransport.RoundTrip(req)
 		if err != nil {
@@ -138,7 +138,7 @@ http://127.0.0.1:%d {
 }`, port, sim.URL, sim.URL, strings.TrimPrefix(up.URL, "http://")))
 	waitListening(t, port)
 	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/x", port), nil)
-	req.Header.Set("User-Agent", iphoneUA)
+	req.Header.Set("User-Agent", wechattest.IPhoneUA)
 	req.AddCookie(&http.Cookie{Name: "wechat_session", Value: cookie})
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
@@ -330,7 +330,7 @@ func TestPlantedSessionDoesNotSurviveLogin(t *testing.T) {
 	planted := attacker.cookie(g.URL, "wechat_session")
 
 	victim := newBrowser("alice")
-	victim.jar.SetCookies(mustURL(g.URL), []*http.Cookie{{Name: "wechat_session", Value: planted, Path: "/"}})
+	victim.Jar.SetCookies(mustURL(g.URL), []*http.Cookie{{Name: "wechat_session", Value: planted, Path: "/"}})
 	resp, _ := victim.get(t, g.URL+"/wechat_auth/login?rd=%2Fbind.php")
 	if resp.StatusCode != 200 || resp.Request.URL.Path != "/bind.php" {
 		t.Fatalf("login ended at %d %s", resp.StatusCode, resp.Request.URL)

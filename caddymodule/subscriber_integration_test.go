@@ -29,8 +29,8 @@ func TestSubscriberInfoForwardsFollowerStatusFromOneCachedCall(t *testing.T) {
 		t.Errorf("%d stable_token calls, want 1", n)
 	}
 	// A forged header never survives.
-	alice.headers.Set("X-WeChat-Subscribed", "1")
-	bob.headers.Set("X_WeChat_Subscribed", "1")
+	alice.Header.Set("X-WeChat-Subscribed", "1")
+	bob.Header.Set("X_WeChat_Subscribed", "1")
 	if got := g.login(t, bob, "/b"); got.Header.Values("X-Wechat-Subscribed")[0] != "0" || len(got.Header.Values("X-Wechat-Subscribed")) != 1 {
 		t.Errorf("bob forged X-WeChat-Subscribed: upstream got %q", got.Header.Values("X-Wechat-Subscribed"))
 	}
