@@ -48,7 +48,7 @@ func desktopGateway(t *testing.T, bound bool, opts ...wechattest.Option) *gatewa
 
 func newDesktop() *browser {
 	b := newBrowser("")
-	b.ua, b.consent = desktopUA, ""
+	b.UserAgent, b.Consent = desktopUA, ""
 	return b
 }
 
@@ -75,7 +75,7 @@ func (g *gateway) openQR(t *testing.T, desk *browser, path string) string {
 func scan(t *testing.T, scanURL, user, answer string) {
 	t.Helper()
 	phone := newBrowser(user)
-	phone.consent = answer
+	phone.Consent = answer
 	if resp, body := phone.get(t, scanURL); resp.StatusCode != http.StatusOK || !strings.Contains(body, "登录") {
 		t.Fatalf("phone scan: %d %.300s", resp.StatusCode, body)
 	}
@@ -180,7 +180,7 @@ func TestDesktopExpiredQRCodeLeavesNoSessionAndANewVisitGetsANewCode(t *testing.
 	scanURL := g.openQR(t, desk, "/orders")
 	clock.Advance(wechattest.QRTTL)
 	phone := newBrowser("bob")
-	phone.consent = "allow"
+	phone.Consent = "allow"
 	if _, body := phone.get(t, scanURL); !strings.Contains(body, "二维码已失效") {
 		t.Errorf("phone scanned an expired code: %.300s", body)
 	}
@@ -200,9 +200,9 @@ func TestDesktopReplayedCallbackNeitherRedeemsAgainNorLogsInAnotherBrowser(t *te
 	desk := newDesktop()
 	scanURL := g.openQR(t, desk, "/orders")
 	scan(t, scanURL, "bob", "allow")
-	desk.stopAt = "/wechat_auth/callback"
+	desk.StopAt = "/wechat_auth/callback"
 	resp, _ := g.poll(t, desk, scanURL)
-	desk.stopAt = ""
+	desk.StopAt = ""
 	callback := resp.Header.Get("Location")
 	if !strings.Contains(callback, "/wechat_auth/callback?code=") {
 		t.Fatalf("poll did not lead to the callback: %d %q", resp.StatusCode, callback)
@@ -236,7 +236,7 @@ func TestDesktopFlowKeepsTheInWeChatDefences(t *testing.T) {
 	// Spoofed identity headers, X-WeChat-Source included, never pass.
 	desk := newDesktop()
 	for _, h := range append(spoofedHeaders, "X-WeChat-Source", "x-wechat-source") {
-		desk.headers[h] = []string{"victim-openid"}
+		desk.Header[h] = []string{"victim-openid"}
 	}
 	got := g.desktopLogin(t, desk, "/x", "alice")
 	for name, vals := range got.Header {
@@ -295,7 +295,7 @@ func TestDesktopSessionStaysWebInsideWeChat(t *testing.T) {
 	g := desktopGateway(t, true)
 	desk := newDesktop()
 	g.desktopLogin(t, desk, "/x", "bob")
-	desk.ua = iphoneUA // the same cookie, now from the WeChat client
+	desk.UserAgent = wechattest.IPhoneUA // the same cookie, now from the WeChat client
 	resp, _ := desk.get(t, g.URL+"/y")
 	if resp.StatusCode != 200 || g.up.last(t).Header.Get("X-Wechat-Source") != "web" || g.up.last(t).Header.Get("X-Wechat-Openid") != g.sim.OpenID(webAppID, "bob") {
 		t.Errorf("desktop cookie in WeChat: %d source %q", resp.StatusCode, g.up.last(t).Header.Get("X-Wechat-Source"))
