@@ -166,7 +166,7 @@ func BenchmarkFlowStart(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		h.startLogin(w, r, site, "/bind.php", "snsapi_base", false)
+		h.startLogin(w, r, site, "/bind.php", "snsapi_base", triggerPage)
 		if w.Code != http.StatusFound {
 			b.Fatal(w.Code)
 		}

@@ -29,9 +29,11 @@ func (h *Handler) identityFrom(r *http.Request) *identity {
 		if x, ok := h.memo.Get(v); ok {
 			if id := x.(*identity); h.current(id) {
 				found = id
+				procMetrics.sessionChecked(sessionMemoHit)
 				return true
 			}
 			h.memo.Delete(v) // revoked since it was memoized
+			procMetrics.sessionChecked(sessionRejectRevoked)
 			return false
 		}
 		found = h.verify(v)
@@ -42,26 +44,38 @@ func (h *Handler) identityFrom(r *http.Request) *identity {
 
 // verify checks a session cookie value from scratch. Tampered, truncated,
 // expired, foreign-app or garbage values give nil, never an error page: the
-// visitor is simply authorized again.
+// visitor is simply authorized again. Each outcome is counted (metrics.go).
 func (h *Handler) verify(value string) *identity {
 	payload, err := h.sessions.decode(h.CookieName, value)
 	if err != nil {
-		return nil
+		return rejected(sessionRejectInvalid)
 	}
 	var s Session
-	if s.unmarshal(payload) != nil {
-		return nil
+	if s.unmarshal(payload) != nil || s.OpenID == "" {
+		return rejected(sessionRejectMalformed)
 	}
 	now := h.now().Unix()
-	if !h.ownSession(&s) || s.OpenID == "" || s.Expires <= now || s.Issued > now+60 {
-		return nil
+	switch {
+	case !h.ownSession(&s):
+		return rejected(sessionRejectForeign)
+	case s.Expires <= now:
+		return rejected(sessionRejectExpired)
+	case s.Issued > now+60:
+		return rejected(sessionRejectFuture)
 	}
 	id := newIdentity(s)
 	if !h.notRevoked(id) {
-		return nil
+		return rejected(sessionRejectRevoked)
 	}
 	h.remember(value, id, time.Unix(s.Expires, 0).Sub(h.now()))
+	procMetrics.sessionChecked(sessionVerified)
 	return id
+}
+
+// rejected counts a refused session cookie and gives verify's nil.
+func rejected(why sessionOutcome) *identity {
+	procMetrics.sessionChecked(why)
+	return nil
 }
 
 // remember memoizes a verified cookie for at most memoTTL and never past the

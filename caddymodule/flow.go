@@ -82,14 +82,17 @@ func (h *Handler) loginURL(site origin, ret, scope string) string {
 	return site.String() + h.PathPrefix + "/login?" + q.Encode()
 }
 
-// startLogin starts a new login that returns to ret.
-func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin, ret, scope string, retry bool) {
-	h.startFlow(w, r, site, flowState{Return: h.returnURL(ret, site), Scope: scope, Retry: retry})
+// startLogin starts a new login that returns to ret; trigger says what
+// started it (metrics.go).
+func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, site origin, ret, scope string, trigger loginTrigger) {
+	h.startFlow(w, r, site, flowState{Return: h.returnURL(ret, site), Scope: scope}, trigger)
 }
 
 // startFlow seals f, with a new state, in its own flow cookie and sends the
 // browser to WeChat's authorize page, or, on a relay client, to the relay.
-func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, site origin, f flowState) {
+// Only a flow sent to WeChat counts as a login started: through a relay,
+// the relay's own flow is the one that does.
+func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, site origin, f flowState, trigger loginTrigger) {
 	f.State = randomAlnum(stateLen)
 	f.Created = h.now().Unix()
 	f.Done = false
@@ -116,6 +119,9 @@ func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, site origin,
 		target = h.desktop.QRConnectURL(redirectURI, f.State)
 	} else {
 		target = h.client.AuthorizeURL(redirectURI, f.Scope, f.State, wechat.AuthorizeOptions{})
+	}
+	if !f.ViaRelay {
+		procMetrics.loginStarted(f.Scope, trigger)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusFound)
@@ -156,7 +162,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.startLogin(w, r, site, ret, scope, false)
+	h.startLogin(w, r, site, ret, scope, triggerLogin)
 }
 
 func redirect(w http.ResponseWriter, r *http.Request, to string) {
@@ -178,6 +184,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state, code := q.Get("state"), q.Get("code")
 	if !validState(state) {
+		procMetrics.loginCompleted("", loginFlowLost)
 		h.writeFlowLost(w, site)
 		return
 	}
@@ -185,17 +192,20 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 	// A relay client never sends anyone to WeChat: a flow of its own
 	// arriving here was not started by WeChat's authorize page.
 	if !ok || f.ViaRelay || h.clientFor(f) == nil {
+		procMetrics.loginCompleted("", loginFlowLost)
 		h.writeFlowLost(w, site)
 		return
 	}
 	if f.Done {
 		// A refresh or back button after a finished login.
 		if id := h.identityFrom(r); id != nil && f.RelayBack == "" && h.scopeSatisfied(&id.sess, f.Scope) {
+			procMetrics.loginCompleted(f.Scope, loginResumed)
 			redirect(w, r, f.Return)
 			return
 		}
+		procMetrics.loginCompleted(f.Scope, loginRetried)
 		h.expireCookie(w, site, h.flowCookieName(state))
-		h.startFlow(w, r, site, f.retried())
+		h.startFlow(w, r, site, f.retried(), triggerRetry)
 		return
 	}
 	if code == "" {
@@ -203,6 +213,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(code) > 512 {
+		procMetrics.loginCompleted(f.Scope, loginCodeRejected)
 		h.writeFlowLost(w, site)
 		return
 	}
@@ -232,6 +243,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 		h.handBackTo(w, r, site, f, res)
 		return
 	}
+	result := loginResultOf(res)
 	name := h.flowCookieName(f.State)
 	retry := h.loginURL(site, f.Return, f.Scope)
 	if res.outcome != outcomeSession {
@@ -250,19 +262,24 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 			if ce := h.logger.Check(zap.ErrorLevel, "sealing the session cookie failed"); ce != nil {
 				ce.Write(zap.Error(err))
 			}
+			procMetrics.loginCompleted(f.Scope, loginInternalError)
 			writeInternal(w)
 			return
 		}
+		procMetrics.loginCompleted(f.Scope, result)
 		f.Done = true
 		if err := h.setFlow(w, site, f, doneFlowTTL); err != nil {
 			h.expireCookie(w, site, name)
 		}
 		redirect(w, r, f.Return)
 	case outcomeDeclined:
+		procMetrics.loginCompleted(f.Scope, result)
 		writePage(w, http.StatusOK, "declined", page{Title: "未完成授权", UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
 	case outcomeSnapshot:
+		procMetrics.loginCompleted(f.Scope, result)
 		writePage(w, http.StatusOK, "snapshot", page{Title: "请使用完整服务", ActionURL: retry})
 	case outcomeCodeFailed:
+		procMetrics.loginCompleted(f.Scope, result)
 		writePage(w, http.StatusBadRequest, "error", page{
 			Heading:     "授权已失效",
 			Lines:       []string{"微信返回的授权码已被使用或已过期，自动重试也没有成功。请点击下方按钮重新进入；如果仍然不行，请关闭页面后从公众号菜单重新打开。"},
@@ -271,6 +288,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 			Ref:         res.ref,
 		})
 	case outcomeMisconfigured:
+		procMetrics.loginCompleted(f.Scope, result)
 		writePage(w, http.StatusBadGateway, "error", page{
 			Heading:     "网站的微信登录配置有误",
 			Lines:       []string{"这不是你的问题：网站的微信公众号配置（AppID、AppSecret 或 IP 白名单）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
@@ -279,6 +297,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 			Ref:         res.ref,
 		})
 	default:
+		procMetrics.loginCompleted(f.Scope, result)
 		writeWeChatDown(w, retry)
 	}
 }
@@ -290,6 +309,7 @@ func (h *Handler) exchange(ctx context.Context, w http.ResponseWriter, r *http.R
 	client := h.clientFor(f)
 	tok, err := client.ExchangeCode(ctx, code)
 	if err != nil {
+		procMetrics.callbackFailed(wechat.Code(err))
 		h.codeFailed(w, r, site, f, err)
 		return authResult{}, true
 	}
@@ -325,6 +345,27 @@ func (h *Handler) exchange(ctx context.Context, w http.ResponseWriter, r *http.R
 	return authResult{outcome: outcomeSession, sess: s}, false
 }
 
+// loginResultOf labels how a login ended for metrics; a session whose
+// profile could not be fetched (NoUpgradeUntil set) is "degraded".
+func loginResultOf(res authResult) loginResult {
+	switch res.outcome {
+	case outcomeSession:
+		if res.sess.NoUpgradeUntil != 0 {
+			return loginDegraded
+		}
+		return loginSuccess
+	case outcomeDeclined:
+		return loginDeclined
+	case outcomeSnapshot:
+		return loginSnapshot
+	case outcomeCodeFailed:
+		return loginCodeRejected
+	case outcomeMisconfigured:
+		return loginConfigError
+	}
+	return loginWeChatError
+}
+
 // fillProfile fetches nickname and avatar for a snsapi_userinfo login. If
 // WeChat fails here the visitor still gets a session (base scope) rather
 // than none, and is not sent round again for upgradeBackoff.
@@ -334,6 +375,7 @@ func (h *Handler) fillProfile(ctx context.Context, client *wechat.Client, s *Ses
 		if ce := h.logger.Check(zap.WarnLevel, "fetching userinfo failed; continuing with a snsapi_base session"); ce != nil {
 			ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
 		}
+		procMetrics.callbackFailed(wechat.Code(err))
 		s.NoUpgradeUntil = h.now().Add(upgradeBackoff).Unix()
 		return
 	}
@@ -358,13 +400,15 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin
 	if wechat.IsCodeUsed(err) || wechat.IsInvalidCode(err) {
 		name := h.flowCookieName(f.State)
 		if id := h.identityFrom(r); id != nil && f.RelayBack == "" && h.scopeSatisfied(&id.sess, f.Scope) {
+			procMetrics.loginCompleted(f.Scope, loginResumed)
 			h.expireCookie(w, site, name)
 			redirect(w, r, f.Return)
 			return
 		}
 		if !f.Retry {
+			procMetrics.loginCompleted(f.Scope, loginRetried)
 			h.expireCookie(w, site, name)
-			h.startFlow(w, r, site, f.retried())
+			h.startFlow(w, r, site, f.retried(), triggerRetry)
 			return
 		}
 		h.finishLogin(w, r, site, f, authResult{outcome: outcomeCodeFailed, ref: ref})

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,7 @@ import (
 //	api_errcodes_total{endpoint,errcode}         WeChat errcodes by API path
 //	api_request_duration_seconds{endpoint}       WeChat API latency histogram
 //	session_checks_total{outcome,reason}         session cookies checked: memo_hit, verified, rejected (why)
+//	policy_decisions_total{outcome}              what protected requests got (admit, sign_in, …), in-path and forward-auth
 //	follower_lookups_total{result}               subscriber_info lookups: cache_hit, follower, not_follower, error
 //	jsapi_tickets_total{result}                  jsapi_ticket fetches: fetched, failed, held_off
 //	jsapi_signatures_total{result}               {path_prefix}/jssdk answers
@@ -45,11 +45,12 @@ type scopeLabel uint8
 const (
 	scopeLabelBase scopeLabel = iota
 	scopeLabelUserInfo
+	scopeLabelLogin   // desktop_login: the website app's scan-to-login
 	scopeLabelUnknown // a callback whose flow is lost: the scope is unknown
 	numScopeLabels
 )
 
-var scopeLabelNames = [numScopeLabels]string{"snsapi_base", "snsapi_userinfo", "unknown"}
+var scopeLabelNames = [numScopeLabels]string{"snsapi_base", "snsapi_userinfo", "snsapi_login", "unknown"}
 
 func scopeOf(scope string) scopeLabel {
 	switch scope {
@@ -57,6 +58,8 @@ func scopeOf(scope string) scopeLabel {
 		return scopeLabelBase
 	case "snsapi_userinfo":
 		return scopeLabelUserInfo
+	case "snsapi_login":
+		return scopeLabelLogin
 	}
 	return scopeLabelUnknown
 }
@@ -68,10 +71,11 @@ const (
 	triggerLogin                           // {path_prefix}/login
 	triggerForwardAuth                     // {path_prefix}/auth for another proxy
 	triggerRetry                           // a silent restart after a used or invalid code
+	triggerRelay                           // on a relay, a login for one of its relay_for sites
 	numLoginTriggers
 )
 
-var loginTriggerNames = [numLoginTriggers]string{"page", "login", "forward_auth", "retry"}
+var loginTriggerNames = [numLoginTriggers]string{"page", "login", "forward_auth", "retry", "relay"}
 
 type loginResult uint8
 
@@ -123,6 +127,10 @@ const (
 )
 
 var followerResultNames = [numFollowerResults]string{"cache_hit", "follower", "not_follower", "error"}
+
+// outcomeNames label the policy's outcomes (policy.go), in their order.
+var outcomeNames = [numOutcomes]string{"admit", "admit_anonymous", "outside_wechat", "sign_in_api",
+	"sign_in_form", "sign_in", "not_follower", "follower_unknown"}
 
 type ticketResult uint8
 
@@ -178,6 +186,7 @@ type metricsSet struct {
 	apiDuration      *prometheus.HistogramVec
 	sessionChecks    *prometheus.CounterVec
 	followerLookups  *prometheus.CounterVec
+	decisions        *prometheus.CounterVec
 	jsapiTickets     *prometheus.CounterVec
 	jsapiSignatures  *prometheus.CounterVec
 	revocations      *prometheus.CounterVec
@@ -187,21 +196,16 @@ type metricsSet struct {
 	completed  [numScopeLabels][numLoginResults]prometheus.Counter
 	sessions   [numSessionOutcomes]prometheus.Counter
 	followers  [numFollowerResults]prometheus.Counter
+	outcomes   [numOutcomes]prometheus.Counter
 	tickets    [numTicketResults]prometheus.Counter
 	signatures [numSignatureResults]prometheus.Counter
 	revoked    [numRevocationEvents]prometheus.Counter
 }
 
-var (
-	processMetricsOnce sync.Once
-	processMetrics     *metricsSet
-)
-
-// wechatMetrics returns the process's collectors, building them on first use.
-func wechatMetrics() *metricsSet {
-	processMetricsOnce.Do(func() { processMetrics = newMetricsSet() })
-	return processMetrics
-}
+// procMetrics is the process's collectors: built once, when the package
+// loads, so every handler (configured, or built by hand in a test) counts
+// into the same ones without a nil check on the hot path.
+var procMetrics = newMetricsSet()
 
 func newMetricsSet() *metricsSet {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
@@ -229,6 +233,8 @@ func newMetricsSet() *metricsSet {
 			"Session cookies checked, by outcome (memo_hit, verified, rejected) and, for rejected ones, reason.", "outcome", "reason"),
 		followerLookups: counter("follower_lookups_total",
 			"Follower status lookups (subscriber_info, require_subscribe) by result.", "result"),
+		decisions: counter("policy_decisions_total",
+			"What requests to protected routes got, in-path and through forward-auth: admit, admit_anonymous, outside_wechat, sign_in, sign_in_api, sign_in_form, not_follower, follower_unknown.", "outcome"),
 		jsapiTickets: counter("jsapi_tickets_total",
 			"jsapi_ticket fetches from WeChat by result (held_off: not asked because a recent fetch failed).", "result"),
 		jsapiSignatures: counter("jsapi_signatures_total",
@@ -252,6 +258,9 @@ func newMetricsSet() *metricsSet {
 	for r := range numFollowerResults {
 		m.followers[r] = m.followerLookups.WithLabelValues(followerResultNames[r])
 	}
+	for o := range numOutcomes {
+		m.outcomes[o] = m.decisions.WithLabelValues(outcomeNames[o])
+	}
 	for r := range numTicketResults {
 		m.tickets[r] = m.jsapiTickets.WithLabelValues(ticketResultNames[r])
 	}
@@ -266,7 +275,7 @@ func newMetricsSet() *metricsSet {
 
 func (m *metricsSet) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.loginsStarted, m.loginsCompleted, m.callbackFailures, m.apiRequests,
-		m.apiErrcodes, m.apiDuration, m.sessionChecks, m.followerLookups, m.jsapiTickets, m.jsapiSignatures,
+		m.apiErrcodes, m.apiDuration, m.sessionChecks, m.followerLookups, m.decisions, m.jsapiTickets, m.jsapiSignatures,
 		m.revocations, m.storeErrors}
 }
 
@@ -277,7 +286,7 @@ func registerMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range wechatMetrics().collectors() {
+	for _, c := range procMetrics.collectors() {
 		var already prometheus.AlreadyRegisteredError
 		if err := reg.Register(c); err != nil && !errors.As(err, &already) {
 			return err
@@ -297,6 +306,8 @@ func (m *metricsSet) loginCompleted(scope string, r loginResult) {
 func (m *metricsSet) sessionChecked(o sessionOutcome) { m.sessions[o].Inc() }
 
 func (m *metricsSet) followerLookup(r followerResult) { m.followers[r].Inc() }
+
+func (m *metricsSet) decided(o outcome) { m.outcomes[o].Inc() }
 
 func (m *metricsSet) ticket(r ticketResult) { m.tickets[r].Inc() }
 

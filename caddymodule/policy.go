@@ -46,6 +46,7 @@ const (
 	notFollower
 	// followerUnknown: require_subscribe and WeChat could not say: 503.
 	followerUnknown
+	numOutcomes // the count of outcomes above (metrics.go labels each)
 )
 
 // follow is the follower status a decision forwards.
@@ -69,6 +70,12 @@ type decision struct {
 // is id; method is the original request's method (forward-auth callers say
 // it in X-Forwarded-Method).
 func (h *Handler) decide(r *http.Request, id *identity, method string) decision {
+	d := h.decision(r, id, method)
+	procMetrics.decided(d.outcome)
+	return d
+}
+
+func (h *Handler) decision(r *http.Request, id *identity, method string) decision {
 	if id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
 		if h.followers == nil {
 			return decision{outcome: admit, id: id}
@@ -193,7 +200,11 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, site origin, re
 		writeFragmentPage(w, pageStatus, fragmentLoginURL(h.PathPrefix, safeReturnURL(ret, site, h.rules), h.Scope, h.Scope))
 		return
 	}
-	h.startLogin(w, r, site, ret, scope, false)
+	trigger := triggerPage
+	if pageStatus != http.StatusOK {
+		trigger = triggerForwardAuth // /auth answers its pages as 401
+	}
+	h.startLogin(w, r, site, ret, scope, trigger)
 }
 
 // writeRefusal renders the outcomes every protocol answers alike: refusals

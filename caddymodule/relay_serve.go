@@ -51,7 +51,7 @@ func (h *Handler) serveRelay(w http.ResponseWriter, r *http.Request) {
 		h.refuseClient(w, q.Back)
 		return
 	}
-	h.startFlow(w, r, site, flowState{Return: "/", Scope: q.Scope, RelayBack: q.Back, RelayState: q.State})
+	h.startFlow(w, r, site, flowState{Return: "/", Scope: q.Scope, RelayBack: q.Back, RelayState: q.State}, triggerRelay)
 }
 
 // refuseClient answers a login for a site relay_for does not list, and

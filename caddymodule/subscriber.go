@@ -68,6 +68,7 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 	if x, ok := f.cache.Get(openID); ok {
 		e := x.(followerEntry)
 		if !fresh || (e.forced && f.now().Sub(e.fetched) < minRecheck) {
+			procMetrics.followerLookup(followerCacheHit)
 			return e.subscribed, e.unionID, e.err
 		}
 	}
@@ -80,11 +81,17 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 				ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
 			}
 			f.store(openID, followerEntry{err: err, fetched: f.now(), forced: fresh}, failedLookupTTL)
+			procMetrics.followerLookup(followerError)
 			return followerEntry{}, err
 		}
 		e := followerEntry{subscribed: info.Subscribed(), fetched: f.now(), forced: fresh}
 		if info.Subscribed() && validWeChatID(info.UnionID) {
 			e.unionID = []string{info.UnionID}
+		}
+		if e.subscribed {
+			procMetrics.followerLookup(followerYes)
+		} else {
+			procMetrics.followerLookup(followerNo)
 		}
 		f.store(openID, e, f.ttl)
 		return e, nil
