@@ -47,6 +47,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		session_ttl      <duration>
 //		path_prefix      <path>
 //		redirect_domains <host>...
+//		jssdk_domains    <host>...                  # pages {path_prefix}/jssdk may sign besides this site's
 //		non_wechat       page|allow|deny|login|qrconnect
 //		desktop_login    <website-appid> <secret>       # scan-to-login outside WeChat (implies non_wechat qrconnect)
 //		header_prefix    <prefix>
@@ -67,7 +68,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		name := d.Val()
-		if seen[name] && name != "session_keys" && name != "redirect_domains" && name != "relay_for" {
+		if seen[name] && name != "session_keys" && name != "redirect_domains" && name != "relay_for" && name != "jssdk_domains" {
 			return d.Errf("%s is set twice: keep one", name)
 		}
 		seen[name] = true
@@ -138,6 +139,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("desktop_login takes two values: <website-appid> <secret>, e.g. desktop_login wxabc… {env.WECHAT_WEB_APP_SECRET}")
 			}
 			h.DesktopLogin = &DesktopLogin{AppID: args[0], AppSecret: args[1]}
+		case "jssdk_domains":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.JSSDKDomains = append(h.JSSDKDomains, args...)
 		case "non_wechat":
 			if err := oneArg(d, &h.NonWeChat); err != nil {
 				return err
@@ -172,7 +179,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, non_wechat, desktop_login, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay, keep_fragment", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay, keep_fragment", name)
 		}
 	}
 	return nil

@@ -163,6 +163,7 @@ func TestCaddyfileParseErrors(t *testing.T) {
 		{"desktop_login one value", "desktop_login wxweb", "desktop_login takes two values"},
 		{"desktop_login three values", "desktop_login wxweb s extra", "desktop_login takes two values"},
 		{"desktop_login twice", "desktop_login a b\ndesktop_login c d", "desktop_login is set twice"},
+		{"jssdk_domains empty", "jssdk_domains", "wrong argument count"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -199,6 +200,9 @@ func TestCaddyfileRulesAreCheckedByValidate(t *testing.T) {
 		{"redirect_domains bad port", "redirect_domains a.com:http", `port "http" is not a number or *`},
 		{"redirect_domains bare star", "redirect_domains *", `redirect_domains "*"`},
 		{"redirect_domains userinfo", "redirect_domains u@a.com", `redirect_domains "u@a.com"`},
+		{"jssdk_domains url", "jssdk_domains https://shop.example.com", `jssdk_domains "https://shop.example.com"`},
+		{"jssdk_domains path", "jssdk_domains a.com b.com/x", `jssdk_domains "b.com/x"`},
+		{"jssdk_domains bad port", "jssdk_domains a.com:https", `jssdk_domains "a.com:https": port "https" is not a number or *`},
 		{"subscriber_ttl negative", "subscriber_ttl -5m", "subscriber_ttl -5m0s is negative"},
 	}
 	for _, c := range cases {
@@ -414,6 +418,7 @@ func TestProvisionRefusesBadKeysAndUnexpandedSecretsWithoutEchoingThem(t *testin
 		{"unknown scope", func(h *Handler) { h.Scope = "bogus" }, "is unknown", ""},
 		{"path_prefix", func(h *Handler) { h.PathPrefix = "x" }, "path_prefix", ""},
 		{"redirect_domains", func(h *Handler) { h.RedirectDomains = []string{"a.com/b"} }, `redirect_domains "a.com/b"`, ""},
+		{"jssdk_domains", func(h *Handler) { h.JSSDKDomains = []string{"*"} }, `jssdk_domains "*"`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -60,6 +60,8 @@ func init() {
 //	/logout?rd=URL     end the session, then go to URL
 //	/userinfo          the session as JSON
 //	/subscribed?rd=URL the follow page's "我已关注" button: ask WeChat again
+//	/jssdk?url=URL     a wx.config signature for a page (JS-SDK; jssdk_domains)
+//	/jssdk.js          a helper that fetches it and calls wx.config
 //	/auth              for Caddy forward_auth and Traefik ForwardAuth
 //	/auth_request      for nginx auth_request
 //	/relay?req=…       on a relay (relay_for): a client site's sealed login request
@@ -110,6 +112,11 @@ type Handler struct {
 	// port), .bar.foo or *.bar.foo (bar.foo and every subdomain),
 	// foo.bar:8080 (that port only), foo.bar:* (any port).
 	RedirectDomains []string `json:"redirect_domains,omitempty"`
+
+	// JSSDKDomains lists extra hosts whose pages {path_prefix}/jssdk signs
+	// for wx.config, in the forms of RedirectDomains. Pages on this site's
+	// own scheme, host and port are always signed; any other URL is refused.
+	JSSDKDomains []string `json:"jssdk_domains,omitempty"`
 
 	// NonWeChat decides what visitors outside the WeChat client get:
 	// page (default: a page with a QR code of the URL to open in WeChat),
@@ -192,6 +199,7 @@ type Handler struct {
 	memoMax      int
 	names        headerNames
 	rules        []domainRule
+	jssdk        *jssdkSigner
 	protect      caddyhttp.MatcherSets
 	flowPrefix   string
 	endpointPath string
@@ -305,10 +313,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.followers = newFollowers(h.client, ttl, h.now, h.logger)
 	}
 
-	h.rules = h.rules[:0]
-	for _, d := range h.RedirectDomains {
-		rule, _ := parseDomainRule(d) // Validate checked each
-		h.rules = append(h.rules, rule)
+	h.rules, _ = parseDomainRules("redirect_domains", h.RedirectDomains) // Validate checked each
+	h.provisionJSSDK()
+
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		h.logger.Warn("registering the caddy_wechat_* metrics failed; they will not be served", zap.Error(err))
 	}
 
 	if len(h.ProtectRaw) > 0 {
@@ -399,6 +408,10 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, ep strin
 		h.serveRelay(w, r)
 	case "handback":
 		h.serveHandBack(w, r)
+	case "jssdk":
+		h.serveJSSDK(w, r)
+	case "jssdk.js":
+		serveJSSDKScript(w, r)
 	default:
 		writeNotFound(w)
 	}

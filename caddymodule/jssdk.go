@@ -259,6 +259,29 @@ func (s *jssdkSigner) serve(w http.ResponseWriter, r *http.Request, site origin)
 	})
 }
 
+// provisionJSSDK builds the signer. A relay client holds no app_secret, so
+// it cannot have a ticket: it signs nothing.
+func (h *Handler) provisionJSSDK() {
+	if h.client == nil {
+		return
+	}
+	rules, _ := parseDomainRules("jssdk_domains", h.JSSDKDomains) // Validate checked each
+	h.jssdk = &jssdkSigner{appID: h.AppID, rules: rules, now: h.now, logger: h.logger, metrics: procMetrics,
+		tickets: &jsapiTickets{fetch: h.client.JSAPITicket, now: h.now, metrics: procMetrics}}
+}
+
+// serveJSSDK answers {path_prefix}/jssdk.
+func (h *Handler) serveJSSDK(w http.ResponseWriter, r *http.Request) {
+	if h.jssdk == nil {
+		writeJSONError(w, http.StatusNotFound, "jssdk_unavailable",
+			"this site signs in through a relay and holds no app_secret: load jssdk.js from the relay's site and list this host in the relay's jssdk_domains", "")
+		return
+	}
+	if site, ok := h.site(w, r); ok {
+		h.jssdk.serve(w, r, site)
+	}
+}
+
 // serveJSSDKScript serves the helper pages load as {path_prefix}/jssdk.js.
 func serveJSSDKScript(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()

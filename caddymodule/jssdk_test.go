@@ -71,7 +71,7 @@ func testSigner(t *testing.T, rules ...string) (*jssdkSigner, *int) {
 	t.Helper()
 	var parsed []domainRule
 	for _, r := range rules {
-		rule, err := parseDomainRule(r)
+		rule, err := parseDomainRuleOf("jssdk_domains", r)
 		if err != nil {
 			t.Fatal(err)
 		}

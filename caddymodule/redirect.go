@@ -52,6 +52,19 @@ func parseDomainRuleOf(setting, s string) (domainRule, error) {
 	return r, nil
 }
 
+// parseDomainRules parses every entry of a setting in these forms.
+func parseDomainRules(setting string, entries []string) ([]domainRule, error) {
+	rules := make([]domainRule, 0, len(entries))
+	for _, e := range entries {
+		r, err := parseDomainRuleOf(setting, e)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
 // allows reports whether host and port (already without the scheme's
 // default port) match the rule. A rule naming the scheme's default port
 // ("example.com:443" for https) means the default port.

@@ -86,10 +86,11 @@ func (h *Handler) Validate() error {
 	if h.SubscriberTTL < 0 {
 		return fmt.Errorf("subscriber_ttl %s is negative: use e.g. 5m", time.Duration(h.SubscriberTTL))
 	}
-	for _, d := range h.RedirectDomains {
-		if _, err := parseDomainRule(d); err != nil {
-			return err
-		}
+	if _, err := parseDomainRules("redirect_domains", h.RedirectDomains); err != nil {
+		return err
+	}
+	if _, err := parseDomainRules("jssdk_domains", h.JSSDKDomains); err != nil {
+		return err
 	}
 	if len(h.RelayFor) > 0 && h.Relay != "" {
 		return errors.New("relay_for and relay are both set: a site is either the relay (relay_for, on the domain registered in WeChat) or signs in through one (relay <url>), not both")
