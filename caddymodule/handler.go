@@ -277,7 +277,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if secret != "" {
 		// One client per account, shared by every handler of the app_id:
 		// one basic-token cache and one jsapi_ticket cache.
-		h.client, err = h.app.client(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase})
+		h.client, err = h.app.client(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase,
+			Observe: observeAPI})
 		if err != nil {
 			return fmt.Errorf("api_base/open_base: %v", err)
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 // Metrics, in Caddy's Prometheus registry (served by Caddy's metrics handler
@@ -339,6 +341,24 @@ func (m *metricsSet) apiCall(endpoint string, d time.Duration, errcode int, fail
 		result = apiResultRequestError
 	}
 	m.apiRequests.WithLabelValues(endpoint, result).Inc()
+}
+
+// getticketPath is the wechat client's jsapi_ticket API: its attempts are
+// also the jsapi_tickets_total fetches.
+const getticketPath = "/cgi-bin/ticket/getticket"
+
+// observeAPI is the wechat client's Observe hook: every attempt of every
+// WeChat API call, by API path, with its latency and outcome.
+func observeAPI(op string, took time.Duration, err error) {
+	code := wechat.Code(err)
+	procMetrics.apiCall(op, took, code, err != nil && code == 0)
+	if op == getticketPath {
+		if err == nil {
+			procMetrics.ticket(ticketFetched)
+		} else {
+			procMetrics.ticket(ticketFailed)
+		}
+	}
 }
 
 // endpointLabel keeps an API path and nothing that could follow it.

@@ -80,6 +80,10 @@ type Config struct {
 	// Shared, when set, shares the basic token and the jsapi_ticket with the
 	// other replicas and lets one of them force-refresh a rejected token.
 	Shared SharedCredentials
+	// Observe, when set, hears about every attempt of every call as it ends: the API
+	// path (never a query), how long the attempt took and its error (nil on success).
+	// It runs on the calling goroutine, so it must be quick. Metrics hang here.
+	Observe func(op string, took time.Duration, err error)
 }
 
 // Client calls the WeChat APIs for one Official Account. It is safe for concurrent use.
@@ -195,7 +199,11 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	backoff := c.cfg.RetryBackoff
 	secrets := c.secrets(r)
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		err := c.once(ctx, r, secrets, out)
+		if c.cfg.Observe != nil {
+			c.cfg.Observe(r.op, time.Since(start), err)
+		}
 		if err == nil || !r.retry || attempt >= c.cfg.MaxRetries || !retryable(err) || ctx.Err() != nil {
 			return err
 		}
