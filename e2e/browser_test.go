@@ -62,7 +62,9 @@ func TestBrowserWalksDemoPickerSilentSignInConsentButtonBindAndLogoutInChromium(
 		c.locationIs(site+"/"),
 		c.textIs("#nickname", "李四 🐟"),
 		chromedp.WaitNotPresent(chromedp.CSS("#profile")),
-		c.avatarLoaded())
+		c.avatarLoaded(),
+		// The page asked the gateway's JS-SDK helper for a wx.config signature.
+		chromedp.WaitVisible(chromedp.CSS("#jssdk.signed")))
 	c.step("04-bound", chromedp.SendKeys(chromedp.CSS("#phone-input"), "13800138000"),
 		chromedp.Click(chromedp.CSS("#bind")),
 		chromedp.WaitVisible(chromedp.CSS("#bound")),

@@ -189,6 +189,14 @@ func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testin
 	if openIDOn(t, again) != bobOpenID || !strings.Contains(again.Body, `id="phone">13800138000<`) || !strings.Contains(again.Body, `id="profile"`) {
 		t.Errorf("bob signing in again, want his openid %s, his number and the 完善资料 button: %s (%d):\n%s", bobOpenID, again.URL, again.Status, again.Body)
 	}
+	// The page uses the gateway's JS-SDK helper, and the gateway signs it.
+	if !strings.Contains(again.Body, `<script src="/wechat_auth/jssdk.js"></script>`) {
+		t.Errorf("the page does not load the JS-SDK helper:\n%s", again.Body)
+	}
+	sig := bob.Get(t, d.urls.Site+"/wechat_auth/jssdk?url="+url.QueryEscape(d.urls.Site+"/"))
+	if sig.Status != 200 || !strings.Contains(sig.Body, `"signature":"`) || !strings.Contains(sig.Body, `"url":"`+d.urls.Site+`/"`) {
+		t.Errorf("signing the demo page: %d %s", sig.Status, sig.Body)
+	}
 
 	if err := d.stop(); err != nil {
 		t.Fatalf("stop: %v", err)

@@ -179,7 +179,7 @@ main{background:#fff;margin:0 auto;max-width:480px;min-height:100vh;padding:32px
 input{font-size:17px;padding:8px;width:100%;box-sizing:border-box;margin:8px 0}
 button{font-size:17px;padding:10px;width:100%;border:0;border-radius:4px;background:#07c160;color:#fff}
 .btn{display:block;text-align:center;font-size:15px;padding:8px;border:1px solid #07c160;border-radius:4px;color:#07c160;text-decoration:none}
-.foot{margin-top:32px;font-size:14px}
+.foot{margin-top:32px;font-size:14px}.jssdk{color:#888;font-size:13px}
 </style>
 </head>
 <body><main>{{end}}
@@ -202,6 +202,27 @@ visitor asks for the profile scope by pressing this, so WeChat shows its consent
 <input id="phone-input" name="phone" type="tel" inputmode="numeric" maxlength="20" placeholder="13800138000" value="{{.Entered}}" required>
 <button id="bind" type="submit">绑定</button>
 </form>
+{{/* The gateway signs wx.config for its pages: the page loads the helper and names
+the JS-SDK APIs it uses. Inside WeChat the page would load jweixin-1.6.0.js first;
+the demo runs offline, so it shows the signature it got instead. */}}
+<p class="jssdk">微信 JS-SDK：<span id="jssdk">正在获取签名…</span></p>
+<script src="/wechat_auth/jssdk.js"></script>
+<script>
+wechatJSSDK.config(['updateAppMessageShareData', 'updateTimelineShareData']).then(function (wx) {
+  var el = document.getElementById('jssdk');
+  el.textContent = '已就绪';
+  el.className = 'signed';
+  wx.updateAppMessageShareData({title: '绑定手机号', desc: 'wechat_auth demo', link: location.href.split('#')[0], imgUrl: ''});
+}, function (err) {
+  var el = document.getElementById('jssdk');
+  if (err.code === 'no_jweixin') {
+    el.textContent = '已签名 ' + err.config.signature.slice(0, 8) + '…（在微信中加载 jweixin 后调用 wx.config）';
+    el.className = 'signed';
+  } else {
+    el.textContent = '签名失败：' + err.message;
+  }
+});
+</script>
 {{end}}
 {{template "foot"}}{{end}}
 
