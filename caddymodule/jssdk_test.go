@@ -323,3 +323,20 @@ func TestJSSDKScriptIsServedAsJavaScriptWithRevalidation(t *testing.T) {
 		t.Fatalf("revalidation: %d with %d bytes, want 304 and none", w2.Code, w2.Body.Len())
 	}
 }
+
+func TestJSSDKOnARelayClientWithoutASecretSaysWhereToSign(t *testing.T) {
+	h := provisionedHandler(t, func(h *Handler) {
+		h.AppSecret = ""
+		h.Relay = "https://login.example.com/wechat_auth"
+	})
+	if h.client != nil || h.jssdk != nil {
+		t.Fatal("a relay client without app_secret got a WeChat client or a signer")
+	}
+	w := httptest.NewRecorder()
+	h.serveJSSDK(w, httptest.NewRequest(http.MethodGet, "http://wx.example.com/wechat_auth/jssdk?url="+url.QueryEscape("http://wx.example.com/"), nil))
+	var body jsonError
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	if w.Code != http.StatusNotFound || body.Error != "jssdk_unavailable" || !strings.Contains(body.Message, "jssdk_domains") {
+		t.Fatalf("%d %s, want 404 jssdk_unavailable pointing at the relay's jssdk_domains", w.Code, w.Body)
+	}
+}
