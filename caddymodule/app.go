@@ -189,7 +189,11 @@ func (a *App) client(cfg wechat.Config) (*wechat.Client, error) {
 
 // revoke ends sessions everywhere the store reaches.
 func (a *App) revoke(ctx context.Context, r Revocation) error {
-	return a.store.Revoke(ctx, r)
+	err := a.store.Revoke(ctx, r)
+	if err == nil {
+		procMetrics.revocation(revocationPublished)
+	}
+	return err
 }
 
 // appFrom returns the config's wechat app, provisioning it (in memory, when

@@ -25,7 +25,7 @@ import (
 //	follower_lookups_total{result}               subscriber_info lookups: cache_hit, follower, not_follower, error
 //	jsapi_tickets_total{result}                  jsapi_ticket fetches: fetched, failed, held_off
 //	jsapi_signatures_total{result}               {path_prefix}/jssdk answers
-//	revocations_total{event}                     session revocations: published, received
+//	revocations_total{event}                     session revocations: published here, received over the store's channel
 //	store_errors_total{store,op}                 failed store operations
 //
 // No label ever carries an openid, a code, a token, a cookie or a URL query:
@@ -162,7 +162,7 @@ type revocationEvent uint8
 
 const (
 	revocationPublished revocationEvent = iota // this process revoked a session
-	revocationReceived                         // another replica's revocation arrived
+	revocationReceived                         // a revocation arrived over the store's channel (this process's own too)
 	numRevocationEvents
 )
 
@@ -242,7 +242,7 @@ func newMetricsSet() *metricsSet {
 		jsapiSignatures: counter("jsapi_signatures_total",
 			"Answers of the JS-SDK signing endpoint ({path_prefix}/jssdk) by result.", "result"),
 		revocations: counter("revocations_total",
-			"Session revocations: published by this process, received from other replicas.", "event"),
+			"Session revocations: published by this process (logout, caddy wechat-session revoke), received over the store's pub/sub channel (every replica's, this one's included).", "event"),
 		storeErrors: counter("store_errors_total",
 			"Failed operations of the shared store, by store kind and operation.", "store", "op"),
 	}

@@ -58,6 +58,16 @@ func TestMetricsScrapeMovesByExactlyWhatHappenedAndLeaksNoSecret(t *testing.T) {
 	g.login(t, alice, "/a")
 	alice.get(t, g.URL+"/b")
 	alice.get(t, g.URL+"/c")
+	// alice logs out (her session is revoked); her old cookie, replayed on an
+	// API request, is refused as revoked.
+	aliceCookie := alice.cookie(g.URL, "wechat_session")
+	alice.stopAt = "/bye"
+	if resp, _ := alice.get(t, g.URL+"/wechat_auth/logout?rd=/bye"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("logout: %d, want 302", resp.StatusCode)
+	}
+	if resp, _ := newBrowser("").do(t, http.MethodGet, g.URL+"/f", http.Header{"Cookie": {"wechat_session=" + aliceCookie}, "Accept": {"application/json"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("revoked cookie replayed: %d, want 401", resp.StatusCode)
+	}
 	// bob is asked for his profile and declines.
 	bob := newBrowser("bob")
 	bob.consent = "deny"
@@ -100,7 +110,7 @@ func TestMetricsScrapeMovesByExactlyWhatHappenedAndLeaksNoSecret(t *testing.T) {
 	want := map[string]float64{
 		`caddy_wechat_policy_decisions_total{outcome="sign_in"}`:                                     2, // alice /a, carol /d
 		`caddy_wechat_policy_decisions_total{outcome="admit"}`:                                       3, // alice /a after login, /b, /c
-		`caddy_wechat_policy_decisions_total{outcome="sign_in_api"}`:                                 1, // the forged cookie
+		`caddy_wechat_policy_decisions_total{outcome="sign_in_api"}`:                                 2, // the forged cookie, the revoked one
 		`caddy_wechat_logins_started_total{scope="snsapi_base",trigger="page"}`:                      2,
 		`caddy_wechat_logins_started_total{scope="snsapi_userinfo",trigger="login"}`:                 1,
 		`caddy_wechat_logins_completed_total{result="success",scope="snsapi_base"}`:                  1,
@@ -109,8 +119,10 @@ func TestMetricsScrapeMovesByExactlyWhatHappenedAndLeaksNoSecret(t *testing.T) {
 		`caddy_wechat_logins_completed_total{result="flow_lost",scope="unknown"}`:                    1,
 		`caddy_wechat_callback_failures_total{errcode="40125"}`:                                      1,
 		`caddy_wechat_session_checks_total{outcome="verified",reason=""}`:                            1,
-		`caddy_wechat_session_checks_total{outcome="memo_hit",reason=""}`:                            2,
+		`caddy_wechat_session_checks_total{outcome="memo_hit",reason=""}`:                            3, // /b, /c, and the logout finding the session it revokes
 		`caddy_wechat_session_checks_total{outcome="rejected",reason="invalid"}`:                     1,
+		`caddy_wechat_session_checks_total{outcome="rejected",reason="revoked"}`:                     1,
+		`caddy_wechat_revocations_total{event="published"}`:                                          1,
 		`caddy_wechat_api_requests_total{endpoint="/sns/oauth2/access_token",result="ok"}`:           1,
 		`caddy_wechat_api_requests_total{endpoint="/sns/oauth2/access_token",result="wechat_error"}`: 1,
 		`caddy_wechat_api_errcodes_total{endpoint="/sns/oauth2/access_token",errcode="40125"}`:       1,
@@ -145,7 +157,7 @@ func TestMetricsScrapeMovesByExactlyWhatHappenedAndLeaksNoSecret(t *testing.T) {
 		"alice's openid":  g.sim.OpenID(testAppID, "alice"),
 		"carol's openid":  g.sim.OpenID(testAppID, "carol"),
 		"jsapi_ticket":    g.sim.JSAPITicket(testAppID),
-		"alice's cookie":  alice.cookie(g.URL, "wechat_session"),
+		"alice's cookie":  aliceCookie,
 		"the forged one":  "Zm9yZ2VkLWNvb2tpZQ",
 		"a stray code":    "0a1B2c3D4e",
 		"a stray state":   state,

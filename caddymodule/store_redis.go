@@ -121,14 +121,16 @@ func (s *redisStore) Close() error {
 	return s.client.Close()
 }
 
-// failed records that Redis did not answer. Only a context the caller
-// cancelled is not Redis's fault.
-func (s *redisStore) failed(ctx context.Context, err error) {
+// failed records that Redis did not answer op (a constant naming the
+// operation, for caddy_wechat_store_errors_total). Only a context the
+// caller cancelled is not Redis's fault.
+func (s *redisStore) failed(ctx context.Context, op string, err error) {
 	// A request still in flight on a config being unloaded meets the closed
 	// client: that is a reload, not an outage.
 	if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
 		return
 	}
+	procMetrics.storeError("redis", op)
 	if s.state.Swap(stateDown) != stateDown {
 		s.logger.Error("the wechat store is unreachable: sessions keep working from their cookies, logins use this process's claims, and logouts and revocations made now reach the other replicas when it is back; check the store setting of the wechat global option and that Redis/Valkey is running",
 			zap.String("store", s.where), zap.String("error", s.redact(err)))
@@ -156,7 +158,7 @@ func (s *redisStore) Revoke(ctx context.Context, r Revocation) error {
 		if err == nil {
 			return nil
 		}
-		s.failed(ctx, err)
+		s.failed(ctx, "revoke", err)
 	}
 	s.mu.Lock()
 	if len(s.pending) < maxPendingRevocations {
@@ -205,7 +207,7 @@ func (s *redisStore) Claim(ctx context.Context, key string, value []byte, ttl ti
 		if err == nil {
 			return ok, nil
 		}
-		s.failed(ctx, err)
+		s.failed(ctx, "claim", err)
 	}
 	return s.local.Claim(ctx, key, value, ttl)
 }
@@ -219,7 +221,7 @@ func (s *redisStore) Get(ctx context.Context, key string) ([]byte, error) {
 		if isRedisNil(err) {
 			return nil, nil
 		}
-		s.failed(ctx, err)
+		s.failed(ctx, "get", err)
 	}
 	return s.local.Get(ctx, key)
 }
@@ -230,7 +232,7 @@ func (s *redisStore) Set(ctx context.Context, key string, value []byte, ttl time
 		if err == nil {
 			return nil
 		}
-		s.failed(ctx, err)
+		s.failed(ctx, "set", err)
 	}
 	return s.local.Set(ctx, key, value, ttl)
 }
@@ -241,7 +243,7 @@ func (s *redisStore) Delete(ctx context.Context, key string) error {
 		if err == nil {
 			return nil
 		}
-		s.failed(ctx, err)
+		s.failed(ctx, "delete", err)
 	}
 	return s.local.Delete(ctx, key)
 }
@@ -252,7 +254,7 @@ func (s *redisStore) Incr(ctx context.Context, key string, ttl time.Duration) (i
 		if err == nil {
 			return n, nil
 		}
-		s.failed(ctx, err)
+		s.failed(ctx, "incr", err)
 	}
 	return s.local.Incr(ctx, key, ttl)
 }
@@ -265,7 +267,7 @@ return 0`)
 // raise sets key to n unless it already holds more; best effort.
 func (s *redisStore) raise(ctx context.Context, key string, n int64) {
 	if err := raiseScript.Run(ctx, s.client, []string{s.key(key)}, n).Err(); err != nil && !isRedisNil(err) {
-		s.failed(ctx, err)
+		s.failed(ctx, "raise", err)
 	}
 }
 
@@ -275,7 +277,7 @@ func (s *redisStore) run(ctx context.Context) {
 	defer close(s.done)
 	ps := s.ps
 	if err := ps.Subscribe(ctx, s.channel()); err != nil {
-		s.failed(ctx, err) // Receive below retries
+		s.failed(ctx, "subscribe", err) // Receive below retries
 	}
 	for ctx.Err() == nil {
 		msg, err := ps.ReceiveTimeout(ctx, redisIdleCheck)
@@ -288,7 +290,7 @@ func (s *redisStore) run(ctx context.Context) {
 				s.idle(ctx, ps)
 				continue
 			}
-			s.failed(ctx, err)
+			s.failed(ctx, "receive", err)
 			sleepCtx(ctx, redisRetryPause)
 			continue
 		}
@@ -299,6 +301,7 @@ func (s *redisStore) run(ctx context.Context) {
 			}
 		case *redis.Message:
 			if r, err := decodeRevocation(m.Payload); err == nil && s.sink != nil {
+				procMetrics.revocation(revocationReceived)
 				s.sink.Revoked(r)
 			}
 		}
@@ -310,7 +313,7 @@ func (s *redisStore) run(ctx context.Context) {
 // while the subscription stayed up comes back once Redis answers.
 func (s *redisStore) idle(ctx context.Context, ps *redis.PubSub) {
 	if err := ps.Ping(ctx); err != nil {
-		s.failed(ctx, err)
+		s.failed(ctx, "ping", err)
 		return
 	}
 	if !s.up() {
@@ -329,13 +332,13 @@ func (s *redisStore) resync(ctx context.Context) {
 	if len(pending) > 0 {
 		if err := s.publish(ctx, pending...); err != nil {
 			s.requeue(pending)
-			s.failed(ctx, err)
+			s.failed(ctx, "publish", err)
 			return
 		}
 	}
 	rs, err := s.load(ctx)
 	if err != nil {
-		s.failed(ctx, err)
+		s.failed(ctx, "load", err)
 		return
 	}
 	if s.sink != nil && len(rs) > 0 {
