@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -379,44 +378,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	return h.serveProtected(w, r, next, prior)
-}
-
-// endpoint returns the name of the endpoint a path addresses under path_prefix.
-func (h *Handler) endpoint(path string) (string, bool) {
-	if len(path) <= len(h.PathPrefix)+1 || path[len(h.PathPrefix)] != '/' || !strings.HasPrefix(path, h.PathPrefix) {
-		return "", false
-	}
-	return path[len(h.PathPrefix)+1:], true
-}
-
-func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, ep string) error {
-	switch ep {
-	case "callback":
-		h.serveCallback(w, r)
-	case "login":
-		h.serveLogin(w, r)
-	case "logout":
-		h.serveLogout(w, r)
-	case "userinfo":
-		h.serveUserInfo(w, r)
-	case "auth":
-		h.serveForwardAuth(w, r)
-	case "auth_request":
-		h.serveAuthRequest(w, r)
-	case "subscribed":
-		h.serveSubscribed(w, r)
-	case "relay":
-		h.serveRelay(w, r)
-	case "handback":
-		h.serveHandBack(w, r)
-	case "jssdk":
-		h.serveJSSDK(w, r)
-	case "jssdk.js":
-		serveJSSDKScript(w, r)
-	default:
-		writeNotFound(w)
-	}
-	return nil
 }
 
 // Interface guards
