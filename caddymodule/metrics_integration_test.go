@@ -61,7 +61,7 @@ func TestMetricsScrapeMovesByExactlyWhatHappenedAndLeaksNoSecret(t *testing.T) {
 	// alice logs out (her session is revoked); her old cookie, replayed on an
 	// API request, is refused as revoked.
 	aliceCookie := alice.cookie(g.URL, "wechat_session")
-	alice.stopAt = "/bye"
+	alice.StopAt = "/bye"
 	if resp, _ := alice.get(t, g.URL+"/wechat_auth/logout?rd=/bye"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("logout: %d, want 302", resp.StatusCode)
 	}
@@ -70,7 +70,7 @@ func TestMetricsScrapeMovesByExactlyWhatHappenedAndLeaksNoSecret(t *testing.T) {
 	}
 	// bob is asked for his profile and declines.
 	bob := newBrowser("bob")
-	bob.consent = "deny"
+	bob.Consent = "deny"
 	if resp, body := bob.get(t, g.URL+"/wechat_auth/login?rd=/x&scope=snsapi_userinfo"); !strings.Contains(body, "未完成授权") {
 		t.Fatalf("bob's declined login ended %d: %.200s", resp.StatusCode, body)
 	}
