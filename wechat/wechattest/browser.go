@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -48,10 +49,14 @@ type Browser struct {
 	// redirect response is then the Page.
 	StopAt string
 	// Hops lists every request of the last navigation, for failure messages.
+	// Several tabs may navigate at once: read it when no navigation is under
+	// way, or through HopsString.
 	Hops []string
 	// Base carries the requests after the browser added its headers;
 	// NewBrowser sets a private transport without keep-alives.
 	Base http.RoundTripper
+
+	hopsMu sync.Mutex // guards Hops while tabs navigate concurrently
 }
 
 // NewBrowser returns WeChat's in-app browser of the simulator user named user
@@ -88,7 +93,9 @@ func (t browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func (b *Browser) checkRedirect(req *http.Request, via []*http.Request) error {
+	b.hopsMu.Lock()
 	b.Hops = append(b.Hops, req.Method+" "+req.URL.String())
+	b.hopsMu.Unlock()
 	if len(via) >= 15 {
 		return errors.New("more than 15 redirects")
 	}
@@ -117,10 +124,12 @@ func (p *Page) Location() string { return p.Header.Get("Location") }
 // Do sends req, follows redirects as configured, and returns the final page.
 func (b *Browser) Do(t TB, req *http.Request) *Page {
 	t.Helper()
+	b.hopsMu.Lock()
 	b.Hops = []string{req.Method + " " + req.URL.String()}
+	b.hopsMu.Unlock()
 	resp, err := b.Client.Do(req)
 	if err != nil {
-		t.Fatalf("%v\nhops:\n  %s", err, strings.Join(b.Hops, "\n  "))
+		t.Fatalf("%v\nhops:\n  %s", err, b.HopsString())
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -154,7 +163,11 @@ func (b *Browser) Step(t TB, rawURL string) *Page {
 }
 
 // HopsString is the redirect chain of the last navigation, one per line.
-func (b *Browser) HopsString() string { return strings.Join(b.Hops, "\n  ") }
+func (b *Browser) HopsString() string {
+	b.hopsMu.Lock()
+	defer b.hopsMu.Unlock()
+	return strings.Join(b.Hops, "\n  ")
+}
 
 func (b *Browser) request(t TB, method, rawURL string, body io.Reader) *http.Request {
 	t.Helper()
