@@ -89,6 +89,8 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 	retry := h.loginURL(site, f.Return, f.Scope)
 	if res.outcome != outcomeSession {
 		h.expireCookie(w, site, name)
+		// Every other outcome ends here with a page: count it once.
+		procMetrics.loginCompleted(f.Scope, result)
 	}
 	switch res.outcome {
 	case outcomeSession:
@@ -114,13 +116,10 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 		}
 		redirect(w, r, f.Return)
 	case outcomeDeclined:
-		procMetrics.loginCompleted(f.Scope, result)
 		writePage(w, http.StatusOK, "declined", page{Title: "未完成授权", UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
 	case outcomeSnapshot:
-		procMetrics.loginCompleted(f.Scope, result)
 		writePage(w, http.StatusOK, "snapshot", page{Title: "请使用完整服务", ActionURL: retry})
 	case outcomeCodeFailed:
-		procMetrics.loginCompleted(f.Scope, result)
 		writePage(w, http.StatusBadRequest, "error", page{
 			Heading:     "授权已失效",
 			Lines:       []string{"微信返回的授权码已被使用或已过期，自动重试也没有成功。请点击下方按钮重新进入；如果仍然不行，请关闭页面后从公众号菜单重新打开。"},
@@ -129,7 +128,6 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 			Ref:         res.ref,
 		})
 	case outcomeMisconfigured:
-		procMetrics.loginCompleted(f.Scope, result)
 		writePage(w, http.StatusBadGateway, "error", page{
 			Heading:     "网站的微信登录配置有误",
 			Lines:       []string{"这不是你的问题：网站的微信公众号配置（AppID、AppSecret 或 IP 白名单）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
@@ -138,7 +136,6 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 			Ref:         res.ref,
 		})
 	default:
-		procMetrics.loginCompleted(f.Scope, result)
 		writeWeChatDown(w, retry)
 	}
 }
