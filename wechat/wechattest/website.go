@@ -168,11 +168,17 @@ func (s *Simulator) handleQRPoll(w http.ResponseWriter, r *http.Request) {
 // the current test user (UserHeader or the picker's cookie), or the list of
 // test users to scan as; POST answers with action=allow or deny. With both
 // UserHeader and ConsentHeader a GET answers at once, so tests need no form.
+// Picking a user here sets the picker's cookie too: the phone that scanned is
+// signed in to WeChat as that person, so the same browser opening a page
+// "in WeChat" afterwards is that person, as on a real phone.
 func (s *Simulator) handleScan(w http.ResponseWriter, r *http.Request) {
 	uuid := r.FormValue("uuid")
 	name := r.Header.Get(UserHeader)
 	if name == "" {
 		name = r.PostFormValue("user")
+		if _, ok := s.user(name); ok {
+			http.SetCookie(w, &http.Cookie{Name: UserCookie, Value: name, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		}
 	}
 	if name == "" {
 		if c, err := r.Cookie(UserCookie); err == nil {

@@ -157,6 +157,24 @@ func TestQRConnectScanPagePicksUserThenAsksToConfirm(t *testing.T) {
 	}
 }
 
+func TestQRConnectScanPagePickSignsThePhoneInAsThatUser(t *testing.T) {
+	sim, site, _ := desktopSim(t)
+	page := wechattest.NewDesktopBrowser().Get(t, qrconnectURL(sim, webApp, site.URL+"/cb"))
+	phone := wechattest.NewBrowser("")
+	phone.Consent = ""
+	phone.PostForm(t, sim.URL+"/connect/confirm", url.Values{"uuid": {uuidOf(t, page.ScanURL())}, "user": {"carol"}})
+	// The same phone opening an Official Account page is carol, with no picker.
+	resp := phone.Step(t, sim.URL+"/connect/oauth2/authorize?appid="+oaApp+"&redirect_uri="+url.QueryEscape(site.URL+"/cb")+
+		"&response_type=code&scope=snsapi_base&state=s#wechat_redirect")
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.Status != http.StatusFound || loc == nil || loc.Path != "/cb" {
+		t.Fatalf("authorize on the phone that scanned as carol: %d %q, want a redirect to the callback", resp.Status, resp.Header.Get("Location"))
+	}
+	if got := exchange(t, sim, oaApp, oaSecret, loc.Query().Get("code"))["openid"]; got != sim.OpenID(oaApp, "carol") {
+		t.Errorf("the phone is %v in WeChat, want carol (%s)", got, sim.OpenID(oaApp, "carol"))
+	}
+}
+
 func TestQRConnectExpiredQRCodeIsRefusedOnBothSides(t *testing.T) {
 	clock := wechattest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sim, site, got := desktopSim(t, wechattest.WithClock(clock))
