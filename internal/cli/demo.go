@@ -50,17 +50,21 @@ func init() {
 const demoLong = `
 Runs the whole product on this machine, no WeChat account needed:
 
-  - the WeChat simulator (as caddy wechat-mock --any-browser) with its demo
-    Official Account and test users;
-  - a demo app: a page that binds a mobile number to the visitor's openid,
-    like examples/php, kept in memory;
+  - the WeChat simulator (as caddy wechat-mock) with its demo Official
+    Account and a website application (网站应用) of the same Open Platform
+    account, and test users;
+  - a demo app: a page that binds a mobile number to the visitor, by unionid
+    when there is one, like examples/php, kept in memory;
   - the gateway: this Caddy with wechat_auth (scope snsapi_base: silent
-    sign-in; non_wechat login so a desktop browser works) and reverse_proxy
-    to the app.
+    sign-in inside WeChat; desktop_login: scan-to-login on a computer) and
+    reverse_proxy to the app.
 
-Open the printed URL in a browser and pick a test user: you are signed in
-silently. Press 完善资料 to share nickname and avatar (the consent page asks
-only then, as WeChat requires), press 允许, and bind a number. Everything listens on 127.0.0.1 only; Ctrl-C stops it all.
+Open the printed URL in a desktop browser: it shows WeChat's login QR code.
+"Scan" it by opening the phone's page it links to, pick a test user, confirm,
+and bind a number. Then open the URL as that user inside WeChat (a WeChat
+User-Agent): you are signed in silently; press 完善资料 and 允许 (the consent
+page asks only then, as WeChat requires) and the same number shows, found by
+unionid. Everything listens on 127.0.0.1 only; Ctrl-C stops it all.
 
 --listen is the gateway's address (the URL to open), --mock-listen the
 simulator's; a bare port means 127.0.0.1:PORT.
@@ -69,10 +73,27 @@ simulator's; a bare port means 127.0.0.1:PORT.
 // Environment variables the gateway's Caddyfile reads its secrets from: the
 // demo shows the way the README asks for, never a secret inlined in config.
 const (
-	demoSecretEnv   = "WECHAT_DEMO_APP_SECRET"
-	demoHashKeyEnv  = "WECHAT_DEMO_HASH_KEY"
-	demoBlockKeyEnv = "WECHAT_DEMO_BLOCK_KEY"
+	demoSecretEnv    = "WECHAT_DEMO_APP_SECRET"
+	demoWebSecretEnv = "WECHAT_DEMO_WEB_APP_SECRET"
+	demoHashKeyEnv   = "WECHAT_DEMO_HASH_KEY"
+	demoBlockKeyEnv  = "WECHAT_DEMO_BLOCK_KEY"
 )
+
+// The demo's website application (网站应用) for desktop scan-to-login, bound
+// with the simulator's default Official Account to one Open Platform
+// account, so a person has one unionid in both.
+const (
+	demoWebAppID     = "wx0de5de5de5de5de5"
+	demoWebAppSecret = "de5de5de5de5de5de5de5de5de5de5de"
+	demoOpenPlatform = "demo-open-platform"
+)
+
+// demoSimulator is the WeChat the demo talks to.
+func demoSimulator() *wechattest.Simulator {
+	return wechattest.New(
+		wechattest.WithBoundApp(wechattest.DefaultAppID, wechattest.DefaultAppSecret, demoOpenPlatform),
+		wechattest.WithWebsiteApp(demoWebAppID, demoWebAppSecret, demoOpenPlatform))
+}
 
 func demoFlags(fs *pflag.FlagSet) {
 	fs.String("listen", "127.0.0.1:8080", "Gateway address: the URL to open (loopback only)")
@@ -105,7 +126,7 @@ func runDemo(ctx context.Context, opts demoOptions, stdout io.Writer) error {
 		Mock:     "http://" + mockLn.Addr().String(),
 		Upstream: "http://" + upLn.Addr().String(),
 	}
-	sim := wechattest.New(wechattest.WithAnyBrowser())
+	sim := demoSimulator()
 	bg := serveDemo(map[net.Listener]http.Handler{mockLn: sim, upLn: &demoApp{mockURL: urls.Mock}})
 	bg.onStop = sim.Close // releases handlers a fault left hanging
 
@@ -212,9 +233,10 @@ func startDemoGateway(port int, urls demoURLs) (string, error) {
 	_, _ = rand.Read(hashKey)
 	_, _ = rand.Read(blockKey)
 	for k, v := range map[string]string{
-		demoSecretEnv:   wechattest.DefaultAppSecret,
-		demoHashKeyEnv:  base64.StdEncoding.EncodeToString(hashKey),
-		demoBlockKeyEnv: base64.StdEncoding.EncodeToString(blockKey),
+		demoSecretEnv:    wechattest.DefaultAppSecret,
+		demoWebSecretEnv: demoWebAppSecret,
+		demoHashKeyEnv:   base64.StdEncoding.EncodeToString(hashKey),
+		demoBlockKeyEnv:  base64.StdEncoding.EncodeToString(blockKey),
 	} {
 		if err := os.Setenv(k, v); err != nil {
 			return "", err
@@ -260,19 +282,20 @@ http://127.0.0.1:%[1]d, http://localhost:%[1]d {
 		app_secret {env.%[3]s}
 		session_keys {env.%[4]s} {env.%[5]s}
 		scope snsapi_base
-		non_wechat login
+		desktop_login %[8]s {env.%[9]s}
 		api_base %[6]s
 		open_base %[6]s
 	}
 	reverse_proxy %[7]s
 }
-`, port, wechattest.DefaultAppID, demoSecretEnv, demoHashKeyEnv, demoBlockKeyEnv, urls.Mock, strings.TrimPrefix(urls.Upstream, "http://"))
+`, port, wechattest.DefaultAppID, demoSecretEnv, demoHashKeyEnv, demoBlockKeyEnv, urls.Mock, strings.TrimPrefix(urls.Upstream, "http://"),
+		demoWebAppID, demoWebSecretEnv)
 }
 
 func printDemo(w io.Writer, sim *wechattest.Simulator, urls demoURLs, caddyfile string) {
 	fmt.Fprintf(w, `caddy wechat-demo: WeChat web authorization in front of a phone-binding page, all on 127.0.0.1.
 
-  Open  %s/  in any browser (non_wechat login lets a desktop browser sign in too)
+  Open  %s/  in a desktop browser (scan-to-login), or with a WeChat User-Agent (in WeChat)
 
   Test users (the simulator asks which one you are):
 `, urls.Site)
@@ -288,26 +311,35 @@ func printDemo(w io.Writer, sim *wechattest.Simulator, urls demoURLs, caddyfile 
 	}
 	fmt.Fprintf(w, `
   What to expect:
-    1. The gateway sends you to the WeChat simulator: pick a user (e.g. bob).
-       You are back at once, signed in silently (snsapi_base: openid only).
-    2. Press 完善资料：使用微信头像昵称. Only now does the consent page ask for
-       nickname and avatar (snsapi_userinfo): press 允许. Asking when the visitor
-       acts, never on page load, keeps WeChat's snapshot page (快照页) away.
-    3. Back on the page you see the user's nickname and avatar; bind a mainland
-       mobile number such as 13800138000. A number bound to another user is refused.
-    4. 退出登录 ends the gateway's session. The simulator remembers your user and
-       consent, so signing in again is instant; switch users at %s/mock/users.
+    On a computer (desktop_login, the website application %[1]s):
+    1. The gateway sends you to WeChat's login QR code. No phone needed: the
+       link under the code opens the phone's scan page in a new tab. Pick a
+       user (e.g. bob) and press 确认登录; the computer's page signs in by itself.
+    2. Bind a mainland mobile number such as 13800138000. The page stores it by
+       unionid: the same for bob in WeChat and on the computer.
+    In WeChat (the Official Account %[2]s, scope snsapi_base):
+    3. Open the URL with a WeChat User-Agent (Chrome DevTools → Network
+       conditions → User agent), e.g.
+         %[3]s
+       The phone page you scanned with made you bob, so you are signed in
+       silently: openid only, no unionid (WeChat gives none without consent).
+    4. Press 完善资料：使用微信头像昵称. Only now does the consent page ask
+       (snsapi_userinfo): press 允许. Asking when the visitor acts, never on
+       page load, keeps WeChat's snapshot page (快照页) away. Now the gateway has
+       bob's unionid, and the number bound on the computer shows.
+    5. 退出登录 ends the gateway's session. The simulator remembers your user and
+       consent, so signing in again is instant; switch users at %[4]s/mock/users.
 
   Parts:
-    gateway    %s  (this Caddy: wechat_auth + reverse_proxy)
-    simulator  %s  (app %s; api_base and open_base point here)
-    demo app   %s  (reads X-WeChat-OpenID, -Nickname, -Avatar)
+    gateway    %[5]s  (this Caddy: wechat_auth + reverse_proxy)
+    simulator  %[4]s  (api_base and open_base point here)
+    demo app   %[6]s  (reads X-WeChat-OpenID, -UnionID, -Source, -Nickname, -Avatar)
 
   The gateway's Caddyfile (secrets come from the environment):
 
-%s
+%[7]s
 Ctrl-C to stop.
-`, urls.Mock, urls.Site, urls.Mock, wechattest.DefaultAppID, urls.Upstream, indent(caddyfile, "    "))
+`, demoWebAppID, wechattest.DefaultAppID, wechattest.IPhoneUA, urls.Mock, urls.Site, urls.Upstream, indent(caddyfile, "    "))
 }
 
 func indent(s, prefix string) string {

@@ -74,12 +74,19 @@ func startDemo(t *testing.T) *runningDemo {
 	return nil
 }
 
-// newDemoBrowser is a desktop browser without any simulator test header: it
-// signs in through the picker and the consent page, as a person would.
+// newDemoBrowser is WeChat's browser on a phone without any simulator test
+// header: it signs in through the picker and the consent page, as a person
+// would.
 func newDemoBrowser() *wechattest.Browser {
 	b := wechattest.NewBrowser("")
-	b.UserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 	b.Consent = ""
+	b.Client.Timeout = 10 * time.Second
+	return b
+}
+
+// newDemoDesktop is a desktop browser: the gateway offers it scan-to-login.
+func newDemoDesktop() *wechattest.Browser {
+	b := wechattest.NewDesktopBrowser()
 	b.Client.Timeout = 10 * time.Second
 	return b
 }
@@ -148,13 +155,16 @@ func TestWechatDemoIsRegisteredAsCaddyCommand(t *testing.T) {
 
 func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testing.T) {
 	d := startDemo(t)
-	for _, want := range []string{d.urls.Site + "/", "bob", "李四 🐟", "完善资料", "允许", "scope snsapi_base", "{env." + demoSecretEnv + "}"} {
+	for _, want := range []string{d.urls.Site + "/", "bob", "李四 🐟", "完善资料", "允许", "scope snsapi_base", "{env." + demoSecretEnv + "}",
+		"desktop_login " + demoWebAppID + " {env." + demoWebSecretEnv + "}", "确认登录", "unionid"} {
 		if !strings.Contains(d.out.String(), want) {
 			t.Errorf("the banner lacks %q:\n%s", want, d.out.String())
 		}
 	}
-	if strings.Contains(d.out.String(), "app_secret 0123456789abcdef0123456789abcdef") {
-		t.Error("the printed Caddyfile inlines the app secret")
+	for _, secret := range []string{wechattest.DefaultAppSecret, demoWebAppSecret} {
+		if strings.Contains(d.out.String(), secret) {
+			t.Errorf("the banner shows the secret %s", secret)
+		}
 	}
 
 	bob := signIn(t, d, "bob", "李四 🐟")
@@ -200,6 +210,66 @@ func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testin
 
 	if err := d.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
+	}
+}
+
+// TestWechatDemoDesktopScanBindsAndBobInWeChatFindsTheNumberByUnionID walks
+// the demo's two flows as one person: bob scans the QR code a desktop browser
+// shows and binds a number there; on his phone, inside WeChat, he is signed
+// in silently (openid only), presses 完善资料, and the number bound on the
+// computer shows, found by the unionid both apps share.
+func TestWechatDemoDesktopScanBindsAndBobInWeChatFindsTheNumberByUnionID(t *testing.T) {
+	d := startDemo(t)
+	desk := newDemoDesktop()
+	qr := desk.Get(t, d.urls.Site+"/")
+	if qr.URL.Path != "/connect/qrconnect" || qr.URL.Query().Get("appid") != demoWebAppID || qr.ScanURL() == "" {
+		t.Fatalf("a desktop browser opening the demo ended on %s (%d), want the website app's QR code:\n%s", qr.URL, qr.Status, qr.Body)
+	}
+	scanURL, _ := url.Parse(qr.ScanURL())
+	uuid := scanURL.Query().Get("uuid")
+
+	// The phone scans: the scan page lists the test users, bob confirms.
+	phone := newDemoBrowser()
+	if p := phone.Get(t, qr.ScanURL()); !strings.Contains(p.Body, `value="bob"`) {
+		t.Fatalf("the phone's scan page lists no users:\n%s", p.Body)
+	}
+	confirm := d.urls.Mock + "/connect/confirm"
+	if p := phone.PostForm(t, confirm, url.Values{"uuid": {uuid}, "user": {"bob"}}); !strings.Contains(p.Body, "确认登录") {
+		t.Fatalf("after picking bob the phone does not ask 确认登录:\n%s", p.Body)
+	}
+	if p := phone.PostForm(t, confirm, url.Values{"uuid": {uuid}, "user": {"bob"}, "action": {"allow"}}); !strings.Contains(p.Body, "已确认登录") {
+		t.Fatalf("确认登录 on the phone:\n%s", p.Body)
+	}
+	// The desktop page polls (a meta refresh in a browser) and signs in.
+	signed := desk.Get(t, d.urls.Mock+"/connect/qrconnect/poll?uuid="+uuid)
+	if signed.URL.String() != d.urls.Site+"/" || !strings.Contains(signed.Body, "李四 🐟") || !strings.Contains(signed.Body, `id="source">电脑扫码登录`) {
+		t.Fatalf("the desktop after the scan is on %s (%d), want the demo page as bob from the computer:\n%s", signed.URL, signed.Status, signed.Body)
+	}
+	union := regexp.MustCompile(`id="unionid">([^<]+)<`).FindStringSubmatch(signed.Body)
+	if union == nil {
+		t.Fatalf("the desktop page shows no unionid:\n%s", signed.Body)
+	}
+	webOpenID := openIDOn(t, signed)
+	if bound := desk.PostForm(t, d.urls.Site+"/bind", url.Values{"phone": {"13800138000"}}); !strings.Contains(bound.Body, `id="phone">13800138000<`) {
+		t.Fatalf("binding on the computer: %s (%d):\n%s", bound.URL, bound.Status, bound.Body)
+	}
+
+	// Bob in WeChat, on the phone that scanned: no picker, signed in
+	// silently with the Official Account's openid and no unionid yet.
+	silent := phone.Get(t, d.urls.Site+"/")
+	if silent.URL.String() != d.urls.Site+"/" || !strings.Contains(silent.Body, `id="source">微信内登录`) ||
+		strings.Contains(silent.Body, `id="phone"`) || !strings.Contains(silent.Body, `id="link-hint"`) {
+		t.Fatalf("bob in WeChat: %s (%d), want the page signed in silently, no number yet and the hint:\n%s", silent.URL, silent.Status, silent.Body)
+	}
+	if mpOpenID := openIDOn(t, silent); mpOpenID == webOpenID {
+		t.Errorf("the Official Account and the website app gave bob the same openid %s", mpOpenID)
+	}
+	// 完善资料 → 允许: now the gateway has the unionid, and the number shows.
+	consent := phone.Get(t, d.urls.Site+"/wechat_auth/login?scope=snsapi_userinfo&rd=/")
+	page := phone.PostForm(t, consent.URL.ResolveReference(&url.URL{Path: "/connect/oauth2/authorize/confirm"}).String(),
+		url.Values{"ticket": {formField(t, consent, "ticket")}, "action": {"allow"}})
+	if !strings.Contains(page.Body, `id="phone">13800138000<`) || !strings.Contains(page.Body, `id="unionid">`+union[1]+`<`) {
+		t.Errorf("bob in WeChat after 完善资料: want the number bound on the computer and unionid %s:\n%s", union[1], page.Body)
 	}
 }
 

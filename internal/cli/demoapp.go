@@ -15,6 +15,10 @@ import (
 // wechat_auth it never talks OAuth: it trusts the identity headers because it
 // listens on a random loopback port that only the gateway uses. A real app must
 // likewise be unreachable except through the gateway.
+//
+// Bindings belong to a person (phoneBook.person): the unionid when the gateway
+// forwards one, so a number bound on a computer (desktop_login) is found in
+// WeChat and the other way round.
 type demoApp struct {
 	mockURL string // the simulator, whose user page the logged-out page links to
 	book    phoneBook
@@ -26,38 +30,83 @@ var mainlandMobile = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
 // phoneSeparators are what people type inside a number: 138 0013 8000, 138-0013-8000.
 var phoneSeparators = strings.NewReplacer(" ", "", "-", "", "\u3000", "")
 
-var errPhoneTaken = errors.New("phone bound to another openid")
+var errPhoneTaken = errors.New("phone bound to another person")
 
-// phoneBook binds one phone per openid and one openid per phone.
-type phoneBook struct {
-	mu       sync.Mutex
-	byOpenID map[string]string
-	byPhone  map[string]string
+// appKey is the visitor's openid prefixed with its app (X-WeChat-Source):
+// "mp:…" or "web:…", so the openids of two apps never meet.
+func (p demoPage) appKey() string {
+	if p.Source == "web" {
+		return "web:" + p.OpenID
+	}
+	return "mp:" + p.OpenID
 }
 
-// bind gives openID the phone, replacing its previous one; a phone that belongs
-// to another openid is refused with errPhoneTaken.
-func (b *phoneBook) bind(openID, phone string) error {
+// phoneBook binds one phone per person and one person per phone. A person
+// is "unionid:U" once the gateway has forwarded a unionid for them (one
+// person across the Official Account and the website app of
+// desktop_login), else their appKey; like examples/php's visitor_person.
+type phoneBook struct {
+	mu       sync.Mutex
+	byPerson map[string]string
+	byPhone  map[string]string
+	// links remembers appKey → "unionid:U" once a request carried both: a
+	// silent snsapi_base sign-in has no unionid, and the app still knows
+	// whose openid it is, as a users table with both columns would.
+	links map[string]string
+}
+
+// person is p's key. A request carrying a unionid links p's openid to it and
+// moves a number bound under the openid before the unionid was known, unless
+// the unionid has a number of its own. The app links the two only when one
+// request carries both, that is when the gateway vouches for both.
+func (b *phoneBook) person(p demoPage) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if owner, ok := b.byPhone[phone]; ok && owner != openID {
+	from := p.appKey()
+	if p.UnionID == "" {
+		if to, ok := b.links[from]; ok {
+			return to
+		}
+		return from
+	}
+	to := "unionid:" + p.UnionID
+	if b.links == nil {
+		b.links = map[string]string{}
+	}
+	b.links[from] = to
+	if phone, ok := b.byPerson[from]; ok {
+		if _, taken := b.byPerson[to]; !taken {
+			delete(b.byPerson, from)
+			b.byPerson[to] = phone
+			b.byPhone[phone] = to
+		}
+	}
+	return to
+}
+
+// bind gives person the phone, replacing its previous one; a phone that
+// belongs to another person is refused with errPhoneTaken.
+func (b *phoneBook) bind(person, phone string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if owner, ok := b.byPhone[phone]; ok && owner != person {
 		return errPhoneTaken
 	}
-	if b.byOpenID == nil {
-		b.byOpenID, b.byPhone = map[string]string{}, map[string]string{}
+	if b.byPerson == nil {
+		b.byPerson, b.byPhone = map[string]string{}, map[string]string{}
 	}
-	if old, ok := b.byOpenID[openID]; ok {
+	if old, ok := b.byPerson[person]; ok {
 		delete(b.byPhone, old) // rebinding frees the old number for others
 	}
-	b.byOpenID[openID] = phone
-	b.byPhone[phone] = openID
+	b.byPerson[person] = phone
+	b.byPhone[phone] = person
 	return nil
 }
 
-func (b *phoneBook) phone(openID string) string {
+func (b *phoneBook) phone(person string) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.byOpenID[openID]
+	return b.byPerson[person]
 }
 
 // demoPage is what the page template shows.
@@ -65,6 +114,9 @@ type demoPage struct {
 	Nickname string
 	Avatar   string
 	OpenID   string
+	UnionID  string // the same for one person in WeChat and on a computer
+	Source   string // mp (signed in inside WeChat) or web (scanned on a computer)
+	Person   string // the key the number is bound under (phoneBook.person)
 	Scope    string // snsapi_base until the visitor asks to share their profile
 	Phone    string // bound phone
 	Entered  string // what the visitor typed, shown again after an error
@@ -94,6 +146,7 @@ func (a *demoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // identity reads what wechat_auth forwarded, or answers an error page.
 func identity(w http.ResponseWriter, r *http.Request) (demoPage, bool) {
 	p := demoPage{OpenID: r.Header.Get("X-WeChat-OpenID"), Avatar: r.Header.Get("X-WeChat-Avatar"),
+		UnionID: r.Header.Get("X-WeChat-UnionID"), Source: r.Header.Get("X-WeChat-Source"),
 		Scope: r.Header.Get("X-WeChat-Scope")}
 	if p.OpenID == "" {
 		renderDemo(w, http.StatusUnauthorized, "page", demoPage{Title: "没有收到微信身份",
@@ -109,12 +162,21 @@ func identity(w http.ResponseWriter, r *http.Request) (demoPage, bool) {
 	return p, true
 }
 
-func (a *demoApp) serveIndex(w http.ResponseWriter, r *http.Request) {
+// visitor is identity plus the person the binding is stored under.
+func (a *demoApp) visitor(w http.ResponseWriter, r *http.Request) (demoPage, bool) {
 	p, ok := identity(w, r)
+	if ok {
+		p.Person = a.book.person(p)
+	}
+	return p, ok
+}
+
+func (a *demoApp) serveIndex(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.visitor(w, r)
 	if !ok {
 		return
 	}
-	p.Phone = a.book.phone(p.OpenID)
+	p.Phone = a.book.phone(p.Person)
 	p.Bound = r.URL.Query().Get("bound") == "1" && p.Phone != ""
 	renderDemo(w, http.StatusOK, "page", p)
 }
@@ -129,14 +191,14 @@ func (a *demoApp) serveBind(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p, ok := identity(w, r)
+	p, ok := a.visitor(w, r)
 	if !ok {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	p.Entered = strings.TrimSpace(r.PostFormValue("phone"))
 	phone := phoneSeparators.Replace(p.Entered)
-	p.Phone = a.book.phone(p.OpenID)
+	p.Phone = a.book.phone(p.Person)
 	if !mainlandMobile.MatchString(phone) {
 		p.Title = "手机号格式不正确"
 		p.Error = "请输入 11 位中国大陆手机号，以 1 开头，第二位是 3 到 9，例如 13800138000。"
@@ -144,7 +206,7 @@ func (a *demoApp) serveBind(w http.ResponseWriter, r *http.Request) {
 		renderDemo(w, http.StatusBadRequest, "page", p)
 		return
 	}
-	if err := a.book.bind(p.OpenID, phone); err != nil {
+	if err := a.book.bind(p.Person, phone); err != nil {
 		p.Title = "该手机号已被其他微信账号绑定"
 		p.Error = "号码 " + phone + " 已经绑定在另一个微信账号上，一个号码只能绑定一个微信账号。"
 		p.Fix = "如果这是您本人的号码，请用原来的微信账号进入本页换绑其他号码，再回来绑定。"
@@ -189,10 +251,14 @@ button{font-size:17px;padding:10px;width:100%;border:0;border-radius:4px;backgro
 
 {{define "page"}}{{template "head"}}
 {{if .OpenID}}<div class="who">{{if .Avatar}}<img src="{{.Avatar}}" alt="头像">{{end}}
-<div><div class="nick" id="nickname">{{.Nickname}}</div><div class="openid">openid <span id="openid">{{.OpenID}}</span></div></div></div>
-{{if ne .Scope "snsapi_userinfo"}}{{/* Compliant consent: the site signs in silently (snsapi_base); the
+<div><div class="nick" id="nickname">{{.Nickname}}</div>
+<div class="openid">{{if eq .Source "web"}}<span id="source">电脑扫码登录（网站应用）</span>{{else}}<span id="source">微信内登录（公众号）</span>{{end}}</div>
+<div class="openid">openid <span id="openid">{{.OpenID}}</span></div>
+{{if .UnionID}}<div class="openid">unionid <span id="unionid">{{.UnionID}}</span></div>{{end}}</div></div>
+{{if and (ne .Source "web") (ne .Scope "snsapi_userinfo")}}{{/* Compliant consent: the site signs in silently (snsapi_base); the
 visitor asks for the profile scope by pressing this, so WeChat shows its consent page, not the snapshot page. */}}
-<p><a id="profile" class="btn" href="/wechat_auth/login?scope=snsapi_userinfo&amp;rd=/">完善资料：使用微信头像昵称</a></p>{{end}}{{end}}
+<p><a id="profile" class="btn" href="/wechat_auth/login?scope=snsapi_userinfo&amp;rd=/">完善资料：使用微信头像昵称</a></p>
+{{if not .UnionID}}<p class="jssdk" id="link-hint">在电脑上扫码绑定过手机号？点“完善资料”：静默登录拿不到 UnionID，授权后才有；同一个人在电脑和微信里的 UnionID 相同，绑定就能找到。</p>{{end}}{{end}}{{end}}
 {{if .Title}}<div class="err" id="error"><p><b>{{.Title}}</b></p><p>{{.Error}}</p><p>{{.Fix}}</p></div>{{end}}
 {{if .OpenID}}
 {{if .Phone}}<p>已绑定手机号：<b id="phone">{{.Phone}}</b>{{if .Bound}} <span class="ok" id="bound">绑定成功</span>{{end}}</p>

@@ -62,7 +62,7 @@ func TestDemoAppRejectsAnythingButAnElevenDigitMainlandMobile(t *testing.T) {
 			t.Errorf("binding %q: %d, want 400 手机号格式不正确", phone, w.Code)
 		}
 	}
-	if got := app.book.phone("o-bob"); got != "" {
+	if got := app.book.phone("mp:o-bob"); got != "" {
 		t.Errorf("a malformed number was bound: %q", got)
 	}
 }
@@ -73,7 +73,7 @@ func TestDemoAppRebindingReplacesTheNumberAndFreesTheOldOne(t *testing.T) {
 	if w := bindAs(t, app, "o-bob", "13900139000"); w.Code != http.StatusSeeOther {
 		t.Fatalf("rebinding: %d\n%s", w.Code, w.Body)
 	}
-	if got := app.book.phone("o-bob"); got != "13900139000" {
+	if got := app.book.phone("mp:o-bob"); got != "13900139000" {
 		t.Errorf("bob's number after rebinding = %q, want 13900139000", got)
 	}
 	if w := bindAs(t, app, "o-alice", "13800138000"); w.Code != http.StatusSeeOther {
@@ -88,8 +88,8 @@ func TestDemoAppRefusesANumberBoundToSomeoneElse(t *testing.T) {
 	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), "已被其他微信账号绑定") {
 		t.Errorf("alice taking bob's number: %d, want 409 已被其他微信账号绑定\n%s", w.Code, w.Body)
 	}
-	if app.book.phone("o-alice") != "" || app.book.phone("o-bob") != "13800138000" {
-		t.Errorf("bindings changed: alice %q bob %q", app.book.phone("o-alice"), app.book.phone("o-bob"))
+	if app.book.phone("mp:o-alice") != "" || app.book.phone("mp:o-bob") != "13800138000" {
+		t.Errorf("bindings changed: alice %q bob %q", app.book.phone("mp:o-alice"), app.book.phone("mp:o-bob"))
 	}
 	// Binding one's own number again is no conflict.
 	if w := bindAs(t, app, "o-bob", "13800138000"); w.Code != http.StatusSeeOther {
@@ -154,8 +154,8 @@ func TestDemoAppRefusesABindPostedFromAnotherSite(t *testing.T) {
 	app := &demoApp{}
 	w := asVisitor(t, app, http.MethodPost, "/bind", "o-bob", url.Values{"phone": {"13800138000"}},
 		map[string]string{"Origin": "https://evil.example"})
-	if w.Code != http.StatusForbidden || app.book.phone("o-bob") != "" {
-		t.Errorf("cross-site bind: %d, bound %q; want 403 and nothing bound", w.Code, app.book.phone("o-bob"))
+	if w.Code != http.StatusForbidden || app.book.phone("mp:o-bob") != "" {
+		t.Errorf("cross-site bind: %d, bound %q; want 403 and nothing bound", w.Code, app.book.phone("mp:o-bob"))
 	}
 }
 
@@ -168,5 +168,65 @@ func TestDemoAppOffersTheProfileButtonOnlyToSilentlySignedInVisitors(t *testing.
 	full := asVisitor(t, app, http.MethodGet, "/", "o-bob", nil, map[string]string{"X-WeChat-Scope": "snsapi_userinfo"}).Body.String()
 	if strings.Contains(full, `id="profile"`) {
 		t.Errorf("a visitor who shared the profile is still offered the button:\n%s", full)
+	}
+}
+
+func TestDemoAppBindsByUnionIDSoBothAppsFindTheNumber(t *testing.T) {
+	app := &demoApp{}
+	web := map[string]string{"X-WeChat-UnionID": "u-bob", "X-WeChat-Source": "web", "X-WeChat-Scope": "snsapi_login"}
+	if w := asVisitor(t, app, http.MethodPost, "/bind", "o-web-bob", url.Values{"phone": {"13800138000"}}, web); w.Code != http.StatusSeeOther {
+		t.Fatalf("desktop bind: %d %s", w.Code, w.Body)
+	}
+	page := asVisitor(t, app, http.MethodGet, "/", "o-web-bob", nil, web).Body.String()
+	if !strings.Contains(page, `id="source">电脑扫码登录`) || strings.Contains(page, `id="profile"`) {
+		t.Errorf("a desktop visitor is not shown as such, or is offered 完善资料:\n%s", page)
+	}
+	// The same person in WeChat: another openid, the same unionid.
+	mp := map[string]string{"X-WeChat-UnionID": "u-bob", "X-WeChat-Source": "mp", "X-WeChat-Scope": "snsapi_userinfo"}
+	if body := asVisitor(t, app, http.MethodGet, "/", "o-mp-bob", nil, mp).Body.String(); !strings.Contains(body, `id="phone">13800138000<`) {
+		t.Errorf("bob in WeChat does not find the number bound on the computer:\n%s", body)
+	}
+	// Signed in silently later (no unionid), bob's openid is known to be his.
+	base := map[string]string{"X-WeChat-Source": "mp", "X-WeChat-Scope": "snsapi_base"}
+	if body := asVisitor(t, app, http.MethodGet, "/", "o-mp-bob", nil, base).Body.String(); !strings.Contains(body, `id="phone">13800138000<`) {
+		t.Errorf("bob signed in silently after the link does not find his number:\n%s", body)
+	}
+	// An openid never seen with a unionid is all there is: the page says
+	// how to link it.
+	body := asVisitor(t, app, http.MethodGet, "/", "o-mp-eve", nil, base).Body.String()
+	if strings.Contains(body, `id="phone"`) || !strings.Contains(body, `id="link-hint"`) || !strings.Contains(body, `id="profile"`) {
+		t.Errorf("a silently signed-in visitor without unionid: want no number, the 完善资料 button and the hint:\n%s", body)
+	}
+	// A web openid equal to an mp openid is another key: apps never meet by openid.
+	if body := asVisitor(t, app, http.MethodGet, "/", "o-web-bob", nil, base).Body.String(); strings.Contains(body, `id="phone"`) {
+		t.Errorf("an mp visitor with the web openid found the number:\n%s", body)
+	}
+}
+
+func TestDemoAppMovesANumberBoundBeforeTheUnionIDWasKnownToTheUnionID(t *testing.T) {
+	app := &demoApp{}
+	base := map[string]string{"X-WeChat-Source": "mp", "X-WeChat-Scope": "snsapi_base"}
+	asVisitor(t, app, http.MethodPost, "/bind", "o-mp-bob", url.Values{"phone": {"13800138000"}}, base)
+	full := map[string]string{"X-WeChat-UnionID": "u-bob", "X-WeChat-Source": "mp", "X-WeChat-Scope": "snsapi_userinfo"}
+	asVisitor(t, app, http.MethodGet, "/", "o-mp-bob", nil, full)
+	if app.book.phone("unionid:u-bob") != "13800138000" || app.book.phone("mp:o-mp-bob") != "" {
+		t.Fatalf("after 完善资料: unionid %q, openid %q; want the number moved to the unionid",
+			app.book.phone("unionid:u-bob"), app.book.phone("mp:o-mp-bob"))
+	}
+	// The number now belongs to the person: the desktop finds it, and it
+	// is still taken for anyone else.
+	web := map[string]string{"X-WeChat-UnionID": "u-bob", "X-WeChat-Source": "web", "X-WeChat-Scope": "snsapi_login"}
+	if body := asVisitor(t, app, http.MethodGet, "/", "o-web-bob", nil, web).Body.String(); !strings.Contains(body, `id="phone">13800138000<`) {
+		t.Errorf("the desktop does not find the moved number:\n%s", body)
+	}
+	if w := bindAs(t, app, "o-carol", "13800138000"); w.Code != http.StatusConflict {
+		t.Errorf("carol binding bob's moved number: %d, want 409", w.Code)
+	}
+	// A unionid that has a number of its own keeps it: nothing is merged over it.
+	asVisitor(t, app, http.MethodPost, "/bind", "o-mp-dave", url.Values{"phone": {"13900139000"}}, base)
+	dave := map[string]string{"X-WeChat-UnionID": "u-bob", "X-WeChat-Source": "mp", "X-WeChat-Scope": "snsapi_userinfo"}
+	asVisitor(t, app, http.MethodGet, "/", "o-mp-dave", nil, dave)
+	if app.book.phone("unionid:u-bob") != "13800138000" || app.book.phone("mp:o-mp-dave") != "13900139000" {
+		t.Errorf("adoption overwrote a unionid's own number: unionid %q, openid %q", app.book.phone("unionid:u-bob"), app.book.phone("mp:o-mp-dave"))
 	}
 }
