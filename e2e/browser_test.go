@@ -28,19 +28,8 @@ import (
 const browserBudget = 55 * time.Second
 
 func TestBrowserWalksDemoPickerSilentSignInConsentButtonBindAndLogoutInChromium(t *testing.T) {
-	chromium := needTool(t, "chromium", "chromium", "chromium-browser")
-	bin := needCaddy(t)
-	deadline := time.Now().Add(browserBudget)
-	if d, ok := t.Deadline(); ok && d.Before(deadline) {
-		deadline = d.Add(-2 * time.Second)
-	}
-
-	site := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	mock := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	demo := startProcess(t, "wechat-demo", caddyEnv(t), bin, []string{"wechat-demo",
-		"--listen", strings.TrimPrefix(site, "http://"), "--mock-listen", strings.TrimPrefix(mock, "http://")})
-	demo.waitReady(t, "the gateway", httpUp(site+"/"))
-
+	chromium, deadline := needChromium(t)
+	demo, site, mock := startDemo(t)
 	c := newChromium(t, chromium, deadline)
 
 	c.step("01-picker", chromedp.Navigate(site+"/"),
@@ -113,6 +102,29 @@ func TestBrowserWalksDemoPickerSilentSignInConsentButtonBindAndLogoutInChromium(
 	case <-time.After(5 * time.Second):
 		t.Error("wechat-demo did not stop within 5s of SIGTERM")
 	}
+}
+
+// needChromium finds Chromium and the deadline of a browser test.
+func needChromium(t *testing.T) (path string, deadline time.Time) {
+	t.Helper()
+	path = needTool(t, "chromium", "chromium", "chromium-browser")
+	deadline = time.Now().Add(browserBudget)
+	if d, ok := t.Deadline(); ok && d.Before(deadline) {
+		deadline = d.Add(-2 * time.Second)
+	}
+	return path, deadline
+}
+
+// startDemo runs `caddy wechat-demo` from the built binary on free ports.
+func startDemo(t *testing.T) (demo *process, site, mock string) {
+	t.Helper()
+	bin := needCaddy(t)
+	site = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	mock = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	demo = startProcess(t, "wechat-demo", caddyEnv(t), bin, []string{"wechat-demo",
+		"--listen", strings.TrimPrefix(site, "http://"), "--mock-listen", strings.TrimPrefix(mock, "http://")})
+	demo.waitReady(t, "the gateway", httpUp(site+"/"))
+	return demo, site, mock
 }
 
 // chromium is one headless Chromium tab, with the screenshots taken so far.
@@ -253,9 +265,16 @@ func (c *chromium) saveShotsIfFailed() {
 	}
 }
 
-func (c *chromium) locationIs(want string) chromedp.Action[chromedp.Void] {
+// locationIs checks the tab's URL; with fragment, the URL may also end in
+// that fragment (see the desktop test for the one case that needs it).
+func (c *chromium) locationIs(want string, fragment ...string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		loc, err := chromedp.Run(ctx, chromedp.Location())
+		for _, f := range fragment {
+			if loc == want+"#"+f {
+				loc = want
+			}
+		}
 		if err == nil && loc != want {
 			err = fmt.Errorf("location %s, want %s", loc, want)
 		}
