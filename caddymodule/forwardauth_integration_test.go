@@ -19,7 +19,7 @@ const trustLoopback = `servers {
 	}`
 
 // identityHeaders are every header the gateway owns under the default prefix.
-var identityHeaders = []string{"X-Wechat-Openid", "X-Wechat-Unionid", "X-Wechat-Scope", "X-Wechat-Nickname", "X-Wechat-Avatar", "X-Wechat-Subscribed"}
+var identityHeaders = []string{"X-Wechat-Openid", "X-Wechat-Unionid", "X-Wechat-Scope", "X-Wechat-Nickname", "X-Wechat-Avatar", "X-Wechat-Subscribed", "X-Wechat-Source"}
 
 func forwardAuthSite() string {
 	return `handle /wechat_auth/* {
@@ -29,7 +29,7 @@ func forwardAuthSite() string {
 	handle {
 		forward_auth %[3]s {
 			uri /wechat_auth/auth
-			copy_headers X-WeChat-OpenID X-WeChat-UnionID X-WeChat-Scope X-WeChat-Nickname X-WeChat-Avatar X-WeChat-Subscribed
+			copy_headers X-WeChat-OpenID X-WeChat-UnionID X-WeChat-Scope X-WeChat-Nickname X-WeChat-Avatar X-WeChat-Subscribed X-WeChat-Source
 		}
 		reverse_proxy %[2]s
 	}`

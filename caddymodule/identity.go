@@ -217,7 +217,7 @@ var emptyValue = []string{""}
 // gateway owns, empty when unknown (or for an anonymous request), so no
 // client-sent copy survives a front proxy that copies them all.
 func (n *headerNames) answer(h http.Header, repl *caddy.Replacer, d decision) {
-	for _, k := range [...]string{n.openID, n.unionID, n.scope, n.nickname, n.avatar, n.subscribed} {
+	for _, k := range [...]string{n.openID, n.unionID, n.scope, n.nickname, n.avatar, n.subscribed, n.source} {
 		h[k] = emptyValue
 	}
 	if d.outcome != admit || d.id == nil {

@@ -76,7 +76,7 @@ func TestTraefikExampleForwardAuthPassesIdentityHeadersAndStripsSpoofedOnes(t *t
 	if fa.TrustForwardHeader {
 		t.Error("trustForwardHeader: true lets a client choose the return URL the gateway sees")
 	}
-	for _, want := range []string{"X-WeChat-OpenID", "X-WeChat-UnionID", "X-WeChat-Scope", "X-WeChat-Nickname", "X-WeChat-Avatar", "X-WeChat-Subscribed"} {
+	for _, want := range []string{"X-WeChat-OpenID", "X-WeChat-UnionID", "X-WeChat-Scope", "X-WeChat-Nickname", "X-WeChat-Avatar", "X-WeChat-Subscribed", "X-WeChat-Source"} {
 		if !slices.Contains(fa.AuthResponseHeaders, want) {
 			t.Errorf("authResponseHeaders lacks %s", want)
 		}
