@@ -199,10 +199,14 @@ func waitListening(t *testing.T, port int) {
 // every request, StopAt), with the helpers these tests read responses by.
 type browser struct {
 	*wechattest.Browser
+	// phone is the test user whose phone scans this desktop browser's QR
+	// codes (loginFlow "desktop"); "" for a WeChat browser, whose user is
+	// Browser.User.
+	phone string
 }
 
 func newBrowser(user string) *browser {
-	return &browser{wechattest.NewBrowser(user)}
+	return &browser{Browser: wechattest.NewBrowser(user)}
 }
 
 // get fetches url and returns the final response and its body.

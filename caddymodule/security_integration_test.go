@@ -17,28 +17,34 @@ import (
 var spoofedHeaders = []string{
 	"X-WeChat-OpenID", "x-wechat-openid", "X-WECHAT-OPENID", "X_WeChat_OpenID", "x_wechat_openid",
 	"X-WeChat_OpenID", "X-WeChat-UnionID", "X_WeChat_UnionID", "X-WeChat-Nickname", "X-WeChat-Scope",
-	"X-WeChat-Avatar", "X-WeChat-Subscribed", "Remote-User", "Remote_User", "REMOTE_USER", "remote-user",
+	"X-WeChat-Avatar", "X-WeChat-Subscribed", "X-WeChat-Source", "x_wechat_source",
+	"Remote-User", "Remote_User", "REMOTE_USER", "remote-user",
 }
 
 func TestSpoofedIdentityHeadersNeverReachUpstream(t *testing.T) {
-	// expected_underscore_headers lets "_" headers through Caddy itself, as an
-	// operator might for another app: the module must still strip them.
-	g := startGateway(t, gatewayConfig{global: "servers {\n\t\tprotocols h1\n\t}"})
-	b := newBrowser("alice")
-	for _, h := range spoofedHeaders {
-		b.Header[h] = []string{"victim-openid", "second"}
-	}
-	got := g.login(t, b, "/bind.php")
-	want := g.sim.OpenID(testAppID, "alice")
-	for name, vals := range got.Header {
-		for _, v := range vals {
-			if strings.Contains(v, "victim-openid") {
-				t.Errorf("spoofed %s: %q reached the upstream", name, v)
+	for _, f := range loginFlows {
+		t.Run(f.name, func(t *testing.T) {
+			// expected_underscore_headers lets "_" headers through Caddy itself, as an
+			// operator might for another app: the module must still strip them.
+			g := f.start(t, gatewayConfig{global: "servers {\n\t\tprotocols h1\n\t}"})
+			b := f.browser("alice")
+			for _, h := range spoofedHeaders {
+				b.Header[h] = []string{"victim-openid", "second"}
 			}
-		}
-	}
-	if v := got.Header.Values("X-Wechat-Openid"); len(v) != 1 || v[0] != want {
-		t.Errorf("X-WeChat-OpenID = %q, want exactly [%s]", v, want)
+			got := f.login(t, g, b, "/bind.php")
+			for name, vals := range got.Header {
+				for _, v := range vals {
+					if strings.Contains(v, "victim-openid") {
+						t.Errorf("spoofed %s: %q reached the upstream", name, v)
+					}
+				}
+			}
+			for h, want := range map[string]string{"X-Wechat-Openid": g.sim.OpenID(f.appID, "alice"), "X-Wechat-Source": f.source} {
+				if v := got.Header.Values(h); len(v) != 1 || v[0] != want {
+					t.Errorf("%s = %q, want exactly [%s]", h, v, want)
+				}
+			}
+		})
 	}
 }
 
@@ -83,121 +89,170 @@ func TestSecondReplicaWithSameKeysAcceptsTheCookie(t *testing.T) {
 }
 
 func TestTamperedForeignAndGarbageCookiesRestartAuthorization(t *testing.T) {
-	g := startGateway(t, gatewayConfig{})
-	b := newBrowser("alice")
-	g.login(t, b, "/x")
-	good := b.cookie(g.URL, "wechat_session")
-	tampered := []byte(good)
-	tampered[len(tampered)/2] ^= 1
-	for name, v := range map[string]string{
-		"tampered":  string(tampered),
-		"truncated": good[:len(good)-5],
-		"garbage":   "not-a-cookie",
-		"oversized": strings.Repeat("A", 10000),
-		"empty":     "",
-	} {
-		req, _ := http.NewRequest("GET", g.URL+"/x", nil)
-		req.Header.Set("User-Agent", wechattest.IPhoneUA)
-		req.Header.Set("Cookie", "wechat_session="+v)
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/connect/oauth2/authorize") {
-			t.Errorf("%s cookie: %d %s, want a restart of authorization", name, resp.StatusCode, resp.Header.Get("Location"))
-		}
+	for _, f := range loginFlows {
+		t.Run(f.name, func(t *testing.T) {
+			g := f.start(t, gatewayConfig{})
+			b := f.browser("alice")
+			f.login(t, g, b, "/x")
+			good := b.cookie(g.URL, "wechat_session")
+			tampered := []byte(good)
+			tampered[len(tampered)/2] ^= 1
+			for name, v := range map[string]string{
+				"tampered":  string(tampered),
+				"truncated": good[:len(good)-5],
+				"garbage":   "not-a-cookie",
+				"oversized": strings.Repeat("A", 10000),
+				"empty":     "",
+			} {
+				req, _ := http.NewRequest("GET", g.URL+"/x", nil)
+				req.Header.Set("User-Agent", f.ua)
+				req.Header.Set("Cookie", "wechat_session="+v)
+				resp, err := http.DefaultTransport.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), f.restartAt) {
+					t.Errorf("%s cookie: %d %s, want a restart of authorization at %s", name, resp.StatusCode, resp.Header.Get("Location"), f.restartAt)
+				}
+			}
+			if n := g.up.count(); n != 1 {
+				t.Errorf("the upstream saw %d requests, want 1 (the login's)", n)
+			}
+		})
 	}
 }
 
-func TestCookieOfAnotherAppIsRefused(t *testing.T) {
-	sim := wechattest.NewServer(wechattest.WithApp(testAppID, wechattest.DefaultAppSecret), wechattest.WithApp("wx1111111111111111", "s2"))
-	t.Cleanup(sim.Close)
-	g := startGateway(t, gatewayConfig{sim: sim})
-	b := newBrowser("alice")
-	g.login(t, b, "/x")
-	cookie := b.cookie(g.URL, "wechat_session")
+// otherApp is a second gateway sharing session_keys and the cookie name
+// with the first: settings are its app_id, app_secret and any desktop_login.
+type otherApp struct{ name, settings string }
 
-	// Same keys and cookie name, another app_id.
+func TestCookieOfAnotherAppIsRefused(t *testing.T) {
 	os.Setenv("TEST_OTHER_SECRET", "s2")
-	up := newUpstream(t)
-	port := freePort(t)
-	loadCaddyfile(t, fmt.Sprintf(`{
+	os.Setenv("TEST_OTHER_WEB_SECRET", "s3")
+	const otherAppID, otherWebAppID = "wx1111111111111111", "wxd1d1d1d1d1d1d1d1"
+	anotherAppID := otherApp{"another app_id", "app_id " + otherAppID + "\n\t\tapp_secret {env.TEST_OTHER_SECRET}"}
+	others := map[string][]otherApp{
+		"wechat": {anotherAppID},
+		// A desktop session is the website app's: another website app
+		// refuses it, under the same app_id or another. (A gateway of
+		// another app_id with the same website app would issue this very
+		// session for the same scan, so it is not another app.)
+		"desktop": {
+			{"another website app", "app_id " + testAppID + "\n\t\tapp_secret {env.TEST_WECHAT_SECRET}\n\t\t" +
+				"scope snsapi_userinfo\n\t\tdesktop_login " + otherWebAppID + " {env.TEST_OTHER_WEB_SECRET}"},
+			{"another app_id and website app", anotherAppID.settings + "\n\t\tdesktop_login " + otherWebAppID + " {env.TEST_OTHER_WEB_SECRET}"},
+			{"another app_id without desktop_login", anotherAppID.settings},
+		},
+	}
+	for _, f := range loginFlows {
+		t.Run(f.name, func(t *testing.T) {
+			for _, other := range others[f.name] {
+				t.Run(other.name, func(t *testing.T) {
+					g := f.start(t, gatewayConfig{simOpts: []wechattest.Option{
+						wechattest.WithBoundApp(otherAppID, "s2", openAccount),
+						wechattest.WithWebsiteApp(otherWebAppID, "s3", openAccount),
+					}})
+					b := f.browser("alice")
+					f.login(t, g, b, "/x")
+					cookie := b.cookie(g.URL, "wechat_session")
+
+					// Same keys and cookie name, another app.
+					up := newUpstream(t)
+					port := freePort(t)
+					// Refused, a visitor is sent to sign in; outside WeChat
+					// without desktop_login, told to open the page in WeChat.
+					want := http.StatusFound
+					if f.desktop && !strings.Contains(other.settings, "desktop_login") {
+						want = http.StatusForbidden
+					}
+					loadCaddyfile(t, fmt.Sprintf(`{
 	admin off
 	auto_https off
 }
 http://127.0.0.1:%d {
 	wechat_auth {
-		app_id wx1111111111111111
-		app_secret {env.TEST_OTHER_SECRET}
+		%s
 		session_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}
 		api_base %s
 		open_base %s
 	}
 	reverse_proxy %s
-}`, port, sim.URL, sim.URL, strings.TrimPrefix(up.URL, "http://")))
-	waitListening(t, port)
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/x", port), nil)
-	req.Header.Set("User-Agent", wechattest.IPhoneUA)
-	req.AddCookie(&http.Cookie{Name: "wechat_session", Value: cookie})
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || up.count() != 0 {
-		t.Fatalf("another app's cookie got %d (upstream hits %d); want a new authorization", resp.StatusCode, up.count())
+}`, port, other.settings, g.sim.URL, g.sim.URL, strings.TrimPrefix(up.URL, "http://")))
+					waitListening(t, port)
+					req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/x", port), nil)
+					req.Header.Set("User-Agent", f.ua)
+					req.AddCookie(&http.Cookie{Name: "wechat_session", Value: cookie})
+					resp, err := http.DefaultTransport.RoundTrip(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if resp.StatusCode != want || up.count() != 0 {
+						t.Fatalf("another app's cookie got %d (upstream hits %d); want %d and no upstream request", resp.StatusCode, up.count(), want)
+					}
+				})
+			}
+		})
 	}
 }
 
 func TestLoginCSRFCallbackFromAnotherBrowserDoesNotLogIn(t *testing.T) {
-	g := startGateway(t, gatewayConfig{})
-	attacker := newBrowser("bob")
-	callback := g.callbackURL(t, attacker, "/x")
+	for _, f := range loginFlows {
+		t.Run(f.name, func(t *testing.T) {
+			g := f.start(t, gatewayConfig{})
+			attacker := f.browser("bob")
+			callback := f.callbackURL(t, g, attacker, "/x")
 
-	victim := newBrowser("alice")
-	resp, body := victim.get(t, callback)
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "登录链接已失效") {
-		t.Fatalf("victim following the attacker's callback: %d %.300s", resp.StatusCode, body)
-	}
-	if victim.cookie(g.URL, "wechat_session") != "" || g.up.count() != 0 {
-		t.Fatal("the victim was logged in with the attacker's code")
-	}
-	if n := g.sim.CallCount(exchangePath); n != 0 {
-		t.Fatalf("the code was redeemed %d times before the state was checked", n)
-	}
+			victim := f.browser("alice")
+			resp, body := victim.get(t, callback)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "登录链接已失效") {
+				t.Fatalf("victim following the attacker's callback: %d %.300s", resp.StatusCode, body)
+			}
+			if victim.cookie(g.URL, "wechat_session") != "" || g.up.count() != 0 {
+				t.Fatal("the victim was logged in with the attacker's code")
+			}
+			if n := g.sim.CallCount(exchangePath); n != 0 {
+				t.Fatalf("the code was redeemed %d times before the state was checked", n)
+			}
 
-	// A state of the wrong alphabet or length, and a swapped state between
-	// two tabs of one browser, are refused the same way.
-	tab := newBrowser("alice")
-	u1, u2 := mustURL(g.callbackURL(t, tab, "/one")), mustURL(g.callbackURL(t, tab, "/two"))
-	swapped := *u1
-	q := u1.Query()
-	q.Set("state", u2.Query().Get("state")[:31]+"!")
-	swapped.RawQuery = q.Encode()
-	for _, u := range []string{swapped.String(), g.URL + "/wechat_auth/callback?code=x&state=" + strings.Repeat("a", 129), g.URL + "/wechat_auth/callback?code=x&state=%00"} {
-		resp, _ := tab.get(t, u)
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("%s: %d, want 400", u, resp.StatusCode)
-		}
-	}
-	if n := g.sim.CallCount(exchangePath); n != 0 {
-		t.Fatalf("%d codes redeemed for bad states", n)
+			// A state of the wrong alphabet or length, and a swapped state between
+			// two tabs of one browser, are refused the same way.
+			tab := f.browser("alice")
+			u1, u2 := mustURL(f.callbackURL(t, g, tab, "/one")), mustURL(f.callbackURL(t, g, tab, "/two"))
+			swapped := *u1
+			q := u1.Query()
+			q.Set("state", u2.Query().Get("state")[:31]+"!")
+			swapped.RawQuery = q.Encode()
+			for _, u := range []string{swapped.String(), g.URL + "/wechat_auth/callback?code=x&state=" + strings.Repeat("a", 129), g.URL + "/wechat_auth/callback?code=x&state=%00"} {
+				resp, _ := tab.get(t, u)
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Errorf("%s: %d, want 400", u, resp.StatusCode)
+				}
+			}
+			if n := g.sim.CallCount(exchangePath); n != 0 {
+				t.Fatalf("%d codes redeemed for bad states", n)
+			}
+		})
 	}
 }
 
 func TestRefreshOfCallbackContinuesWithoutRedeemingAgain(t *testing.T) {
-	g := startGateway(t, gatewayConfig{})
-	b := newBrowser("alice")
-	callback := g.callbackURL(t, b, "/page?q=1")
-	for i := 0; i < 3; i++ { // the first follows it, then refresh, back button
-		resp, _ := b.get(t, callback)
-		if resp.StatusCode != 200 || resp.Request.URL.RequestURI() != "/page?q=1" {
-			t.Fatalf("visit %d of the callback ended at %d %s", i, resp.StatusCode, resp.Request.URL)
-		}
-	}
-	if n := g.sim.CallCount(exchangePath); n != 1 {
-		t.Fatalf("%d code exchanges for one login refreshed twice, want 1", n)
+	for _, f := range loginFlows {
+		t.Run(f.name, func(t *testing.T) {
+			g := f.start(t, gatewayConfig{})
+			b := f.browser("alice")
+			callback := f.callbackURL(t, g, b, "/page?q=1")
+			for i := 0; i < 3; i++ { // the first follows it, then refresh, back button
+				resp, _ := b.get(t, callback)
+				if resp.StatusCode != 200 || resp.Request.URL.RequestURI() != "/page?q=1" {
+					t.Fatalf("visit %d of the callback ended at %d %s", i, resp.StatusCode, resp.Request.URL)
+				}
+			}
+			if n := g.sim.CallCount(exchangePath); n != 1 {
+				t.Fatalf("%d code exchanges for one login refreshed twice, want 1", n)
+			}
+		})
 	}
 }
 
@@ -324,21 +379,25 @@ func TestScopeUpgradeForARouteNeedingUserinfo(t *testing.T) {
 }
 
 func TestPlantedSessionDoesNotSurviveLogin(t *testing.T) {
-	g := startGateway(t, gatewayConfig{})
-	attacker := newBrowser("bob")
-	g.login(t, attacker, "/x")
-	planted := attacker.cookie(g.URL, "wechat_session")
+	for _, f := range loginFlows {
+		t.Run(f.name, func(t *testing.T) {
+			g := f.start(t, gatewayConfig{})
+			attacker := f.browser("bob")
+			f.login(t, g, attacker, "/x")
+			planted := attacker.cookie(g.URL, "wechat_session")
 
-	victim := newBrowser("alice")
-	victim.Jar.SetCookies(mustURL(g.URL), []*http.Cookie{{Name: "wechat_session", Value: planted, Path: "/"}})
-	resp, _ := victim.get(t, g.URL+"/wechat_auth/login?rd=%2Fbind.php")
-	if resp.StatusCode != 200 || resp.Request.URL.Path != "/bind.php" {
-		t.Fatalf("login ended at %d %s", resp.StatusCode, resp.Request.URL)
-	}
-	if got := g.up.last(t).Header.Get("X-Wechat-Openid"); got != g.sim.OpenID(testAppID, "alice") {
-		t.Fatalf("after logging in, the upstream sees %q, want alice's openid: the planted session survived", got)
-	}
-	if victim.cookie(g.URL, "wechat_session") == planted {
-		t.Fatal("the planted cookie was not replaced")
+			victim := f.browser("alice")
+			victim.Jar.SetCookies(mustURL(g.URL), []*http.Cookie{{Name: "wechat_session", Value: planted, Path: "/"}})
+			resp, _ := f.visit(t, g, victim, "/wechat_auth/login?rd=%2Fbind.php")
+			if resp.StatusCode != 200 || resp.Request.URL.Path != "/bind.php" {
+				t.Fatalf("login ended at %d %s", resp.StatusCode, resp.Request.URL)
+			}
+			if got := g.up.last(t).Header.Get("X-Wechat-Openid"); got != g.sim.OpenID(f.appID, "alice") {
+				t.Fatalf("after logging in, the upstream sees %q, want alice's openid: the planted session survived", got)
+			}
+			if victim.cookie(g.URL, "wechat_session") == planted {
+				t.Fatal("the planted cookie was not replaced")
+			}
+		})
 	}
 }
