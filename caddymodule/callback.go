@@ -61,7 +61,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)
 	defer cancel()
-	res, answered := h.redeemOnce(ctx, code, func() (authResult, bool) { return h.exchange(ctx, w, r, site, f, code) })
+	res, answered := h.redeemOnce(ctx, h.sessionAppID(f.Scope), code, func() (authResult, bool) { return h.exchange(ctx, w, r, site, f, code) })
 	if answered {
 		return
 	}

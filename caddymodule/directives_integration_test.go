@@ -21,7 +21,7 @@ func forgedHeaders(prefixes ...string) http.Header {
 	h := http.Header{"Remote-User": {"forged"}, "Remote.User": {"forged"}}
 	for _, p := range prefixes {
 		dotted := strings.ReplaceAll(p, "-", ".")
-		for _, name := range []string{"OpenID", "UnionID", "Subscribed", "Nickname", "Foo"} {
+		for _, name := range []string{"OpenID", "UnionID", "Subscribed", "Nickname", "Source", "Foo"} {
 			h[p+name] = []string{"forged"}
 			h[dotted+name] = []string{"forged"}
 			h[strings.ToLower(dotted)+strings.ToUpper(name)] = []string{"forged"}
@@ -93,6 +93,9 @@ func TestTwoDirectivesWorkInEitherOrder(t *testing.T) {
 				for _, p := range prefixes {
 					if prof.Header.Get(canon(p, "OpenID")) != openID || prof.Header.Get(canon(p, "Scope")) != "snsapi_userinfo" {
 						t.Errorf("/profile: %sOpenID %q %sScope %q, want alice with snsapi_userinfo", p, prof.Header.Get(canon(p, "OpenID")), p, prof.Header.Get(canon(p, "Scope")))
+					}
+					if v := prof.Header.Values(canon(p, "Source")); len(v) != 1 || v[0] != "mp" {
+						t.Errorf("/profile: %sSource = %q, want [mp]", p, v)
 					}
 				}
 				if prof.Header.Get(canon(prefixes[1], "Nickname")) == "" {

@@ -33,7 +33,7 @@ func headerVariants(name string) []string {
 	return out
 }
 
-var ourHeaders = []string{"X-WeChat-OpenID", "X-WeChat-UnionID", "X-WeChat-Scope", "X-WeChat-Nickname", "X-WeChat-Avatar", "X-WeChat-Subscribed", "X-WeChat-Anything-Else", "X-WeChat-"}
+var ourHeaders = []string{"X-WeChat-OpenID", "X-WeChat-UnionID", "X-WeChat-Scope", "X-WeChat-Nickname", "X-WeChat-Avatar", "X-WeChat-Subscribed", "X-WeChat-Source", "X-WeChat-Anything-Else", "X-WeChat-"}
 
 func TestIsIdentityHeaderCatchesEveryVariantOfOurHeaders(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
@@ -93,6 +93,29 @@ func TestStripIdentityRemovesEveryVariantAndKeepsTheRest(t *testing.T) {
 	n.stripIdentity(h, nil)
 	if !reflect.DeepEqual(h, keep) {
 		t.Errorf("after stripIdentity: %v\nwant %v", h, keep)
+	}
+}
+
+// TestStripIdentityKeepsEveryHeaderAnEarlierHandlerSet: a second handler
+// strips what the client sent but keeps every header the first one set from
+// the verified identity (two directives on one site), Source included.
+func TestStripIdentityKeepsEveryHeaderAnEarlierHandlerSet(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	prior := newIdentity(validSession())
+	h := http.Header{}
+	n.apply(h, nil, prior)
+	n.applyFollow(h, nil, followYes)
+	want := http.Header{}
+	for k, v := range h {
+		want[k] = v
+	}
+	h["X-Wechat-Foo"] = []string{"forged"}
+	n.stripIdentity(h, prior)
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("after stripIdentity with the earlier handler's identity: %v\nwant %v", h, want)
+	}
+	if len(want) < 7 {
+		t.Errorf("apply set only %d headers: %v", len(want), want)
 	}
 }
 

@@ -125,8 +125,10 @@ func (c codeClaim) open(v []byte) (Session, bool) {
 // WeChat calling twice, on any replica) waits for that answer instead of
 // redeeming again, and so gets the same session. answered is true when
 // redeem already answered the visitor (codeFailed's page or restart).
-func (h *Handler) redeemOnce(ctx context.Context, code string, redeem func() (authResult, bool)) (res authResult, answered bool) {
-	c := newCodeClaim(h.AppID, code)
+// appID is the app the code was issued to (the website app's for a
+// desktop login), which namespaces the claim.
+func (h *Handler) redeemOnce(ctx context.Context, appID, code string, redeem func() (authResult, bool)) (res authResult, answered bool) {
+	c := newCodeClaim(appID, code)
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	won, err := h.app.store.Claim(sctx, c.key, claimPending, claimTTL)
 	cancel()

@@ -132,7 +132,7 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			res, answered := hs[i%2].redeemOnce(context.Background(), code, redeem)
+			res, answered := hs[i%2].redeemOnce(context.Background(), testAppID, code, redeem)
 			if answered || res.outcome != outcomeSession {
 				t.Error("a repeat of the callback got no session")
 			}
@@ -162,10 +162,10 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 
 	// A failed exchange leaves nothing behind: the next try redeems again.
 	const bad = "081failedCodeAAAAAAAAAAAAAAAAAAAA"
-	if res, _ := hs[0].redeemOnce(context.Background(), bad, func() (authResult, bool) { return authResult{}, true }); res.outcome == outcomeSession {
+	if res, _ := hs[0].redeemOnce(context.Background(), testAppID, bad, func() (authResult, bool) { return authResult{}, true }); res.outcome == outcomeSession {
 		t.Fatal("a failed exchange gave a session")
 	}
-	if res, _ := hs[1].redeemOnce(context.Background(), bad, redeem); res.outcome != outcomeSession || exchanges.Load() != 2 {
+	if res, _ := hs[1].redeemOnce(context.Background(), testAppID, bad, redeem); res.outcome != outcomeSession || exchanges.Load() != 2 {
 		t.Fatalf("after a failed exchange the code could not be tried again (%d exchanges)", exchanges.Load())
 	}
 }
@@ -185,7 +185,7 @@ func TestConcurrentLoginsLogoutsAndRevocationsAcrossReplicas(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			h := hs[i%2]
-			res, _ := h.redeemOnce(context.Background(), fmt.Sprintf("code%030d", i), func() (authResult, bool) {
+			res, _ := h.redeemOnce(context.Background(), testAppID, fmt.Sprintf("code%030d", i), func() (authResult, bool) {
 				return authResult{outcome: outcomeSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
 			})
 			if res.outcome != outcomeSession {
