@@ -5,6 +5,7 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -131,16 +133,15 @@ func (s *phpSite) nickname(t *testing.T, user string) string {
 	return ""
 }
 
-// bindings reads person_phones back with the sqlite3 CLI: person → phone.
-func (s *phpSite) bindings(t *testing.T) map[string]string {
+// rows runs query (two columns) with the sqlite3 CLI: first → second.
+func (s *phpSite) rows(t *testing.T, query string) map[string]string {
 	t.Helper()
 	sqlite := needTool(t, "sqlite3", "sqlite3")
 	got := map[string]string{}
 	if _, err := os.Stat(s.DB); os.IsNotExist(err) {
 		return got
 	}
-	cmd := exec.Command(sqlite, "-readonly", "-separator", "|", s.DB,
-		"SELECT person, phone FROM person_phones ORDER BY person")
+	cmd := exec.Command(sqlite, "-readonly", "-separator", "|", s.DB, query)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("sqlite3: %v\n%s", err, out)
@@ -149,13 +150,28 @@ func (s *phpSite) bindings(t *testing.T) map[string]string {
 		if line == "" {
 			continue
 		}
-		person, phone, ok := strings.Cut(line, "|")
+		k, v, ok := strings.Cut(line, "|")
 		if !ok {
 			t.Fatalf("sqlite3 row %q", line)
 		}
-		got[person] = phone
+		got[k] = v
 	}
 	return got
+}
+
+// bindings reads person_phones back: person → phone.
+func (s *phpSite) bindings(t *testing.T) map[string]string {
+	t.Helper()
+	return s.rows(t, "SELECT person, phone FROM person_phones ORDER BY person")
+}
+
+// wantLinks checks openid_unionids: "mp:<openid>" → unionid.
+func (s *phpSite) wantLinks(t *testing.T, want map[string]string) {
+	t.Helper()
+	got := s.rows(t, "SELECT openid, unionid FROM openid_unionids ORDER BY openid")
+	if fmt.Sprint(sortedPairs(got)) != fmt.Sprint(sortedPairs(want)) {
+		t.Fatalf("openid_unionids = %v, want %v", sortedPairs(got), sortedPairs(want))
+	}
 }
 
 func (s *phpSite) wantBindings(t *testing.T, want map[string]string) {
@@ -175,8 +191,12 @@ func sortedPairs(m map[string]string) []string {
 	return out
 }
 
-// login opens the index page as user, walking the whole authorization (the
-// simulator's authorize page and consent included), and checks the greeting.
+// profileLink is index.php's 完善资料 button.
+var profileLink = regexp.MustCompile(`<a id="profile" href="([^"]+)">完善资料`)
+
+// login opens the index page as user inside WeChat. The site signs in
+// silently (snsapi_base: no consent page, no nickname), so the page greets
+// without a name and offers the 完善资料 button.
 func (s *phpSite) login(t *testing.T, user string) *wechattest.Browser {
 	t.Helper()
 	b := wechattest.NewBrowser(user)
@@ -184,11 +204,33 @@ func (s *phpSite) login(t *testing.T, user string) *wechattest.Browser {
 	if p.Status != http.StatusOK || p.URL.Host != strings.TrimPrefix(s.URL, "http://") {
 		t.Fatalf("%s: ended on %d %s\nhops:\n  %s\n%s", user, p.Status, p.URL, b.HopsString(), p.Body)
 	}
-	wantGreeting := `<h1 id="greeting">您好，` + html.EscapeString(s.nickname(t, user)) + `</h1>`
-	if !strings.Contains(p.Body, wantGreeting) {
-		t.Fatalf("%s: index page lacks %q:\n%s", user, wantGreeting, p.Body)
+	if hops := b.HopsString(); !strings.Contains(hops, "scope=snsapi_base") || strings.Contains(hops, "snsapi_userinfo") {
+		t.Fatalf("%s: the page did not sign in silently with snsapi_base:\n  %s", user, hops)
+	}
+	if !strings.Contains(p.Body, `<h1 id="greeting">您好</h1>`) || !profileLink.MatchString(p.Body) {
+		t.Fatalf("%s: a silent visitor is not greeted without a name and offered 完善资料:\n%s", user, p.Body)
 	}
 	return b
+}
+
+// shareProfile presses 完善资料 on b's index page: WeChat asks for consent
+// (snsapi_userinfo; the simulated visitor allows), and the page comes back
+// greeting user by nickname, without the button.
+func (s *phpSite) shareProfile(t *testing.T, b *wechattest.Browser, user string) *wechattest.Page {
+	t.Helper()
+	m := profileLink.FindStringSubmatch(b.Get(t, s.URL+"/index.php").Body)
+	if m == nil {
+		t.Fatalf("%s: no 完善资料 button to press", user)
+	}
+	p := b.Get(t, s.URL+html.UnescapeString(m[1]))
+	if p.Status != http.StatusOK || p.URL.Host != strings.TrimPrefix(s.URL, "http://") || !strings.Contains(b.HopsString(), "scope=snsapi_userinfo") {
+		t.Fatalf("%s: 完善资料 ended on %d %s\nhops:\n  %s\n%s", user, p.Status, p.URL, b.HopsString(), p.Body)
+	}
+	wantGreeting := `<h1 id="greeting">您好，` + html.EscapeString(s.nickname(t, user)) + `</h1>`
+	if !strings.Contains(p.Body, wantGreeting) || strings.Contains(p.Body, `id="profile"`) || strings.Contains(p.Body, `id="link-hint"`) {
+		t.Fatalf("%s: after 完善资料 the page lacks %q or still offers the button:\n%s", user, wantGreeting, p.Body)
+	}
+	return p
 }
 
 func (s *phpSite) bind(t *testing.T, b *wechattest.Browser, phone string, extra http.Header) *wechattest.Page {
@@ -236,6 +278,14 @@ func TestPHPExampleBindsPhoneToTheSimulatorsOpenIDAndReadsItBackFromSQLite(t *te
 	if !strings.Contains(p.Body, `<strong id="phone">13800138000</strong>`) {
 		t.Fatalf("index after bind lacks the phone:\n%s", p.Body)
 	}
+
+	// 完善资料 brings the nickname (percent-decoded, escaped). This account
+	// has no Open Platform binding, so no unionid: the binding stays put.
+	if p = s.shareProfile(t, alice, "alice"); !strings.Contains(p.Body, `<strong id="phone">13800138000</strong>`) {
+		t.Fatalf("index after 完善资料 lacks the phone:\n%s", p.Body)
+	}
+	s.wantBindings(t, map[string]string{aliceID: "13800138000"})
+	s.wantLinks(t, map[string]string{})
 }
 
 func TestPHPExampleRebindReplacesThePhone(t *testing.T) {
@@ -400,11 +450,16 @@ func TestPHPExampleAnswers403WhenTheIdentityHeaderIsAbsent(t *testing.T) {
 	}
 }
 
-// TestPHPExampleFindsTheSamePhoneFromTheDesktopAndFromWeChat runs the
-// example with its desktop_login line uncommented, an Official Account and a
-// website app of one Open Platform account: bob scans in on a desktop and
-// binds a phone; bob in WeChat (another openid, the same unionid) sees it.
-func TestPHPExampleFindsTheSamePhoneFromTheDesktopAndFromWeChat(t *testing.T) {
+// desktopSite is examples/php with its desktop_login line uncommented: an
+// Official Account and a website app of one Open Platform account, so a
+// person's unionid is the same on both.
+type desktopSite struct {
+	*phpSite
+	WebApp string
+}
+
+func startPHPDesktopSite(t *testing.T) *desktopSite {
+	t.Helper()
 	const webApp, webSecret, openPlatform = "wxd0d0d0d0d0d0d0d0", "webappsecret0123456789abcdef0123", "op-shop"
 	src, err := os.ReadFile(filepath.Join(repoRoot, "examples", "php", "Caddyfile"))
 	if err != nil {
@@ -418,31 +473,189 @@ func TestPHPExampleFindsTheSamePhoneFromTheDesktopAndFromWeChat(t *testing.T) {
 	s := startPHPSiteWith(t, example, []string{"WECHAT_WEB_APP_ID=" + webApp, "WECHAT_WEB_APP_SECRET=" + webSecret},
 		wechattest.WithBoundApp(wechattest.DefaultAppID, wechattest.DefaultAppSecret, openPlatform),
 		wechattest.WithWebsiteApp(webApp, webSecret, openPlatform))
+	return &desktopSite{phpSite: s, WebApp: webApp}
+}
 
+// unionID is user's unionid, the same for both apps.
+func (s *desktopSite) unionID(user string) string {
+	return s.Sim.UnionID(wechattest.DefaultAppID, user)
+}
+
+// desktopLogin signs user in on a computer: the website app's QR page,
+// user's phone scans and confirms, and the index greets them by nickname.
+func (s *desktopSite) desktopLogin(t *testing.T, user string) *wechattest.Browser {
+	t.Helper()
 	desk := wechattest.NewDesktopBrowser()
 	qr := desk.Get(t, s.URL+"/index.php")
 	if qr.URL.Path != "/connect/qrconnect" || qr.ScanURL() == "" {
 		t.Fatalf("desktop visit ended on %d %s, want the website app's QR page:\n%s", qr.Status, qr.URL, qr.Body)
 	}
-	wechattest.NewBrowser("bob").Get(t, qr.ScanURL()) // the phone scans and confirms
+	wechattest.NewBrowser(user).Get(t, qr.ScanURL()) // the phone scans and confirms
 	uuid, _ := url.Parse(qr.ScanURL())
 	p := desk.Get(t, s.Sim.URL+"/connect/qrconnect/poll?uuid="+uuid.Query().Get("uuid"))
-	if p.URL.Path != "/index.php" || !strings.Contains(p.Body, "您好，"+html.EscapeString(s.nickname(t, "bob"))) {
-		t.Fatalf("desktop login ended on %d %s:\n%s", p.Status, p.URL, p.Body)
+	if p.URL.Path != "/index.php" || !strings.Contains(p.Body, "您好，"+html.EscapeString(s.nickname(t, user))) || strings.Contains(p.Body, `id="profile"`) {
+		t.Fatalf("desktop login ended on %d %s, want the index greeting %s without 完善资料:\n%s", p.Status, p.URL, user, p.Body)
 	}
-	if p = s.bind(t, desk, "13600136000", nil); !strings.Contains(p.Body, `<strong id="phone">13600136000</strong>`) {
-		t.Fatalf("desktop bind: %d %s\n%s", p.Status, p.URL, p.Body)
+	return desk
+}
+
+const phoneTag = `<strong id="phone">`
+
+func wantPhone(t *testing.T, who string, p *wechattest.Page, phone string) {
+	t.Helper()
+	if !strings.Contains(p.Body, phoneTag+phone+"</strong>") {
+		t.Fatalf("%s: the page does not show %s:\n%s", who, phone, p.Body)
 	}
-	union := s.Sim.UnionID(wechattest.DefaultAppID, "bob")
+}
+
+// TestPHPExampleFindsTheSamePhoneFromTheDesktopAndFromWeChat: bob scans in
+// on a desktop and binds a phone; bob in WeChat (another openid, the same
+// unionid) finds it once 完善资料 has brought the unionid.
+func TestPHPExampleFindsTheSamePhoneFromTheDesktopAndFromWeChat(t *testing.T) {
+	s := startPHPDesktopSite(t)
+	desk := s.desktopLogin(t, "bob")
+	wantPhone(t, "desktop bind", s.bind(t, desk, "13600136000", nil), "13600136000")
+	union := s.unionID("bob")
 	s.wantBindings(t, map[string]string{"unionid:" + union: "13600136000"})
+	s.wantLinks(t, map[string]string{"web:" + s.Sim.OpenID(s.WebApp, "bob"): union})
 
 	// Bob in WeChat: the Official Account's openid, the same unionid, the same phone.
-	if p := s.login(t, "bob").Get(t, s.URL+"/index.php"); !strings.Contains(p.Body, `<strong id="phone">13600136000</strong>`) {
-		t.Fatalf("bob in WeChat does not see the phone bound on the desktop:\n%s", p.Body)
-	}
+	bob := s.login(t, "bob")
+	wantPhone(t, "bob in WeChat after 完善资料", s.shareProfile(t, bob, "bob"), "13600136000")
+	wantPhone(t, "bob in WeChat, later", bob.Get(t, s.URL+"/index.php"), "13600136000")
 	// Alice in WeChat sees none, and cannot take bob's number.
 	alice := s.login(t, "alice")
 	if p := s.bind(t, alice, "13600136000", nil); p.Status != http.StatusConflict {
 		t.Errorf("alice took bob's number: %d", p.Status)
+	}
+	s.wantBindings(t, map[string]string{"unionid:" + union: "13600136000"})
+}
+
+// (a) A number bound in a silent session belongs to the openid; 完善资料
+// brings the unionid and moves it there, so the desktop finds it.
+func TestPHPExampleMovesANumberBoundSilentlyToTheUnionIDOnProfileAndTheDesktopFindsIt(t *testing.T) {
+	s := startPHPDesktopSite(t)
+	bob := s.login(t, "bob")
+	wantPhone(t, "silent bind", s.bind(t, bob, "13800138000", nil), "13800138000")
+	mpBob, union := "mp:"+s.openID("bob"), s.unionID("bob")
+	s.wantBindings(t, map[string]string{mpBob: "13800138000"})
+	s.wantLinks(t, map[string]string{})
+
+	wantPhone(t, "after 完善资料", s.shareProfile(t, bob, "bob"), "13800138000")
+	s.wantBindings(t, map[string]string{"unionid:" + union: "13800138000"})
+	s.wantLinks(t, map[string]string{mpBob: union})
+
+	desk := s.desktopLogin(t, "bob")
+	wantPhone(t, "bob on the desktop", desk.Get(t, s.URL+"/index.php"), "13800138000")
+	// Still bob's number for anyone else, in WeChat or on a desktop.
+	if p := s.bind(t, s.login(t, "alice"), "13800138000", nil); p.Status != http.StatusConflict {
+		t.Errorf("alice in WeChat took bob's moved number: %d", p.Status)
+	}
+	if p := s.bind(t, s.desktopLogin(t, "alice"), "13800138000", nil); p.Status != http.StatusConflict {
+		t.Errorf("alice on a desktop took bob's moved number: %d", p.Status)
+	}
+	s.wantBindings(t, map[string]string{"unionid:" + union: "13800138000"})
+}
+
+// (b) Once linked, a later silent sign-in (snsapi_base: no unionid) finds
+// the person by openid, and binds for the person too.
+func TestPHPExampleLaterSilentVisitFindsTheNumberThroughTheLink(t *testing.T) {
+	s := startPHPDesktopSite(t)
+	bob := s.login(t, "bob")
+	s.bind(t, bob, "13800138000", nil)
+	s.shareProfile(t, bob, "bob")
+	union := s.unionID("bob")
+
+	again := s.login(t, "bob") // a new session: silent, openid only
+	p := again.Get(t, s.URL+"/index.php")
+	wantPhone(t, "bob signed in silently after the link", p, "13800138000")
+	if strings.Contains(p.Body, `id="link-hint"`) {
+		t.Errorf("a linked visitor is still told to press 完善资料 to find a number:\n%s", p.Body)
+	}
+	wantPhone(t, "silent rebind", s.bind(t, again, "13900139000", nil), "13900139000")
+	s.wantBindings(t, map[string]string{"unionid:" + union: "13900139000"})
+	wantPhone(t, "bob on the desktop", s.desktopLogin(t, "bob").Get(t, s.URL+"/index.php"), "13900139000")
+}
+
+// (c) An openid never seen with a unionid is all the app knows: the page
+// offers 完善资料 with the hint, and shows no number bound elsewhere, even
+// once another openid of the account is linked.
+func TestPHPExampleOpenIDNeverSeenWithAUnionIDSeesTheButtonAndNoNumberBoundElsewhere(t *testing.T) {
+	s := startPHPDesktopSite(t)
+	s.bind(t, s.desktopLogin(t, "bob"), "13600136000", nil)
+	s.bind(t, s.desktopLogin(t, "alice"), "13700137000", nil)
+
+	bob := s.login(t, "bob")
+	p := bob.Get(t, s.URL+"/index.php")
+	if strings.Contains(p.Body, phoneTag) || !strings.Contains(p.Body, `id="phone-none"`) || !strings.Contains(p.Body, `id="link-hint"`) {
+		t.Fatalf("bob in WeChat, never seen with his unionid: want no number, 完善资料 and the hint:\n%s", p.Body)
+	}
+	s.shareProfile(t, bob, "bob") // links bob's openid, not alice's
+
+	p = s.login(t, "alice").Get(t, s.URL+"/index.php")
+	if strings.Contains(p.Body, phoneTag) || !strings.Contains(p.Body, `id="link-hint"`) {
+		t.Fatalf("alice in WeChat, never seen with her unionid: want no number and the hint:\n%s", p.Body)
+	}
+	s.wantLinks(t, map[string]string{
+		"web:" + s.Sim.OpenID(s.WebApp, "bob"):   s.unionID("bob"),
+		"web:" + s.Sim.OpenID(s.WebApp, "alice"): s.unionID("alice"),
+		"mp:" + s.openID("bob"):                  s.unionID("bob"),
+	})
+}
+
+// (d) A unionid that has a number of its own keeps it: 完善资料 links the
+// openid but moves nothing over it.
+func TestPHPExampleProfileNeverOverwritesTheUnionIDsOwnNumber(t *testing.T) {
+	s := startPHPDesktopSite(t)
+	s.bind(t, s.desktopLogin(t, "bob"), "13600136000", nil)
+	bob := s.login(t, "bob")
+	wantPhone(t, "silent bind", s.bind(t, bob, "13900139000", nil), "13900139000")
+	mpBob, union := "mp:"+s.openID("bob"), s.unionID("bob")
+	s.wantBindings(t, map[string]string{"unionid:" + union: "13600136000", mpBob: "13900139000"})
+
+	wantPhone(t, "after 完善资料", s.shareProfile(t, bob, "bob"), "13600136000")
+	s.wantBindings(t, map[string]string{"unionid:" + union: "13600136000", mpBob: "13900139000"})
+	s.wantLinks(t, map[string]string{"web:" + s.Sim.OpenID(s.WebApp, "bob"): union, mpBob: union})
+	wantPhone(t, "bob on the desktop", s.desktopLogin(t, "bob").Get(t, s.URL+"/index.php"), "13600136000")
+	wantPhone(t, "bob signed in silently", s.login(t, "bob").Get(t, s.URL+"/index.php"), "13600136000")
+}
+
+// TestPHPExampleWechatDoctorFindsNoSnapshotPageRisk: the example signs in
+// with snsapi_base, so the doctor's snapshot-page check passes; the same
+// file with site-wide snsapi_userinfo is flagged, so the check is live.
+func TestPHPExampleWechatDoctorFindsNoSnapshotPageRisk(t *testing.T) {
+	env := []string{"SITE_ADDRESS=phone.example.com", "WECHAT_APP_ID=wx0123456789abcdef",
+		"WECHAT_APP_SECRET=" + wechattest.DefaultAppSecret,
+		"WECHAT_SESSION_HASH_KEY=aGFzaGtleWhhc2hrZXloYXNoa2V5aGFzaGtleWhhc2g=",
+		"WECHAT_SESSION_BLOCK_KEY=YmxvY2trZXlibG9ja2tleWJsb2Nra2V5YmxvY2trZXk="}
+	example := filepath.Join(repoRoot, "examples", "php", "Caddyfile")
+	src, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), "\t\tscope snsapi_base\n") {
+		t.Fatalf("examples/php/Caddyfile does not set scope snsapi_base")
+	}
+	forced := writeFile(t, t.TempDir(), "Caddyfile", strings.Replace(string(src), "\t\tscope snsapi_base\n", "\t\tscope snsapi_userinfo\n", 1))
+	for file, wantFlag := range map[string]bool{example: false, forced: true} {
+		_, out := runDoctorBinary(t, env, "--config", file, "--offline", "--json")
+		var report struct {
+			Sites []struct {
+				Scope string `json:"scope"`
+			} `json:"sites"`
+			Findings []struct {
+				Check, Level string
+			} `json:"findings"`
+		}
+		if err := json.Unmarshal([]byte(out), &report); err != nil || len(report.Sites) != 1 {
+			t.Fatalf("%s: doctor --json: %v\n%s", file, err, out)
+		}
+		flagged := false
+		for _, f := range report.Findings {
+			flagged = flagged || (f.Check == "userinfo_sitewide" && f.Level == "problem")
+		}
+		if flagged != wantFlag {
+			t.Errorf("%s (scope %s): snapshot-page risk flagged %v, want %v:\n%s", file, report.Sites[0].Scope, flagged, wantFlag, out)
+		}
 	}
 }

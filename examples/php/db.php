@@ -44,23 +44,75 @@ function visitor_openid(): ?string
     return $openid;
 }
 
-// visitor_person is the key the phone binding is stored under: the unionid
-// when wechat_auth forwards one (X-WeChat-UnionID: the same person in WeChat
-// and on a desktop signed in with desktop_login), else the openid prefixed
-// with its app (X-WeChat-Source: mp or web), so openids of two apps never
-// meet. Null without an identity.
-function visitor_person(): ?string
+// visitor_app_openid is the openid prefixed with its app (X-WeChat-Source:
+// mp in WeChat, web on a desktop with desktop_login), so the openids of two
+// apps never meet. Null without an identity.
+function visitor_app_openid(): ?string
 {
     $openid = visitor_openid();
     if ($openid === null) {
         return null;
     }
-    $unionid = $_SERVER['HTTP_X_WECHAT_UNIONID'] ?? '';
-    if (is_string($unionid) && preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $unionid)) {
-        return 'unionid:' . $unionid;
-    }
     $source = ($_SERVER['HTTP_X_WECHAT_SOURCE'] ?? '') === 'web' ? 'web' : 'mp';
     return $source . ':' . $openid;
+}
+
+// visitor_unionid is X-WeChat-UnionID: the same person in WeChat and on a
+// desktop. A silent snsapi_base sign-in carries none.
+function visitor_unionid(): ?string
+{
+    $unionid = $_SERVER['HTTP_X_WECHAT_UNIONID'] ?? '';
+    if (!is_string($unionid) || !preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $unionid)) {
+        return null;
+    }
+    return $unionid;
+}
+
+// visitor_person is the key the phone binding is stored under:
+// "unionid:<unionid>" once the person's unionid is known, else the app's
+// openid ("mp:<openid>" or "web:<openid>"). Null without an identity.
+//
+// A request that carries a unionid links the openid to it (openid_unionids),
+// so later silent visits find the person by openid alone, and moves a number
+// bound under the openid before the unionid was known to the unionid, unless
+// the unionid already has a number of its own. Only wechat_auth sets these
+// headers, so an openid is linked only to the unionid WeChat gave with it.
+function visitor_person(): ?string
+{
+    $openid = visitor_app_openid();
+    if ($openid === null) {
+        return null;
+    }
+    $pdo = db();
+    $linked = $pdo->prepare('SELECT unionid FROM openid_unionids WHERE openid = ?');
+    $linked->execute([$openid]);
+    $known = $linked->fetchColumn();
+
+    $unionid = visitor_unionid();
+    if ($unionid === null) {
+        return $known === false ? $openid : 'unionid:' . $known;
+    }
+    $person = 'unionid:' . $unionid;
+    if ($known === $unionid) {
+        return $person; // linked before: nothing to write
+    }
+    // The link and the move must agree: both or neither.
+    $pdo->beginTransaction();
+    try {
+        $pdo->prepare(
+            'INSERT INTO openid_unionids (openid, unionid, linked_at) VALUES (?, ?, ?) ' .
+            'ON CONFLICT(openid) DO UPDATE SET unionid = excluded.unionid, linked_at = excluded.linked_at')
+            ->execute([$openid, $unionid, gmdate('Y-m-d\TH:i:s\Z')]);
+        $pdo->prepare(
+            'UPDATE person_phones SET person = ? WHERE person = ? ' .
+            'AND NOT EXISTS (SELECT 1 FROM person_phones WHERE person = ?)')
+            ->execute([$person, $openid, $person]);
+        $pdo->commit();
+    } catch (PDOException $e) {
+        $pdo->rollBack();
+        throw $e;
+    }
+    return $person;
 }
 
 // visitor_nickname decodes the percent-encoded UTF-8 nickname (snsapi_userinfo only).

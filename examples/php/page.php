@@ -20,7 +20,7 @@ function render_page(int $status, string $title, string $body): void
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<title>', h($title), '</title>',
         '<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.6}',
-        'input,button{font-size:1.1rem;padding:.4rem}.err{color:#b00020}.ok{color:#1a7f37}</style>',
+        'input,button{font-size:1.1rem;padding:.4rem}.err{color:#b00020}.ok{color:#1a7f37}.hint{color:#666;font-size:.9rem}</style>',
         '</head><body>', $body, '</body></html>';
 }
 
@@ -33,6 +33,15 @@ function error_page(int $status, string $title, string $what, string $todo): voi
         '<p><strong>怎么办：</strong>' . h($todo) . '</p>' .
         '<p><a href="/index.php">返回首页</a></p>');
 }
+
+// Anything unexpected (the database unreadable, a disk full) is logged for the
+// operator and shown as a page saying what to do, never as a blank 500.
+set_exception_handler(function (Throwable $e): void {
+    error_log('phone-binding: ' . $e->getMessage());
+    error_page(500, '暂时无法打开页面',
+        '服务器读写绑定记录时出错了。',
+        '请稍后重试；如果一直出现，请联系客服。');
+});
 
 function require_person(): string
 {
