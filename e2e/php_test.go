@@ -620,6 +620,29 @@ func TestPHPExampleProfileNeverOverwritesTheUnionIDsOwnNumber(t *testing.T) {
 	wantPhone(t, "bob signed in silently", s.login(t, "bob").Get(t, s.URL+"/index.php"), "13600136000")
 }
 
+// A unionid is now a key to a person's number for good (the link), so a
+// client-sent one must never link an openid: wechat_auth removes it like the
+// openid header, and alice stays alice.
+func TestPHPExampleClientSentUnionIDNeverLinksAnOpenIDToAnotherPerson(t *testing.T) {
+	s := startPHPDesktopSite(t)
+	s.bind(t, s.desktopLogin(t, "bob"), "13600136000", nil)
+	bobUnion := s.unionID("bob")
+
+	alice := s.login(t, "alice")
+	for _, h := range []string{"X-WeChat-UnionID", "X_WeChat_UnionID", "x-wechat-unionid"} {
+		alice.Header = http.Header{h: {bobUnion}, "X-WeChat-Scope": {"snsapi_userinfo"}}
+		if p := alice.Get(t, s.URL+"/index.php"); strings.Contains(p.Body, "13600136000") || !strings.Contains(p.Body, `id="link-hint"`) {
+			t.Fatalf("alice sending %s of bob's: she sees his number, or is not a silent visitor:\n%s", h, p.Body)
+		}
+		if p := s.bind(t, alice, "13600136000", nil); p.Status != http.StatusConflict {
+			t.Fatalf("alice sending %s of bob's took his number: %d\n%s", h, p.Status, p.Body)
+		}
+	}
+	alice.Header = http.Header{}
+	s.wantBindings(t, map[string]string{"unionid:" + bobUnion: "13600136000"})
+	s.wantLinks(t, map[string]string{"web:" + s.Sim.OpenID(s.WebApp, "bob"): bobUnion})
+}
+
 // TestPHPExampleWechatDoctorFindsNoSnapshotPageRisk: the example signs in
 // with snsapi_base, so the doctor's snapshot-page check passes; the same
 // file with site-wide snsapi_userinfo is flagged, so the check is live.
