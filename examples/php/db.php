@@ -29,19 +29,20 @@ function db(): PDO
     return $pdo;
 }
 
-// visitor_openid returns the openid that wechat_auth put in front of this
-// request, or null when there is none.
+// wechat_id returns the id that wechat_auth put in front of this request
+// under $key (HTTP_X_WECHAT_OPENID, HTTP_X_WECHAT_UNIONID), or null when
+// there is none.
 //
-// The header is trustworthy only because every request reaches PHP through
-// wechat_auth, which removes client-sent copies of it (any case, "_" for "-")
-// before setting its own. Never expose php-fpm to anything else.
-function visitor_openid(): ?string
+// The headers are trustworthy only because every request reaches PHP through
+// wechat_auth, which removes client-sent copies of them (any case, "_" for
+// "-") before setting its own. Never expose php-fpm to anything else.
+function wechat_id(string $key): ?string
 {
-    $openid = $_SERVER['HTTP_X_WECHAT_OPENID'] ?? '';
-    if (!is_string($openid) || !preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $openid)) {
+    $id = $_SERVER[$key] ?? '';
+    if (!is_string($id) || !preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $id)) {
         return null;
     }
-    return $openid;
+    return $id;
 }
 
 // visitor_app_openid is the openid prefixed with its app (X-WeChat-Source:
@@ -49,23 +50,12 @@ function visitor_openid(): ?string
 // apps never meet. Null without an identity.
 function visitor_app_openid(): ?string
 {
-    $openid = visitor_openid();
+    $openid = wechat_id('HTTP_X_WECHAT_OPENID');
     if ($openid === null) {
         return null;
     }
     $source = ($_SERVER['HTTP_X_WECHAT_SOURCE'] ?? '') === 'web' ? 'web' : 'mp';
     return $source . ':' . $openid;
-}
-
-// visitor_unionid is X-WeChat-UnionID: the same person in WeChat and on a
-// desktop. A silent snsapi_base sign-in carries none.
-function visitor_unionid(): ?string
-{
-    $unionid = $_SERVER['HTTP_X_WECHAT_UNIONID'] ?? '';
-    if (!is_string($unionid) || !preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $unionid)) {
-        return null;
-    }
-    return $unionid;
 }
 
 // visitor_person is the key the phone binding is stored under:
@@ -88,7 +78,9 @@ function visitor_person(): ?string
     $linked->execute([$openid]);
     $known = $linked->fetchColumn();
 
-    $unionid = visitor_unionid();
+    // X-WeChat-UnionID: the same person in WeChat and on a desktop. A silent
+    // snsapi_base sign-in carries none.
+    $unionid = wechat_id('HTTP_X_WECHAT_UNIONID');
     if ($unionid === null) {
         return $known === false ? $openid : 'unionid:' . $known;
     }
