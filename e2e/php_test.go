@@ -661,7 +661,12 @@ func TestPHPExampleWechatDoctorFindsNoSnapshotPageRisk(t *testing.T) {
 	}
 	forced := writeFile(t, t.TempDir(), "Caddyfile", strings.Replace(string(src), "\t\tscope snsapi_base\n", "\t\tscope snsapi_userinfo\n", 1))
 	for file, wantFlag := range map[string]bool{example: false, forced: true} {
-		_, out := runDoctorBinary(t, env, "--config", file, "--offline", "--json")
+		code, out := runDoctorBinary(t, env, "--config", file, "--offline", "--json")
+		if file == example && code != 0 {
+			// The example is what people copy: it passes the doctor whole
+			// (the MP_verify file included), not only this check.
+			t.Errorf("doctor on examples/php/Caddyfile exits %d, want 0:\n%s", code, out)
+		}
 		var report struct {
 			Sites []struct {
 				Scope string `json:"scope"`
@@ -679,6 +684,57 @@ func TestPHPExampleWechatDoctorFindsNoSnapshotPageRisk(t *testing.T) {
 		}
 		if flagged != wantFlag {
 			t.Errorf("%s (scope %s): snapshot-page risk flagged %v, want %v:\n%s", file, report.Sites[0].Scope, flagged, wantFlag, out)
+		}
+	}
+}
+
+// TestPHPExampleServesTheMPVerifyFileToAnyClient: WeChat checks the
+// 网页授权域名 by fetching MP_verify_….txt from the site's root as a client
+// that is not WeChat. The example serves the file dropped next to index.php
+// to any client, before wechat_auth, and nothing else from that folder.
+func TestPHPExampleServesTheMPVerifyFileToAnyClient(t *testing.T) {
+	root := t.TempDir()
+	src := filepath.Join(repoRoot, "examples", "php")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, root, e.Name(), string(b))
+	}
+	const verify, content = "MP_verify_a1B2c3D4e5F6g7H8.txt", "a1B2c3D4e5F6g7H8"
+	writeFile(t, root, verify, content)
+	s := startPHPSiteWith(t, filepath.Join(repoRoot, "examples", "php", "Caddyfile"), []string{"PHP_APP_ROOT=" + root})
+
+	for _, ua := range []string{wechattest.DesktopUA, "curl/8.5.0", wechatUA} {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/"+verify, nil)
+		req.Header.Set("User-Agent", ua)
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, 64)
+		n, _ := resp.Body.Read(body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body[:n])) != content {
+			t.Errorf("%s as %q: %d %q, want 200 and the file's content", verify, ua, resp.StatusCode, body[:n])
+		}
+	}
+	// Only MP_verify files: the rest of the folder is not served.
+	for _, p := range []string{"/schema.sql", "/README.md", "/Caddyfile", "/MP_verify_0000000000000000.txt"} {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+p, nil)
+		req.Header.Set("User-Agent", wechattest.DesktopUA)
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("%s: 200, want it not served", p)
 		}
 	}
 }
