@@ -61,8 +61,9 @@ Runs the whole product on this machine, no WeChat account needed:
 
 Open the printed URL in a desktop browser: it shows WeChat's login QR code.
 "Scan" it by opening the phone's page it links to, pick a test user, confirm,
-and bind a number. Then open the URL as that user inside WeChat (a WeChat
-User-Agent): you are signed in silently; press 完善资料 and 允许 (the consent
+and bind a number. Then be that user's phone: open the URL on localhost
+instead of 127.0.0.1 (the computer's cookie stays behind) with a WeChat
+User-Agent: you are signed in silently; press 完善资料 and 允许 (the consent
 page asks only then, as WeChat requires) and the same number shows, found by
 unionid. Everything listens on 127.0.0.1 only; Ctrl-C stops it all.
 

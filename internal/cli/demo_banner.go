@@ -36,11 +36,12 @@ func printDemo(w io.Writer, sim *wechattest.Simulator, urls demoURLs, caddyfile 
     2. Bind a mainland mobile number such as 13800138000. The page stores it by
        unionid: the same for bob in WeChat and on the computer.
     In WeChat (the Official Account %[2]s, scope snsapi_base):
-    3. Open the URL with a WeChat User-Agent (Chrome DevTools → Network
-       conditions → User agent), e.g.
+    3. Be bob's phone: open %[8]s/ (another host name, so the computer's
+       session cookie stays behind, as on a separate phone) with a WeChat
+       User-Agent (Chrome DevTools → Network conditions → User agent), e.g.
          %[3]s
-       The phone page you scanned with made you bob, so you are signed in
-       silently: openid only, no unionid (WeChat gives none without consent).
+       The scan page made this browser bob in the simulator, so you are signed
+       in silently: openid only, no unionid (WeChat gives none without consent).
     4. Press 完善资料：使用微信头像昵称. Only now does the consent page ask
        (snsapi_userinfo): press 允许. Asking when the visitor acts, never on
        page load, keeps WeChat's snapshot page (快照页) away. Now the gateway has
@@ -57,7 +58,8 @@ func printDemo(w io.Writer, sim *wechattest.Simulator, urls demoURLs, caddyfile 
 
 %[7]s
 Ctrl-C to stop.
-`, demoWebAppID, wechattest.DefaultAppID, wechattest.IPhoneUA, urls.Mock, urls.Site, urls.Upstream, indent(caddyfile, "    "))
+`, demoWebAppID, wechattest.DefaultAppID, wechattest.IPhoneUA, urls.Mock, urls.Site, urls.Upstream, indent(caddyfile, "    "),
+		strings.Replace(urls.Site, "127.0.0.1", "localhost", 1))
 }
 
 func indent(s, prefix string) string {

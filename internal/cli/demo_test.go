@@ -218,7 +218,20 @@ func TestWechatDemoSignsInThroughPickerAndConsentBindsAPhoneAndLogsOut(t *testin
 // shows and binds a number there; on his phone, inside WeChat, he is signed
 // in silently (openid only), presses 完善资料, and the number bound on the
 // computer shows, found by the unionid both apps share.
+//
+// It runs twice: with two devices (a desktop browser and a phone), and as
+// the banner tells a person with one browser to do it: the scan page in a
+// tab of the same browser, then the site on localhost instead of 127.0.0.1
+// with WeChat's User-Agent, so the computer's session cookie stays behind.
 func TestWechatDemoDesktopScanBindsAndBobInWeChatFindsTheNumberByUnionID(t *testing.T) {
+	for _, oneBrowser := range []bool{false, true} {
+		t.Run(map[bool]string{false: "two devices", true: "one browser as the banner says"}[oneBrowser], func(t *testing.T) {
+			walkDemoAsBobOnBothSides(t, oneBrowser)
+		})
+	}
+}
+
+func walkDemoAsBobOnBothSides(t *testing.T, oneBrowser bool) {
 	d := startDemo(t)
 	desk := newDemoDesktop()
 	qr := desk.Get(t, d.urls.Site+"/")
@@ -229,7 +242,13 @@ func TestWechatDemoDesktopScanBindsAndBobInWeChatFindsTheNumberByUnionID(t *test
 	uuid := scanURL.Query().Get("uuid")
 
 	// The phone scans: the scan page lists the test users, bob confirms.
-	phone := newDemoBrowser()
+	phone, phoneSite := newDemoBrowser(), d.urls.Site
+	if oneBrowser {
+		phone, phoneSite = desk, strings.Replace(d.urls.Site, "127.0.0.1", "localhost", 1)
+		if !strings.Contains(d.out.String(), phoneSite+"/") {
+			t.Errorf("the banner does not send the phone to %s/:\n%s", phoneSite, d.out.String())
+		}
+	}
 	if p := phone.Get(t, qr.ScanURL()); !strings.Contains(p.Body, `value="bob"`) {
 		t.Fatalf("the phone's scan page lists no users:\n%s", p.Body)
 	}
@@ -256,8 +275,11 @@ func TestWechatDemoDesktopScanBindsAndBobInWeChatFindsTheNumberByUnionID(t *test
 
 	// Bob in WeChat, on the phone that scanned: no picker, signed in
 	// silently with the Official Account's openid and no unionid yet.
-	silent := phone.Get(t, d.urls.Site+"/")
-	if silent.URL.String() != d.urls.Site+"/" || !strings.Contains(silent.Body, `id="source">微信内登录`) ||
+	if oneBrowser {
+		phone.UserAgent = wechattest.IPhoneUA // DevTools → Network conditions
+	}
+	silent := phone.Get(t, phoneSite+"/")
+	if silent.URL.String() != phoneSite+"/" || !strings.Contains(silent.Body, `id="source">微信内登录`) ||
 		strings.Contains(silent.Body, `id="phone"`) || !strings.Contains(silent.Body, `id="link-hint"`) {
 		t.Fatalf("bob in WeChat: %s (%d), want the page signed in silently, no number yet and the hint:\n%s", silent.URL, silent.Status, silent.Body)
 	}
@@ -265,7 +287,7 @@ func TestWechatDemoDesktopScanBindsAndBobInWeChatFindsTheNumberByUnionID(t *test
 		t.Errorf("the Official Account and the website app gave bob the same openid %s", mpOpenID)
 	}
 	// 完善资料 → 允许: now the gateway has the unionid, and the number shows.
-	consent := phone.Get(t, d.urls.Site+"/wechat_auth/login?scope=snsapi_userinfo&rd=/")
+	consent := phone.Get(t, phoneSite+"/wechat_auth/login?scope=snsapi_userinfo&rd=/")
 	page := phone.PostForm(t, consent.URL.ResolveReference(&url.URL{Path: "/connect/oauth2/authorize/confirm"}).String(),
 		url.Values{"ticket": {formField(t, consent, "ticket")}, "action": {"allow"}})
 	if !strings.Contains(page.Body, `id="phone">13800138000<`) || !strings.Contains(page.Body, `id="unionid">`+union[1]+`<`) {
