@@ -17,6 +17,15 @@ func isWeChat(r *http.Request) bool {
 	return strings.Contains(ua, "MicroMessenger/")
 }
 
+// isPhone reports whether the browser runs on a phone: "Mobi" in the
+// User-Agent, the usual test (iPhone Safari, Android phones' browsers;
+// tablets leave it out). Outside WeChat a phone cannot use desktop_login:
+// the website app's QR code would be on the screen of the phone that has to
+// scan it.
+func isPhone(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("User-Agent"), "Mobi")
+}
+
 // isAPIRequest reports whether a redirect would be useless to the caller:
 // fetch/XHR calls and clients asking for JSON get a 401 with login_url.
 func isAPIRequest(r *http.Request) bool {

@@ -100,9 +100,11 @@ func (h *Handler) provisionDesktop(repl *caddy.Replacer, apiBase, openBase strin
 	return nil
 }
 
-// desktopFor reports whether r is a visitor the website app signs in.
+// desktopFor reports whether r is a visitor the website app signs in: a
+// browser outside WeChat that is not on a phone (outsideWeChatOutcome sends
+// phones to the open-in-WeChat page).
 func (h *Handler) desktopFor(r *http.Request) bool {
-	return h.desktop != nil && h.NonWeChat == nonWeChatQRConnect && !isWeChat(r)
+	return h.desktop != nil && h.NonWeChat == nonWeChatQRConnect && !isWeChat(r) && !isPhone(r)
 }
 
 // loginScope is the scope a sign-in outcome starts a flow with.

@@ -271,3 +271,36 @@ func TestDesktopSessionStaysWebInsideWeChat(t *testing.T) {
 		t.Errorf("desktop cookie in WeChat: %d source %q", resp.StatusCode, g.up.last(t).Header.Get("X-Wechat-Source"))
 	}
 }
+
+// phoneBrowserUAs are browsers outside WeChat on phones: the website app's
+// QR code would be on the screen of the phone that must scan it.
+var phoneBrowserUAs = []string{
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+}
+
+func TestDesktopLoginSendsPhoneBrowsersToOpenInWeChatAndTabletsToTheQRCode(t *testing.T) {
+	g := desktopGateway(t, true)
+	for _, ua := range phoneBrowserUAs {
+		for _, path := range []string{"/orders", "/wechat_auth/login?rd=/orders"} {
+			b := newDesktop()
+			b.UserAgent = ua
+			resp, body := b.get(t, g.URL+path)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "请在微信中打开此页面") || resp.Request.URL.Host != strings.TrimPrefix(g.URL, "http://") {
+				t.Errorf("%s on a phone (%.40s…): %d at %s, want the open-in-WeChat page: %.200s", path, ua, resp.StatusCode, resp.Request.URL, body)
+			}
+		}
+		api := newDesktop()
+		api.UserAgent = ua
+		if resp, body := api.do(t, "GET", g.URL+"/api/orders", http.Header{"Accept": {"application/json"}}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"not_wechat"`) {
+			t.Errorf("API request from a phone browser: %d %s, want 403 not_wechat", resp.StatusCode, body)
+		}
+	}
+	if n := g.sim.CallCount("/connect/qrconnect"); n != 0 {
+		t.Errorf("phone browsers were shown %d QR codes", n)
+	}
+	// A tablet (no "Mobi") can be scanned by a phone: it gets the QR code.
+	tablet := newDesktop()
+	tablet.UserAgent = "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	g.openQR(t, tablet, "/orders")
+}

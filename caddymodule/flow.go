@@ -150,7 +150,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 		scope = wechat.ScopeLogin
 	}
 	if !isWeChat(r) {
-		if o, ok := h.outsideWeChatOutcome(); ok {
+		if o, ok := h.outsideWeChatOutcome(r); ok {
 			if o == admitAnonymous {
 				redirect(w, r, ret)
 				return

@@ -27,8 +27,9 @@ const (
 	// admitAnonymous: outside WeChat under non_wechat allow; the request
 	// continues without identity.
 	admitAnonymous
-	// outsideWeChat: outside WeChat under non_wechat page or deny: 403, as
-	// a page (with a QR code for page) or JSON for API requests.
+	// outsideWeChat: outside WeChat under non_wechat page or deny, or a
+	// phone's browser under qrconnect: 403, as a page (the open-in-WeChat
+	// page, except under deny) or JSON for API requests.
 	outsideWeChat
 	// signInAPI: no sufficient session and a redirect would be useless to
 	// the caller (fetch/XHR, Accept: application/json): 401 JSON, login_url.
@@ -83,7 +84,7 @@ func (h *Handler) decision(r *http.Request, id *identity, method string) decisio
 		return h.decideFollower(r, id)
 	}
 	if !isWeChat(r) {
-		if o, ok := h.outsideWeChatOutcome(); ok {
+		if o, ok := h.outsideWeChatOutcome(r); ok {
 			return decision{outcome: o, id: id}
 		}
 	}
@@ -100,13 +101,19 @@ func (h *Handler) decision(r *http.Request, id *identity, method string) decisio
 
 // outsideWeChatOutcome is non_wechat for a visitor outside the WeChat
 // client; false means "authorize anyway" (login, or qrconnect with the
-// website app).
-func (h *Handler) outsideWeChatOutcome() (outcome, bool) {
+// website app). Under qrconnect a phone's browser gets the open-in-WeChat
+// page: WeChat's QR code on its own screen is a dead end, while the page
+// tells the visitor to open the link in WeChat, where they sign in.
+func (h *Handler) outsideWeChatOutcome(r *http.Request) (outcome, bool) {
 	switch h.NonWeChat {
 	case nonWeChatAllow:
 		return admitAnonymous, true
 	case nonWeChatDeny, nonWeChatPage:
 		return outsideWeChat, true
+	case nonWeChatQRConnect:
+		if isPhone(r) {
+			return outsideWeChat, true
+		}
 	}
 	return 0, false
 }
