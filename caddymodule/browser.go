@@ -8,7 +8,7 @@ import (
 // isWeChat reports whether the request comes from the WeChat client that can
 // complete Official Account authorization: its in-app browser on phones and
 // desktop. WeCom (企业微信) also says MicroMessenger but is not that client,
-// so it is tested first (WECHAT.md §7).
+// so it is tested first (docs/wechat.md §7).
 func isWeChat(r *http.Request) bool {
 	ua := r.Header.Get("User-Agent")
 	if strings.Contains(ua, "wxwork/") {

@@ -33,7 +33,7 @@ const (
 	// forceRefreshEvery is WeChat's own spacing of force refreshes.
 	forceRefreshEvery = 30 * time.Second
 	// forceRefreshPerDay leaves half of WeChat's 20 a day to the account's
-	// other tools (WECHAT.md §4).
+	// other tools (docs/wechat.md §4).
 	forceRefreshPerDay = 10
 )
 
@@ -86,7 +86,7 @@ func (s *sharedCredentials) SetCredential(ctx context.Context, name, value strin
 // than forceRefreshPerDay a day (Beijing time) for all replicas together.
 // Without a shared store (none configured, or unreachable) it never allows:
 // a replica cannot know it is alone, and one forcing on its own would log
-// the others out (WECHAT.md §4); a normal refetch is all it does then.
+// the others out (docs/wechat.md §4); a normal refetch is all it does then.
 func (s *sharedCredentials) AllowForceRefresh(ctx context.Context) (allowed, wait bool) {
 	if !s.store.Shared() {
 		return false, false

@@ -87,9 +87,9 @@ type jssdkConfig struct {
 	URL       string `json:"url"`
 }
 
-// jssdkSignature is wx.config's signature (WECHAT.md §9 in the project's
-// notes; WeChat's JS-SDK docs, 附录1): the four fields in ASCII order of
-// their keys, raw values joined as a query string, SHA-1, lowercase hex.
+// jssdkSignature is wx.config's signature (docs/wechat.md §9; WeChat's
+// JS-SDK docs, 附录1): the four fields in ASCII order of their keys, raw
+// values joined as a query string, SHA-1, lowercase hex.
 func jssdkSignature(ticket, nonceStr string, timestamp int64, pageURL string) string {
 	var b strings.Builder
 	b.Grow(64 + len(ticket) + len(nonceStr) + len(pageURL))

@@ -45,7 +45,7 @@ func shortMsg(msg string) string {
 }
 
 // Where operators fix configuration errors; since 2025 the AppSecret and the
-// API IP whitelist live on the 微信开发者平台 (WECHAT.md §1).
+// API IP whitelist live on the 微信开发者平台 (docs/wechat.md §1).
 const (
 	consoleSecret    = "微信开发者平台 (developers.weixin.qq.com/platform → 公众号 → 开发密钥 AppSecret; formerly 公众平台 → 基本配置)"
 	consoleWhitelist = "the API IP whitelist (API IP白名单) on 微信开发者平台 (developers.weixin.qq.com/platform → 公众号; formerly 公众平台 → 基本配置 → IP白名单)"

@@ -10,7 +10,7 @@ type Menu struct {
 }
 
 // Button is one menu button. A button with SubButton has no Type; the other
-// fields apply by type (WECHAT.md §5): Key for click and the scancode/pic/
+// fields apply by type (docs/wechat.md §5): Key for click and the scancode/pic/
 // location types, URL for view (and miniprogram's fallback), AppID and
 // PagePath for miniprogram, ArticleID for article_id/article_view_limited,
 // MediaID for the legacy media_id/view_limited.

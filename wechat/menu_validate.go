@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Menu limits from WECHAT.md §5. WeChat counts names, keys and URLs in UTF-8
+// Menu limits from docs/wechat.md §5. WeChat counts names, keys and URLs in UTF-8
 // bytes, not characters: a top-level name holds 5 Chinese characters at most.
 const (
 	menuMaxButtons       = 3
@@ -66,7 +66,7 @@ var (
 		keyCode: 40026, urlCode: 40027, urlDomainCode: 40054}
 )
 
-// ValidateMenu checks m against WeChat's menu rules (WECHAT.md §5) without
+// ValidateMenu checks m against WeChat's menu rules (docs/wechat.md §5) without
 // calling WeChat, and returns every problem found, in document order, each
 // with its JSON path and the errcode WeChat would answer. A nil result means
 // cgi-bin/menu/create should accept the menu as far as it can be known

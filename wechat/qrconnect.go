@@ -6,7 +6,7 @@ package wechat
 const ScopeLogin = "snsapi_login"
 
 // QRConnectURL builds the desktop login page URL of a website application
-// (WECHAT.md §10) for this client's AppID, in the same fixed order as
+// (docs/wechat.md §10) for this client's AppID, in the same fixed order as
 // AuthorizeURL: appid, redirect_uri, response_type=code, scope=snsapi_login,
 // state, then #wechat_redirect.
 func (c *Client) QRConnectURL(redirectURI, state string) string {

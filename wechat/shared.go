@@ -18,7 +18,7 @@ type SharedCredentials interface {
 	SetCredential(ctx context.Context, key, value string, usable time.Duration)
 	// AllowForceRefresh reports whether this replica may force-refresh the
 	// basic token now: at most one replica per account per 30 s, within
-	// WeChat's daily budget of 20 (WECHAT.md §4). wait is true when another
+	// WeChat's daily budget of 20 (docs/wechat.md §4). wait is true when another
 	// replica holds that right, so its new token is worth waiting for.
 	AllowForceRefresh(ctx context.Context) (allowed, wait bool)
 }

@@ -14,7 +14,7 @@ type ticketResponse struct {
 }
 
 // JSAPITicket returns the account's jsapi_ticket for signing wx.config
-// (WECHAT.md §9). getticket calls are limited per day, so the ticket is cached
+// (docs/wechat.md §9). getticket calls are limited per day, so the ticket is cached
 // like the basic token: until 5 minutes (or 10% of its life) before it
 // expires, with concurrent callers sharing one fetch. The fetch takes the
 // basic token through the same path as every basic-token call, so a token

@@ -28,7 +28,7 @@ func (c *Client) BasicToken(ctx context.Context) (string, error) {
 // apart (otherwise it answers with the current token), and a force refresh
 // invalidates the token every replica holds: call it only where one replica
 // decides for all, under a shared rate limit, never as the reflex of each
-// replica to a 40001 (WECHAT.md §4). This package force-refreshes only
+// replica to a 40001 (docs/wechat.md §4). This package force-refreshes only
 // through Config.Shared's limiter (see renewBasicToken).
 func (c *Client) ForceRefreshBasicToken(ctx context.Context) (string, error) {
 	// Shares the flight of normal fetches, so a concurrent BasicToken waits
@@ -74,7 +74,7 @@ func (c *Client) InvalidateBasicToken(token string) { c.invalidate(basicTokenKey
 // (IsTokenInvalid: another process may have force-refreshed it, or it expired)
 // it drops it, fetches one in normal mode and runs call once more. It
 // force-refreshes only through renewBasicToken's shared limiter (Config.Shared):
-// each replica doing so by reflex would log the others out (WECHAT.md §4).
+// each replica doing so by reflex would log the others out (docs/wechat.md §4).
 func (c *Client) withBasicToken(ctx context.Context, call func(token string) error) error {
 	tok, err := c.BasicToken(ctx)
 	if err != nil {

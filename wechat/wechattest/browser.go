@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// IPhoneUA is the User-Agent of WeChat's in-app browser on iOS (WECHAT.md §7).
+// IPhoneUA is the User-Agent of WeChat's in-app browser on iOS (docs/wechat.md §7).
 const IPhoneUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) " +
 	"Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
 

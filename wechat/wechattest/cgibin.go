@@ -143,7 +143,7 @@ func (s *Simulator) basicApp(w http.ResponseWriter, r *http.Request) *appState {
 	return nil
 }
 
-// followerResponse is cgi-bin/user/info for a follower (WECHAT.md §4): the
+// followerResponse is cgi-bin/user/info for a follower (docs/wechat.md §4): the
 // profile fields are still sent, emptied since 2021-12-27, in WeChat's order.
 type followerResponse struct {
 	Subscribe      int    `json:"subscribe"`

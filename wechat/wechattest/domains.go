@@ -20,7 +20,7 @@ type Domain struct {
 }
 
 // ParseDomain reads a callback domain setting as WeChat's console takes it
-// (WECHAT.md §1): "wx.example.com" or "wx.example.com/mp"; letters, digits,
+// (docs/wechat.md §1): "wx.example.com" or "wx.example.com/mp"; letters, digits,
 // '-' and '.' only; no port and no IP address. For local work it also takes
 // the loopback hosts 127.0.0.1, localhost and [::1], and an optional
 // "http://" or "https://" in front to say which scheme is registered.

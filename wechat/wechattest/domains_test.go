@@ -7,7 +7,7 @@ import (
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
-// TestCallbackDomainRules is WeChat's redirect_uri check (WECHAT.md §1):
+// TestCallbackDomainRules is WeChat's redirect_uri check (docs/wechat.md §1):
 // exact host, no port on real host names (even :443), under a path setting,
 // the registered scheme (10039 otherwise); loopback hosts ignore the port.
 func TestCallbackDomainRules(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"net/url"
 )
 
-// The custom menu (自定义菜单), with the simulator's own reading of WECHAT.md §5.
+// The custom menu (自定义菜单), with the simulator's own reading of docs/wechat.md §5.
 // It deliberately shares no code or types with wechat.ValidateMenu and
 // wechat.Button: the simulator is the oracle the client is tested against, so
 // a mistake in the client's rules or field tags cannot make it agree.

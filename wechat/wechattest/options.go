@@ -104,7 +104,7 @@ var defaultUsers = []User{
 	{Name: "snap", Nickname: snapshotNickname, Snapshot: true},
 }
 
-// defaultQuotas are WeChat's documented daily limits (WECHAT.md §4).
+// defaultQuotas are WeChat's documented daily limits (docs/wechat.md §4).
 func defaultQuotas() map[string]int {
 	return map[string]int{"/cgi-bin/token": 2000, "/cgi-bin/stable_token": 500000}
 }

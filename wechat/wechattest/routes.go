@@ -6,7 +6,7 @@
 // wechat-mock` serves the same Simulator standalone. NewBrowser gives tests the
 // WeChat in-app browser of a test user.
 //
-// The simulator keeps its own copy of WeChat's rules (WECHAT.md): it never calls
+// The simulator keeps its own copy of WeChat's rules (docs/wechat.md): it never calls
 // the wechat client's validators, so a mistake there cannot make it agree.
 package wechattest
 

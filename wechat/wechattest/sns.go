@@ -19,7 +19,7 @@ type tokenResponse struct {
 
 // userInfoResponse is sns/userinfo's body; since late 2021 sex is 0 and the region empty.
 // It deliberately does not reuse wechat.UserInfo: the simulator states WeChat's
-// shapes on its own (from WECHAT.md), so a wrong field in the client cannot make
+// shapes on its own (from docs/wechat.md), so a wrong field in the client cannot make
 // the simulator agree with it.
 type userInfoResponse struct {
 	OpenID     string   `json:"openid"`
@@ -108,7 +108,7 @@ func (s *Simulator) issueWebTokenLocked(g *grant, refresh string) tokenResponse 
 	// WeChat sends unionid here only to bound apps, and only for snsapi_userinfo
 	// ("只有当scope为snsapi_userinfo时返回"); a base-scope follower's unionid
 	// comes from cgi-bin/user/info.
-	// A website app's snsapi_login grant carries it too (WECHAT.md §10).
+	// A website app's snsapi_login grant carries it too (docs/wechat.md §10).
 	if g.scope == "snsapi_userinfo" || g.scope == scopeLogin {
 		res.UnionID = unionID
 	}

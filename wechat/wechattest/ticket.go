@@ -2,7 +2,7 @@ package wechattest
 
 import "net/http"
 
-// ticketResponse is cgi-bin/ticket/getticket's answer (WECHAT.md §9): a
+// ticketResponse is cgi-bin/ticket/getticket's answer (docs/wechat.md §9): a
 // success carries errcode 0 and errmsg "ok" in front of the ticket.
 type ticketResponse struct {
 	ErrCode   int    `json:"errcode"`

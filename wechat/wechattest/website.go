@@ -13,7 +13,7 @@ import (
 )
 
 // Desktop login with an Open Platform website application (网站应用微信登录,
-// WECHAT.md §10). The desktop browser opens /connect/qrconnect and sees a QR
+// docs/wechat.md §10). The desktop browser opens /connect/qrconnect and sees a QR
 // code; the person scans it with WeChat, which opens /connect/confirm?uuid=… on
 // the phone, and confirms or cancels there; the desktop page learns the answer
 // by polling /connect/qrconnect/poll and goes on to redirect_uri?code&state (or
@@ -243,7 +243,7 @@ func absURL(r *http.Request, path string) string {
 }
 
 // DesktopUA is a desktop Chrome on Windows: not the WeChat client, so a
-// gateway offers it scan-to-login (WECHAT.md §7).
+// gateway offers it scan-to-login (docs/wechat.md §7).
 const DesktopUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 // NewDesktopBrowser returns a desktop browser: DesktopUA, a cookie jar, no

@@ -47,7 +47,7 @@ type apiError struct {
 var okBody = apiError{ErrCode: 0, ErrMsg: "ok"}
 
 // errBody builds WeChat's error body: msg and the per-request " rid: …"
-// tail. Most messages put a comma before it (WECHAT.md §2); the IP
+// tail. Most messages put a comma before it (docs/wechat.md §2); the IP
 // whitelist message (40164) does not, as WeChat writes it.
 func errBody(code int, msg string) apiError {
 	if msg == "" {
