@@ -40,134 +40,6 @@ import (
 
 const metricsNamespace, metricsSubsystem = "caddy", "wechat"
 
-// Bounded label values. Each enum indexes a pre-resolved counter array.
-
-type scopeLabel uint8
-
-const (
-	scopeLabelBase scopeLabel = iota
-	scopeLabelUserInfo
-	scopeLabelLogin   // desktop_login: the website app's scan-to-login
-	scopeLabelUnknown // a callback whose flow is lost: the scope is unknown
-	numScopeLabels
-)
-
-var scopeLabelNames = [numScopeLabels]string{"snsapi_base", "snsapi_userinfo", "snsapi_login", "unknown"}
-
-func scopeOf(scope string) scopeLabel {
-	switch scope {
-	case "snsapi_base":
-		return scopeLabelBase
-	case "snsapi_userinfo":
-		return scopeLabelUserInfo
-	case "snsapi_login":
-		return scopeLabelLogin
-	}
-	return scopeLabelUnknown
-}
-
-type loginTrigger uint8
-
-const (
-	triggerPage        loginTrigger = iota // a protected page without a (sufficient) session
-	triggerLogin                           // {path_prefix}/login
-	triggerForwardAuth                     // {path_prefix}/auth for another proxy
-	triggerRetry                           // a silent restart after a used or invalid code
-	triggerRelay                           // on a relay, a login for one of its relay_for sites
-	numLoginTriggers
-)
-
-var loginTriggerNames = [numLoginTriggers]string{"page", "login", "forward_auth", "retry", "relay"}
-
-type loginResult uint8
-
-const (
-	loginSuccess       loginResult = iota // session issued with the requested scope
-	loginDegraded                         // snsapi_userinfo asked, userinfo failed: snsapi_base session
-	loginResumed                          // repeated callback with a valid session: continued
-	loginRetried                          // used/invalid code: authorization restarted silently
-	loginDeclined                         // the user declined consent (no code)
-	loginSnapshot                         // snapshot-page virtual user: no session
-	loginCodeRejected                     // used/invalid code again after the retry: error page
-	loginFlowLost                         // no flow cookie for this state (or expired): error page
-	loginWeChatError                      // WeChat failed or was unreachable
-	loginConfigError                      // WeChat refused the configuration (AppID, secret, IP whitelist)
-	loginInternalError                    // sealing a cookie failed
-	numLoginResults
-)
-
-var loginResultNames = [numLoginResults]string{"success", "degraded", "resumed", "retried", "declined",
-	"snapshot", "code_rejected", "flow_lost", "wechat_error", "config_error", "internal_error"}
-
-type sessionOutcome uint8
-
-const (
-	sessionMemoHit         sessionOutcome = iota // cookie seen before: a memory lookup
-	sessionVerified                              // cookie verified, decrypted and decoded
-	sessionRejectInvalid                         // signature, encryption or encoding wrong (tampered, other keys, garbage)
-	sessionRejectMalformed                       // authentic but an unreadable payload
-	sessionRejectForeign                         // issued for another app_id
-	sessionRejectExpired                         // past its expiry
-	sessionRejectFuture                          // issued in the future (clock skew beyond a minute)
-	sessionRejectRevoked                         // revoked (logout elsewhere, the store)
-	numSessionOutcomes
-)
-
-var sessionOutcomeLabels = [numSessionOutcomes][2]string{
-	{"memo_hit", ""}, {"verified", ""}, {"rejected", "invalid"}, {"rejected", "malformed"},
-	{"rejected", "foreign_app"}, {"rejected", "expired"}, {"rejected", "not_yet_valid"}, {"rejected", "revoked"},
-}
-
-type followerResult uint8
-
-const (
-	followerCacheHit followerResult = iota
-	followerYes
-	followerNo
-	followerError
-	numFollowerResults
-)
-
-var followerResultNames = [numFollowerResults]string{"cache_hit", "follower", "not_follower", "error"}
-
-// outcomeNames label the policy's outcomes (policy.go), in their order.
-var outcomeNames = [numOutcomes]string{"admit", "admit_anonymous", "outside_wechat", "sign_in_api",
-	"sign_in_form", "sign_in", "not_follower", "follower_unknown"}
-
-type ticketResult uint8
-
-const (
-	ticketFetched ticketResult = iota // getticket answered with a ticket
-	ticketFailed                      // getticket failed
-	ticketHeldOff                     // not asked: a recent failure holds fetches off
-	numTicketResults
-)
-
-var ticketResultNames = [numTicketResults]string{"fetched", "failed", "held_off"}
-
-type signatureResult uint8
-
-const (
-	signatureSigned         signatureResult = iota
-	signatureBadRequest                     // no url, not a URL, wrong method
-	signatureRefusedURL                     // not this site's host nor a jssdk_domains entry
-	signatureRefusedOrigin                  // called from a page of another origin
-	signatureTicketUnusable                 // no jsapi_ticket could be had
-	numSignatureResults
-)
-
-var signatureResultNames = [numSignatureResults]string{"signed", "bad_request", "refused_url", "refused_origin", "ticket_unavailable"}
-
-type revocationEvent uint8
-
-const (
-	revocationPublished revocationEvent = iota // this process revoked a session
-	revocationReceived                         // a revocation arrived over the store's channel (this process's own too)
-	numRevocationEvents
-)
-
-var revocationEventNames = [numRevocationEvents]string{"published", "received"}
-
 // API results of api_requests_total.
 const (
 	apiResultOK           = "ok"
@@ -236,7 +108,7 @@ func newMetricsSet() *metricsSet {
 		followerLookups: counter("follower_lookups_total",
 			"Follower status lookups (subscriber_info, require_subscribe) by result.", "result"),
 		decisions: counter("policy_decisions_total",
-			"What requests to protected routes got, in-path and through forward-auth: admit, admit_anonymous, outside_wechat, sign_in, sign_in_api, sign_in_form, not_follower, follower_unknown.", "outcome"),
+			"What requests to protected routes got, in-path and through forward-auth: admit, admit_anonymous, outside_wechat, sign_in, sign_in_desktop, sign_in_api, sign_in_form, not_follower, follower_unknown.", "outcome"),
 		jsapiTickets: counter("jsapi_tickets_total",
 			"jsapi_ticket fetches from WeChat by result (held_off: not asked because a recent fetch failed).", "result"),
 		jsapiSignatures: counter("jsapi_signatures_total",

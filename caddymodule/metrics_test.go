@@ -174,3 +174,55 @@ func TestGrafanaDashboardQueriesOnlyOurMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsLabelTables: every label table names each value of its enum
+// with a non-empty label of its own, and each policy outcome counts under
+// its own name (signInDesktop, inserted after the table was first written,
+// once shifted every later outcome's label by one).
+func TestMetricsLabelTables(t *testing.T) {
+	tables := map[string][]string{
+		"scope":            scopeLabelNames[:],
+		"trigger":          loginTriggerNames[:],
+		"login result":     loginResultNames[:],
+		"follower result":  followerResultNames[:],
+		"policy outcome":   outcomeNames[:],
+		"ticket result":    ticketResultNames[:],
+		"signature result": signatureResultNames[:],
+		"revocation event": revocationEventNames[:],
+	}
+	sessions := make([]string, 0, len(sessionOutcomeLabels))
+	for o, l := range sessionOutcomeLabels {
+		if l[0] == "" || (l[0] == "rejected") == (l[1] == "") {
+			t.Errorf("session outcome %d is labelled %q", o, l)
+		}
+		sessions = append(sessions, l[0]+"/"+l[1])
+	}
+	tables["session outcome"] = sessions
+	wantLen := map[string]int{"scope": int(numScopeLabels), "trigger": int(numLoginTriggers),
+		"login result": int(numLoginResults), "follower result": int(numFollowerResults), "policy outcome": int(numOutcomes),
+		"ticket result": int(numTicketResults), "signature result": int(numSignatureResults),
+		"revocation event": int(numRevocationEvents), "session outcome": int(numSessionOutcomes)}
+	for name, labels := range tables {
+		if len(labels) != wantLen[name] {
+			t.Errorf("%s: %d labels for %d values", name, len(labels), wantLen[name])
+		}
+		seen := map[string]int{}
+		for i, l := range labels {
+			if l == "" || l == "/" {
+				t.Errorf("%s %d has an empty label", name, i)
+				continue
+			}
+			if j, dup := seen[l]; dup {
+				t.Errorf("%s %d and %d share the label %q", name, j, i, l)
+			}
+			seen[l] = i
+		}
+	}
+	for o, want := range map[outcome]string{signInDesktop: "sign_in_desktop", notFollower: "not_follower", followerUnknown: "follower_unknown"} {
+		before := testutil.ToFloat64(procMetrics.decisions.WithLabelValues(want))
+		procMetrics.decided(o)
+		if got := testutil.ToFloat64(procMetrics.decisions.WithLabelValues(want)); got != before+1 {
+			t.Errorf("outcome %d did not count under outcome=%q", o, want)
+		}
+	}
+}
