@@ -139,16 +139,18 @@ func TestConcurrentLoginsBrowsingLogoutsAndKeyRotation(t *testing.T) {
 			for round := 0; round < 3; round++ {
 				for page := 0; page < 3; page++ {
 					// A reload swaps Caddy's servers and closes their
-					// connections; a browser retries such a GET, so do we.
-					// HTTP-level errors are never retried.
+					// connections; a browser retries such a GET, so do we,
+					// for up to 15 s (a loaded 2-core machine under -race
+					// can take seconds to finish a reload). HTTP-level
+					// errors are never retried.
 					var resp *http.Response
 					var err error
-					for try := 0; try < 10; try++ {
-						if resp, err = b.Client.Get(fmt.Sprintf("%s/p/%s/%d", g.URL, user, page)); err == nil {
+					for try, giveUp := 0, time.Now().Add(15*time.Second); ; try++ {
+						if resp, err = b.Client.Get(fmt.Sprintf("%s/p/%s/%d", g.URL, user, page)); err == nil || time.Now().After(giveUp) {
 							break
 						}
 						transportRetries.Add(1)
-						time.Sleep(time.Duration(20*(try+1)) * time.Millisecond)
+						time.Sleep(time.Duration(20*min(try+1, 10)) * time.Millisecond)
 					}
 					if err != nil {
 						failures.Add(1)
