@@ -57,6 +57,7 @@ type App struct {
 	logger      *zap.Logger
 	clients     *sharedClients
 	ttls        *sessionTTLs
+	ctx         caddy.Context // for the start-up route check (routecheck.go)
 }
 
 // sessionTTLs is the longest session_ttl of each app_id in this config,
@@ -94,7 +95,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision expands the store URL and builds the store; it connects only
 // at Start, and a Redis that is down then does not stop Caddy.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	a.logger, a.ctx = ctx.Logger(), ctx
 	a.revocations = newRevocationSet(nil)
 	a.clients = &sharedClients{m: make(map[string]*sharedClient)}
 	a.ttls = &sessionTTLs{m: make(map[string]time.Duration)}
@@ -151,6 +152,7 @@ func (a *App) writeSessionTTLs(ctx context.Context) {
 
 // Start connects to the store in the background.
 func (a *App) Start() error {
+	logRouteBypasses(a.ctx, a.logger)
 	if a.redis != nil {
 		a.redis.start()
 	}

@@ -186,6 +186,7 @@ func doctorLoad(r *doctorReport, o doctorOptions) []*authSite {
 		sites = append(sites, found...)
 	}
 	checkStore(r, configs)
+	checkOrder(r, configs)
 	nameSites(sites)
 	for _, s := range sites {
 		r.Sites = append(r.Sites, reportSite{Site: s.Name(), File: s.Config.File, AppID: s.Auth.AppID, Scope: s.Auth.scope(), Callback: s.CallbackURL()})

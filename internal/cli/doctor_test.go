@@ -250,8 +250,49 @@ var doctorCases = []doctorCase{
 		check: "credentials", level: levelUnchecked, message: []string{"app_secret could not be expanded"}, code: 2},
 }
 
+// orderSite is goodSite with its handle { } block's body replaced; %[2]s in
+// body stands for the wechat_auth block; global goes into the global options.
+func orderSite(global, body string) map[string]string {
+	a := strings.Index(goodSite, "\t\twechat_auth {")
+	b := strings.Index(goodSite, "\t\treverse_proxy")
+	auth := strings.TrimPrefix(goodSite[a:b], "\t\t")
+	site := strings.Replace(goodSite, goodSite[a:b]+"\t\treverse_proxy 127.0.0.1:9\n", "\t\t"+strings.ReplaceAll(body, "%[2]s", auth)+"\n", 1)
+	if global != "" {
+		site = "{\n\t" + global + "\n}\n" + site
+	}
+	return one(site)
+}
+
+// The order mistakes that open a site, as the doctor sees them.
+var orderCases = []doctorCase{
+	{name: "reverse_proxy before wechat_auth in a route", files: orderSite("", "route {\n\t\treverse_proxy 127.0.0.1:9\n\t\t%[2]s\t}"),
+		check: "order", message: []string{"reverse_proxy answers every request before wechat_auth", "open to anyone"}, fix: []string{"put wechat_auth before reverse_proxy"}, code: 1},
+	{name: "php_fastcgi before wechat_auth in a route", files: orderSite("", "route {\n\t\tphp_fastcgi 127.0.0.1:9\n\t\t%[2]s\t}"),
+		check: "order", message: []string{"php_fastcgi answers every request"}, fix: []string{"put wechat_auth before php_fastcgi"}, code: 1},
+	{name: "file_server before wechat_auth in a route", files: orderSite("", "route {\n\t\tfile_server\n\t\t%[2]s\t}"),
+		check: "order", message: []string{"file_server answers every request"}, code: 1},
+	{name: "respond before wechat_auth in a route", files: orderSite("", "route {\n\t\trespond \"hi\"\n\t\t%[2]s\t}"),
+		check: "order", message: []string{"respond answers every request"}, code: 1},
+	{name: "order wechat_auth last", files: orderSite("order wechat_auth last", "%[2]s\t\treverse_proxy 127.0.0.1:9"),
+		check: "order", message: []string{"reverse_proxy answers every request"}, fix: []string{"drop `order wechat_auth"}, code: 1},
+	{name: "order wechat_auth after reverse_proxy", files: orderSite("order wechat_auth after reverse_proxy", "%[2]s\t\treverse_proxy 127.0.0.1:9"),
+		check: "order", message: []string{"reverse_proxy answers every request"}, code: 1},
+	{name: "a nested route answers before wechat_auth", files: orderSite("", "route {\n\t\troute {\n\t\t\treverse_proxy 127.0.0.1:9\n\t\t}\n\t\t%[2]s\t}"),
+		check: "order", message: []string{"reverse_proxy answers every request"}, code: 1},
+	{name: "a public path before wechat_auth is a note", files: orderSite("", "route {\n\t\trespond /health 200\n\t\t%[2]s\t\treverse_proxy 127.0.0.1:9\n\t}"),
+		check: "order", level: levelNote, message: []string{`respond answers requests matching path ["/health"]`}, code: 0},
+}
+
+func TestWechatDoctorFindsEveryHandlerThatAnswersBeforeWechatAuth(t *testing.T) {
+	runDoctorCases(t, orderCases)
+}
+
 func TestWechatDoctorReportsEachBrokenConfigurationWithItsFix(t *testing.T) {
-	for _, tc := range doctorCases {
+	runDoctorCases(t, doctorCases)
+}
+
+func runDoctorCases(t *testing.T, cases []doctorCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sim := wechattest.NewServer()
 			defer sim.Close()
