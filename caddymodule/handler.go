@@ -3,7 +3,6 @@
 package wechatauth
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -255,9 +254,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.validated = true
-	// A relay client never talks to WeChat, unless it looks up followers.
-	if secret == "" && (h.Relay == "" || h.SubscriberInfo || h.RequireSubscribe) {
-		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set (a site with relay needs it only for subscriber_info and require_subscribe)")
+	if err := h.checkSecret(secret); err != nil {
+		return err
 	}
 	apiBase, err := expand(repl, "api_base", h.APIBase)
 	if err != nil {

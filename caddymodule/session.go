@@ -241,6 +241,16 @@ func decodeKey(s string) ([]byte, error) {
 	return nil, errors.New("not valid base64")
 }
 
+// hexHint explains a key that is hexadecimal (openssl rand -hex 32 makes
+// 64 hex digits, which base64 reads as 48 bytes), without echoing it.
+func hexHint(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) < 16 || strings.Trim(s, "0123456789abcdefABCDEF") != "" {
+		return ""
+	}
+	return " (it looks like hex, e.g. from `openssl rand -hex 32`; session_keys are base64: use `openssl rand -base64 32`)"
+}
+
 // keyPairs decodes expanded key strings into securecookie key pairs. The
 // errors name the setting and the position but never echo the key.
 func keyPairs(keys []SessionKey) ([][]byte, error) {
@@ -248,21 +258,21 @@ func keyPairs(keys []SessionKey) ([][]byte, error) {
 	for i, k := range keys {
 		hash, err := decodeKey(k.HashKey)
 		if err != nil {
-			return nil, fmt.Errorf("session_keys #%d: hash key is %v: generate one with `head -c 32 /dev/urandom | base64`", i+1, err)
+			return nil, fmt.Errorf("session_keys #%d: hash key is %v%s: generate one with `head -c 32 /dev/urandom | base64`", i+1, err, hexHint(k.HashKey))
 		}
 		if len(hash) != 32 && len(hash) != 64 {
-			return nil, fmt.Errorf("session_keys #%d: hash key is %d bytes, want 32 or 64: generate one with `head -c 32 /dev/urandom | base64`", i+1, len(hash))
+			return nil, fmt.Errorf("session_keys #%d: hash key is %d bytes, want 32 or 64%s: generate one with `head -c 32 /dev/urandom | base64`", i+1, len(hash), hexHint(k.HashKey))
 		}
 		var block []byte
 		if k.BlockKey != "" {
 			block, err = decodeKey(k.BlockKey)
 			if err != nil {
-				return nil, fmt.Errorf("session_keys #%d: block key is %v: generate one with `head -c 32 /dev/urandom | base64`", i+1, err)
+				return nil, fmt.Errorf("session_keys #%d: block key is %v%s: generate one with `head -c 32 /dev/urandom | base64`", i+1, err, hexHint(k.BlockKey))
 			}
 			switch len(block) {
 			case 16, 24, 32:
 			default:
-				return nil, fmt.Errorf("session_keys #%d: block key is %d bytes, want 16, 24 or 32: generate one with `head -c 32 /dev/urandom | base64`", i+1, len(block))
+				return nil, fmt.Errorf("session_keys #%d: block key is %d bytes, want 16, 24 or 32%s: generate one with `head -c 32 /dev/urandom | base64`", i+1, len(block), hexHint(k.BlockKey))
 			}
 		}
 		pairs = append(pairs, hash, block)
@@ -334,22 +344,12 @@ func (h *Handler) expandKeys(repl *caddy.Replacer) ([][]byte, error) {
 		h.logger.Warn("no session_keys configured: generated random keys, so sessions end when Caddy restarts and are not shared between replicas; set session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY} for production")
 		return processKeyPair(), nil
 	}
-	keys := make([]SessionKey, len(h.SessionKeys))
-	for i, k := range h.SessionKeys {
-		var err error
-		if keys[i].HashKey, err = expand(repl, fmt.Sprintf("session_keys #%d hash key", i+1), k.HashKey); err != nil {
-			return nil, err
-		}
-		if keys[i].BlockKey, err = expand(repl, fmt.Sprintf("session_keys #%d block key", i+1), k.BlockKey); err != nil {
-			return nil, err
-		}
-	}
-	pairs, err := keyPairs(keys)
+	keys, pairs, err := expandSessionKeys(repl, h.SessionKeys)
 	if err != nil {
 		return nil, err
 	}
 	if keys[0].BlockKey == "" {
-		h.logger.Info("session_keys has no block key: cookies are signed but not encrypted, so visitors can read their own openid; add a second, 32-byte key to encrypt them")
+		h.logger.Warn("session_keys has no block key: cookies are signed but not encrypted, so visitors can read their own openid; add a second, 32-byte key to encrypt them (head -c 32 /dev/urandom | base64)")
 	}
 	return pairs, nil
 }

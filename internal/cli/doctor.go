@@ -167,7 +167,7 @@ func doctorLoad(r *doctorReport, o doctorOptions) []*authSite {
 	for _, file := range o.Configs {
 		cfg, err := loadDoctorConfig(file, o.Adapter)
 		if err != nil {
-			r.unchecked(file, "config", err.Error(), "fix the file until `caddy adapt --config "+file+"` succeeds")
+			r.unchecked(file, "config", err.Error(), adaptFix(file))
 			if src, rerr := os.ReadFile(file); rerr == nil && len((&doctorConfig{File: file, Source: src}).dollarSecrets()) > 0 {
 				r.problem(file, "secret_in_config", "a secret is written as {$VAR}: the Caddyfile adapter replaces it while adapting (with nothing when VAR is not set, as here), so where it is set the secret lands in the adapted JSON",
 					"write app_secret {env.WECHAT_APP_SECRET} and session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}: Caddy reads them when it starts")
@@ -181,7 +181,12 @@ func doctorLoad(r *doctorReport, o doctorOptions) []*authSite {
 			continue
 		}
 		if len(found) == 0 {
-			r.unchecked(file, "config", "no wechat_auth handler in this configuration", "add wechat_auth { app_id … app_secret {env.WECHAT_APP_SECRET} } to the site it protects")
+			if uri := cfg.forwardAuthURI(); uri != "" {
+				r.note(file, "config", "a forward-auth front: it asks a separate gateway ("+uri+") and has no wechat_auth of its own, so the logins are checked on the gateway's configuration",
+					"run the doctor on the gateway's file too: caddy wechat-doctor --config gateway.Caddyfile")
+			} else {
+				r.unchecked(file, "config", "no wechat_auth handler in this configuration", "add wechat_auth { app_id … app_secret {env.WECHAT_APP_SECRET} } to the site it protects")
+			}
 		}
 		sites = append(sites, found...)
 	}

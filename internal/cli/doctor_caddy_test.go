@@ -173,3 +173,48 @@ func TestDoctorRouteReadingAgreesWithCaddy(t *testing.T) {
 		})
 	}
 }
+
+// The doctor and Caddy agree: each configuration the doctor reports as one
+// Caddy refuses (check settings) fails caddy.Validate, which provisions every
+// module as a start would, and the correct one passes both.
+func TestWechatDoctorAndCaddyAgreeOnSettings(t *testing.T) {
+	t.Setenv("DOCTOR_TEST_SHORT_HASH", "MDEyMzQ1Njc4OWFiY2RlZg==")
+	t.Setenv("DOCTOR_TEST_HEX_KEY", strings.Repeat("0123456789abcdef", 4))
+	setDoctorEnv(t, "0123456789abcdef0123456789abcdef")
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	cases := []doctorCase{{name: "correct", files: one(goodSite)}}
+	for _, tc := range append(settingsCases, doctorCases...) {
+		if tc.check == "settings" && tc.code == doctorExitProblems {
+			cases = append(cases, tc)
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.ReplaceAll(tc.files["Caddyfile"], "%[1]s", "http://127.0.0.1:9")
+			raw, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+			if err != nil {
+				t.Fatalf("adapting: %v", err)
+			}
+			var cfg caddy.Config
+			if err := json.Unmarshal(raw, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Admin = &caddy.AdminConfig{Disabled: true}
+			caddyErr := caddy.Validate(&cfg)
+			p := filepath.Join(t.TempDir(), "Caddyfile")
+			if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			code := runDoctorArgs(context.Background(), []string{"--config", p, "--offline"}, &out, io.Discard)
+			refused := strings.Contains(out.String(), "Caddy refuses to start")
+			if (caddyErr != nil) != refused {
+				t.Fatalf("Caddy says %v; the doctor (exit %d) says refused=%v:\n%s", caddyErr, code, refused, out.String())
+			}
+			if caddyErr != nil && code != doctorExitProblems {
+				t.Errorf("Caddy refuses it, the doctor exits %d", code)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	wechatauth "github.com/wxgate/caddy-wechat-auth/caddymodule"
 )
 
 // Where the settings live. Since 2025 the AppSecret and the API IP whitelist
@@ -19,7 +22,7 @@ const (
 	consoleDomain  = "公众平台 (mp.weixin.qq.com) → 设置与开发 → 公众号设置 → 功能设置 → 网页授权域名"
 	consoleSecret  = "微信开发者平台 (developers.weixin.qq.com/platform → 公众号 → 开发密钥 AppSecret; formerly 公众平台 → 基本配置)"
 	consoleIPList  = "the API IP whitelist (API IP白名单) on 微信开发者平台 (developers.weixin.qq.com/platform → 公众号; formerly 公众平台 → 基本配置 → IP白名单)"
-	keysFix        = "session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}, with the same values on every replica and relay partner (make each with: head -c 32 /dev/urandom | base64)"
+	keysFix        = "session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}, with the same values on every replica and relay partner (make each with: head -c 32 /dev/urandom | base64, or openssl rand -base64 32; not openssl rand -hex, which is hex)"
 	consentPattern = "use scope snsapi_base for the site and link a button (完善资料 / use my WeChat profile) to %s/login?scope=snsapi_userinfo&rd=<the page>, so consent is asked only when the visitor acts (see docs/setup.md, Compliant consent)"
 )
 
@@ -156,10 +159,8 @@ func checkHandler(r *doctorReport, s *authSite) {
 	if len(dollar) > 0 {
 		how = "it was written as {$VAR}, which the Caddyfile adapter replaces while adapting"
 	}
+	checkSettings(r, name, a)
 	switch {
-	case a.AppSecret == "" && a.Relay == "":
-		r.problem(name, "secret_empty", "app_secret is missing: Caddy refuses to start",
-			"write app_secret {env.WECHAT_APP_SECRET} and set that variable where Caddy runs")
 	case a.AppSecret != "" && !strings.Contains(a.AppSecret, "{"):
 		r.problem(name, "secret_in_config", "app_secret appears in the adapted JSON: "+how+", so `caddy adapt`, the admin API (/config/) and autosave.json show the secret",
 			"write app_secret {env.WECHAT_APP_SECRET} (or {file./run/secrets/wechat_app_secret}); Caddy reads it when it starts and never writes it out")
@@ -187,6 +188,40 @@ func checkHandler(r *doctorReport, s *authSite) {
 		r.problem(name, "userinfo_sitewide", "scope snsapi_userinfo on the whole site asks for consent the moment a page opens: WeChat may answer with its snapshot page (快照页), whose visitors are virtual users without identity",
 			fmt.Sprintf(consentPattern, a.prefix()))
 	}
+}
+
+// checkSettings runs the gateway's own rules (caddymodule.CheckConfig, what
+// Provision refuses) on the handler, with this environment: a variable it
+// reads that is not set here leaves the handler unchecked, in every mode.
+func checkSettings(r *doctorReport, name string, a authConfig) {
+	if unset := wechatauth.UnsetPlaceholders(a.Raw); len(unset) > 0 {
+		r.unchecked(name, "settings", "not checked: wechat_auth reads "+strings.Join(unset, ", ")+", which is not set where the doctor runs, so the doctor cannot tell what Caddy will make of it",
+			"set "+strings.Join(unset, " and ")+" (the same environment and files Caddy runs with), then run the doctor again")
+		return
+	}
+	if err := wechatauth.CheckConfig(a.Raw); err != nil {
+		r.problem(name, "settings", "Caddy refuses to start with this wechat_auth: "+err.Error(),
+			"change the setting the message names; `caddy validate --config <file>` gives the same error")
+		return
+	}
+	r.ok(name, "settings", "Caddy accepts the wechat_auth settings (app_id, app_secret, session_keys, scope, …)")
+	if blockless(a) {
+		r.note(name, "session_keys_block", "session_keys has no block key: cookies are signed but not encrypted, so a visitor can read their own openid in the cookie",
+			"add a second key to encrypt them: session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY} (each: head -c 32 /dev/urandom | base64)")
+	}
+}
+
+// setFix names the variables (or files) a setting reads that are not set.
+func setFix(setting, value string) string {
+	b, _ := json.Marshal(value)
+	if unset := wechatauth.UnsetPlaceholders(b); len(unset) > 0 {
+		return "set " + strings.Join(unset, " and ") + " where the doctor runs (as where Caddy runs)"
+	}
+	return "give " + setting + " a value"
+}
+
+func blockless(a authConfig) bool {
+	return len(a.SessionKeys) > 0 && a.SessionKeys[0].BlockKey == ""
 }
 
 // checkVerify checks that the site serves WeChat's MP_verify file to a client

@@ -70,12 +70,12 @@ func checkOnline(ctx context.Context, r *doctorReport, sites []*authSite, timeou
 
 func checkAccountOnline(ctx context.Context, r *doctorReport, subject string, a *account, sites []*authSite, timeout time.Duration) {
 	if strings.Contains(a.AppID, "{") {
-		r.unchecked(subject, "credentials", "credentials not checked: app_id could not be expanded here: run the doctor with the environment (and files) Caddy runs with", "set the variable app_id names, or run with --offline")
+		r.unchecked(subject, "credentials", "credentials not checked: app_id could not be expanded here: run the doctor with the environment (and files) Caddy runs with", setFix("app_id", a.AppID))
 		return
 	}
 	secret, err := expandSetting("app_secret", a.Secret)
 	if err != nil {
-		r.unchecked(subject, "credentials", "credentials not checked: "+err.Error(), "set the variable app_secret names, or run with --offline")
+		r.unchecked(subject, "credentials", "credentials not checked: "+err.Error(), setFix("app_secret", a.Secret))
 		return
 	}
 	base := wechat.DefaultAPIBase
@@ -199,9 +199,10 @@ func checkMenu(r *doctorReport, subject string, m *wechat.Menu, sites []*authSit
 				continue
 			}
 			if !protects(sites, strings.ToLower(u.Hostname())) {
+				// A public page (an FAQ, the account's articles) is fine.
 				bad++
-				r.problem(subject, "menu_url", fmt.Sprintf("menu %s %q opens %s, which no site of this configuration protects or relays for: visitors arrive there without a WeChat login", at, b.Name, b.URL),
-					"point the button at a page of a protected site (edit the menu file, then caddy wechat-menu push FILE), or put that site behind wechat_auth")
+				r.note(subject, "menu_url", fmt.Sprintf("menu %s %q opens %s, which no site of this configuration protects or relays for: visitors arrive there without a WeChat login (fine for a public page such as an FAQ)", at, b.Name, b.URL),
+					"if that page needs the visitor's identity, point the button at a page of a protected site (edit the menu file, then caddy wechat-menu push FILE), or put that site behind wechat_auth")
 			}
 		}
 	}

@@ -224,7 +224,7 @@ var doctorCases = []doctorCase{
 	{name: "IP refused twice by the administrator (89506)", files: one(goodSite), fault: &wechattest.Fault{ErrCode: 89506},
 		check: "ip_confirm", message: []string{"89506", "24 hours"}, fix: []string{"24 hours"}, code: 1},
 	{name: "menu URL outside every site", files: one(goodSite), menuURL: "https://shop.example.org/cart",
-		check: "menu_url", message: []string{"https://shop.example.org/cart", "绑定手机"}, fix: []string{"caddy wechat-menu push"}, code: 1},
+		check: "menu_url", level: levelNote, message: []string{"https://shop.example.org/cart", "绑定手机", "public page"}, fix: []string{"caddy wechat-menu push"}, code: 0},
 	{name: "snsapi_userinfo forced site-wide", files: one(siteWith("wx.example.com", "\t\t\tscope snsapi_userinfo\n")),
 		check: "userinfo_sitewide", message: []string{"快照页"}, fix: []string{"snsapi_base", "/wechat_auth/login?scope=snsapi_userinfo&rd="}, code: 1},
 	{name: "callback outside the registered path setting", files: one(goodSite), args: []string{"--domain", "wx.example.com/mp"},
@@ -239,7 +239,7 @@ var doctorCases = []doctorCase{
 	{name: "{$X} secret whose variable is not set", files: one(strings.Replace(goodSite, "{env.DOCTOR_TEST_SECRET}", "{$DOCTOR_TEST_UNSET_SECRET}", 1)),
 		check: "secret_in_config", message: []string{"{$VAR}", "not set"}, fix: []string{"{env.WECHAT_APP_SECRET}"}, code: 1},
 	{name: "app_secret missing", files: one(strings.Replace(goodSite, "\t\t\tapp_secret {env.DOCTOR_TEST_SECRET}\n", "", 1)),
-		check: "secret_empty", message: []string{"refuses to start"}, fix: []string{"app_secret {env.WECHAT_APP_SECRET}"}, code: 1},
+		check: "settings", message: []string{"Caddy refuses to start", "app_secret is empty", "app_secret {env.WECHAT_APP_SECRET}"}, code: 1},
 	{name: "desktop_login names the website app's own callback domain", files: one(siteWith("wx.example.com", "\t\t\tdesktop_login wxd0d0d0d0d0d0d0d0 {env.DOCTOR_TEST_SECRET}\n")),
 		check: "desktop_callback", level: levelNote, message: []string{"wxd0d0d0d0d0d0d0d0", "wx.example.com/wechat_auth/callback", "授权回调域"}, fix: []string{"网站应用", "unionid"}, code: 0},
 	{name: "desktop_login secret in the adapted JSON", files: one(siteWith("wx.example.com", "\t\t\tdesktop_login wxd0d0d0d0d0d0d0d0 plain-web-secret-0123\n")),
@@ -281,6 +281,30 @@ var orderCases = []doctorCase{
 		check: "order", message: []string{"reverse_proxy answers every request"}, code: 1},
 	{name: "a public path before wechat_auth is a note", files: orderSite("", "route {\n\t\trespond /health 200\n\t\t%[2]s\t\treverse_proxy 127.0.0.1:9\n\t}"),
 		check: "order", level: levelNote, message: []string{`respond answers requests matching path ["/health"]`}, code: 0},
+}
+
+// Settings Caddy refuses at start: the doctor runs the handler's own rules.
+var settingsCases = []doctorCase{
+	{name: "16-byte hash key", files: one(strings.Replace(goodSite, "{env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}", "{env.DOCTOR_TEST_SHORT_HASH}", 1)),
+		check: "settings", message: []string{"Caddy refuses to start", "hash key is 16 bytes, want 32 or 64"}, code: 1},
+	{name: "hex keys from openssl rand -hex 32", files: one(strings.Replace(goodSite, "{env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}", "{env.DOCTOR_TEST_HEX_KEY} {env.DOCTOR_TEST_HEX_KEY}", 1)),
+		check: "settings", message: []string{"hash key is 48 bytes", "it looks like hex", "openssl rand -base64 32"}, code: 1},
+	{name: "scope userinfo", files: one(siteWith("wx.example.com", "\t\t\tscope userinfo\n")),
+		check: "settings", message: []string{`scope "userinfo" is unknown`, "snsapi_userinfo"}, code: 1},
+	{name: "unset variable with --offline is not checked", files: one(strings.Replace(goodSite, "DOCTOR_TEST_SECRET", "DOCTOR_TEST_UNSET_SECRET", 1)), args: []string{"--offline"},
+		check: "settings", level: levelUnchecked, message: []string{"DOCTOR_TEST_UNSET_SECRET", "not set"}, fix: []string{"set DOCTOR_TEST_UNSET_SECRET"}, code: 2},
+	{name: "unset {$VAR} that adapting needs names the variable", files: one(strings.Replace(goodSite, "{env.DOCTOR_TEST_APP_ID}", "{$DOCTOR_TEST_UNSET_ID}", 1)), args: []string{"--offline"},
+		check: "config", level: levelUnchecked, fix: []string{"set DOCTOR_TEST_UNSET_ID", "{$DOCTOR_TEST_UNSET_ID}"}, code: 2},
+	{name: "no block key: signed, not encrypted", files: one(strings.Replace(goodSite, " {env.DOCTOR_TEST_BLOCK}", "", 1)), args: []string{"--offline"},
+		check: "session_keys_block", level: levelNote, message: []string{"not encrypted"}, fix: []string{"WECHAT_SESSION_BLOCK_KEY"}, code: 0},
+	{name: "a forward-auth front is no missing wechat_auth", files: map[string]string{"Caddyfile": "wx.example.com {\n\tforward_auth 127.0.0.1:9091 {\n\t\turi /wechat_auth/auth\n\t\tcopy_headers X-WeChat-OpenID\n\t}\n\treverse_proxy 127.0.0.1:9\n}\n"}, args: []string{"--offline"},
+		check: "config", level: levelNote, message: []string{"forward-auth front", "/wechat_auth/auth"}, fix: []string{"gateway"}, code: 0},
+}
+
+func TestWechatDoctorRunsTheGatewaysOwnChecks(t *testing.T) {
+	t.Setenv("DOCTOR_TEST_SHORT_HASH", "MDEyMzQ1Njc4OWFiY2RlZg==")
+	t.Setenv("DOCTOR_TEST_HEX_KEY", strings.Repeat("0123456789abcdef", 4))
+	runDoctorCases(t, settingsCases)
 }
 
 func TestWechatDoctorFindsEveryHandlerThatAnswersBeforeWechatAuth(t *testing.T) {
@@ -468,6 +492,7 @@ func TestWechatDoctorChecksSitesThatLogInThroughARelay(t *testing.T) {
 
 func TestWechatDoctorOnTheRelayExample(t *testing.T) {
 	t.Setenv("WECHAT_APP_ID", wechattest.DefaultAppID)
+	t.Setenv("WECHAT_APP_SECRET", wechattest.DefaultAppSecret)
 	t.Setenv("WECHAT_SESSION_HASH_KEY", doctorHashKey)
 	t.Setenv("WECHAT_SESSION_BLOCK_KEY", doctorBlockKey)
 	src, err := os.ReadFile("../../examples/relay/Caddyfile")

@@ -1,0 +1,107 @@
+package wechatauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// CheckConfig applies to a wechat_auth handler's adapted JSON the rules its
+// Provision applies, without building anything (no client, no store, no
+// network): wechat-doctor runs it so that it never passes a configuration
+// Caddy refuses. Placeholders are expanded from this process's
+// environment, as Caddy does at start; UnsetPlaceholders tells first which
+// ones cannot be.
+func CheckConfig(raw json.RawMessage) error {
+	var h Handler
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return fmt.Errorf("the wechat_auth JSON does not fit the handler: %v", err)
+	}
+	h.setDefaults()
+	repl := caddy.NewReplacer()
+	var err error
+	if h.AppID, err = expand(repl, "app_id", h.AppID); err != nil {
+		return err
+	}
+	secret, err := expand(repl, "app_secret", h.AppSecret)
+	if err != nil {
+		return err
+	}
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	if err := h.checkSecret(secret); err != nil {
+		return err
+	}
+	if dl := h.DesktopLogin; dl != nil {
+		if s, err := expand(repl, "desktop_login", dl.AppSecret); err != nil || s == "" {
+			return errors.New("desktop_login's secret is empty: set the website application's AppSecret, e.g. desktop_login <website-appid> {env.WECHAT_WEB_APP_SECRET}, and make sure that variable is set")
+		}
+	}
+	for _, b := range []struct{ name, value string }{{"api_base", h.APIBase}, {"open_base", h.OpenBase}} {
+		if _, err := expand(repl, b.name, b.value); err != nil {
+			return err
+		}
+	}
+	_, _, err = expandSessionKeys(repl, h.SessionKeys)
+	return err
+}
+
+// checkSecret: only a relay client without follower lookups talks to WeChat
+// through another site, and so needs no app_secret.
+func (h *Handler) checkSecret(secret string) error {
+	if secret == "" && (h.Relay == "" || h.SubscriberInfo || h.RequireSubscribe) {
+		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set (a site with relay needs it only for subscriber_info and require_subscribe)")
+	}
+	return nil
+}
+
+// expandSessionKeys expands and decodes session_keys; keys are the
+// expanded strings (for the block-key check), pairs what securecookie takes.
+func expandSessionKeys(repl *caddy.Replacer, in []SessionKey) (keys []SessionKey, pairs [][]byte, err error) {
+	keys = make([]SessionKey, len(in))
+	for i, k := range in {
+		if keys[i].HashKey, err = expand(repl, fmt.Sprintf("session_keys #%d hash key", i+1), k.HashKey); err != nil {
+			return nil, nil, err
+		}
+		if keys[i].BlockKey, err = expand(repl, fmt.Sprintf("session_keys #%d block key", i+1), k.BlockKey); err != nil {
+			return nil, nil, err
+		}
+	}
+	pairs, err = keyPairs(keys)
+	return keys, pairs, err
+}
+
+var (
+	envPlaceholder  = regexp.MustCompile(`\{env\.([A-Za-z0-9_]+)\}`)
+	filePlaceholder = regexp.MustCompile(`\{file\.([^}]+)\}`)
+)
+
+// UnsetPlaceholders lists what the handler's JSON reads that this process
+// cannot: environment variables that are unset or empty ("WECHAT_APP_SECRET")
+// and files that cannot be read ("file /run/secrets/x").
+func UnsetPlaceholders(raw json.RawMessage) []string {
+	s := string(raw)
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range envPlaceholder.FindAllStringSubmatch(s, -1) {
+		if seen[m[1]] {
+			continue
+		}
+		seen[m[1]] = true
+		if v, err := caddy.NewReplacer().ReplaceOrErr(m[0], true, true); err != nil || strings.TrimSpace(v) == "" {
+			out = append(out, m[1])
+		}
+	}
+	for _, m := range filePlaceholder.FindAllStringSubmatch(s, -1) {
+		if _, err := caddy.NewReplacer().ReplaceOrErr(m[0], true, true); err != nil && !seen[m[1]] {
+			seen[m[1]] = true
+			out = append(out, "file "+m[1])
+		}
+	}
+	return out
+}
