@@ -18,6 +18,14 @@ import (
 // so the browser never talks to the gateway's host.
 func startForwardAuthExample(t *testing.T, sim *wechattest.Server, upstream string) string {
 	t.Helper()
+	site, _ := startForwardAuthExampleFront(t, sim, upstream)
+	return site
+}
+
+// startForwardAuthExampleFront is startForwardAuthExample that also returns
+// the front Caddy's process, whose output holds its access log.
+func startForwardAuthExampleFront(t *testing.T, sim *wechattest.Server, upstream string) (string, *process) {
+	t.Helper()
 	gwPort, sitePort := freePort(t), freePort(t)
 	dir := filepath.Join(repoRoot, "examples", "caddy-forward-auth")
 	startCaddy(t, "gateway", filepath.Join(dir, "gateway.Caddyfile"),
@@ -31,12 +39,12 @@ func startForwardAuthExample(t *testing.T, sim *wechattest.Server, upstream stri
 
 import %s
 `, filepath.Join(dir, "Caddyfile")))
-	startCaddy(t, "front", front, []string{
+	p := startCaddy(t, "front", front, []string{
 		"SITE_ADDRESS=" + site,
 		fmt.Sprintf("GATEWAY=127.0.0.1:%d", gwPort),
 		"APP_UPSTREAM=" + strings.TrimPrefix(upstream, "http://"),
 	}, fmt.Sprintf("http://127.0.0.1:%d/", sitePort))
-	return site
+	return site, p
 }
 
 func TestCaddyForwardAuthExampleLogsInThroughWeChatAndPassesIdentityToTheUpstream(t *testing.T) {

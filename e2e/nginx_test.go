@@ -44,6 +44,14 @@ func replaceExactly(t *testing.T, s string, oldNew ...string) string {
 // and nginx with the example server block (addresses swapped for test ports).
 func startNginxExample(t *testing.T, sim *wechattest.Server, upstream string) string {
 	t.Helper()
+	site, _ := startNginxExampleLogs(t, sim, upstream)
+	return site
+}
+
+// startNginxExampleLogs is startNginxExample that also returns the file of
+// the example's access log (its wechat_nocode format).
+func startNginxExampleLogs(t *testing.T, sim *wechattest.Server, upstream string) (site, accessLog string) {
+	t.Helper()
 	nginx := needTool(t, "nginx", "nginx", "/usr/sbin/nginx")
 	gwPort, ngxPort := freePort(t), freePort(t)
 	startCaddy(t, "gateway", filepath.Join(repoRoot, "examples", "nginx", "Caddyfile"),
@@ -54,12 +62,13 @@ func startNginxExample(t *testing.T, sim *wechattest.Server, upstream string) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	site := replaceExactly(t, string(example),
+	siteConf := replaceExactly(t, string(example),
 		"server 127.0.0.1:9091;", fmt.Sprintf("server 127.0.0.1:%d;", gwPort),
 		"server 127.0.0.1:8080;", "server "+strings.TrimPrefix(upstream, "http://")+";",
 		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", ngxPort),
+		"/var/log/nginx/app.access.log", filepath.Join(dir, "app.access.log"),
 	)
-	writeFile(t, dir, "site.conf", site)
+	writeFile(t, dir, "site.conf", siteConf)
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;" // workers must read this temp dir
@@ -85,7 +94,7 @@ http {
 		errorLog, filepath.Join(dir, "access.log"))
 	url := fmt.Sprintf("http://127.0.0.1:%d", ngxPort)
 	p.waitReady(t, "listening", httpUp(url+"/"))
-	return url
+	return url, filepath.Join(dir, "app.access.log")
 }
 
 func TestNginxAuthRequestExampleLogsInThroughWeChatAndPassesIdentityToTheUpstream(t *testing.T) {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +19,9 @@ import (
 type echoed struct {
 	URI     string              `json:"uri"`
 	Headers map[string][]string `json:"headers"`
+	// Trailers are the request's trailers (names normalised), read after
+	// the whole body: where a chunked request's trailer fields arrive.
+	Trailers map[string][]string `json:"trailers"`
 }
 
 func (e echoed) values(name string) []string {
@@ -33,10 +37,15 @@ func normalizeHeader(name string) string {
 func startEchoUpstream(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := echoed{URI: r.RequestURI, Headers: map[string][]string{}}
+		e := echoed{URI: r.RequestURI, Headers: map[string][]string{}, Trailers: map[string][]string{}}
 		for k, vs := range r.Header {
 			n := normalizeHeader(k)
 			e.Headers[n] = append(e.Headers[n], vs...)
+		}
+		_, _ = io.Copy(io.Discard, r.Body) // trailers arrive after the body
+		for k, vs := range r.Trailer {
+			n := normalizeHeader(k)
+			e.Trailers[n] = append(e.Trailers[n], vs...)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Echo-Upstream", "yes")
