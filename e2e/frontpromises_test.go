@@ -185,7 +185,6 @@ func decodeBody(t *testing.T, resp *http.Response, e *echoed) {
 	}
 }
 
-
 // The example gateways have no host name in their site address: with one,
 // Caddy answers another Host with an empty 200, which nginx's auth_request
 // reads as "allowed". Shown here with the nginx example's gateway given a
