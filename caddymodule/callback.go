@@ -2,6 +2,7 @@ package wechatauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -250,6 +251,14 @@ func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin
 			return
 		}
 		h.finishLogin(w, r, site, f, authResult{outcome: outcomeCodeFailed, ref: ref})
+		return
+	}
+	if errors.Is(err, wechat.ErrRedirect) {
+		// Following it would have sent the secret and the code elsewhere.
+		if ce := h.logger.Check(zap.ErrorLevel, "the code exchange was answered with an HTTP redirect, which is never followed: set api_base to WeChat's API (or remove it for the default)"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
+		h.finishLogin(w, r, site, f, authResult{outcome: outcomeMisconfigured, ref: "api_base redirect"})
 		return
 	}
 	if wechat.IsConfig(err) {

@@ -64,7 +64,8 @@ type Config struct {
 	// OpenBase is the authorize page base URL; "" means DefaultOpenBase.
 	OpenBase string
 	// HTTPClient sends the requests; nil means a private client (never http.DefaultClient,
-	// whose settings other code may change).
+	// whose settings other code may change). The Client uses a copy of it that never
+	// follows a redirect, whatever its CheckRedirect says.
 	HTTPClient *http.Client
 	// Timeout bounds each attempt of each call; 0 means 5s.
 	Timeout time.Duration
@@ -117,7 +118,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	} else {
+		hc := *c.hc
+		c.hc = &hc
 	}
+	// WeChat's API answers every call itself. Following a redirect would
+	// send the secret (a 307 repeats the POST body) and, as the Referer, the
+	// URL with the code to wherever the redirect points: once() turns the
+	// 3xx into an error instead.
+	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -253,6 +262,13 @@ func (c *Client) once(ctx context.Context, r request, secrets []string, out any)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
 	if err != nil {
 		return c.transportError(ctx, r, secrets, err)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Neither the Location nor the request URL goes into the error:
+		// both may carry the code, a token or the secret.
+		return &RequestError{Op: r.op, Status: resp.StatusCode,
+			Err: fmt.Errorf("%w: HTTP status %d %s from the API base; check APIBase points at WeChat's API itself (%s), not at an address that moved",
+				ErrRedirect, resp.StatusCode, http.StatusText(resp.StatusCode), DefaultAPIBase)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return &RequestError{Op: r.op, Status: resp.StatusCode, temporary: resp.StatusCode >= 500,

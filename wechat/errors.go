@@ -150,6 +150,11 @@ func (e *RequestError) Error() string {
 // Unwrap gives errors.Is access to causes such as context.DeadlineExceeded.
 func (e *RequestError) Unwrap() error { return e.Err }
 
+// ErrRedirect is in the chain of a call's error when the API answered with an
+// HTTP redirect. WeChat's API never redirects, so the Client never follows
+// one: the redirect would take the app secret, a code or a token elsewhere.
+var ErrRedirect = errors.New("the API answered with a redirect, which the client does not follow")
+
 // Code returns the WeChat errcode carried by err, or 0 when err is not an *APIError.
 func Code(err error) int {
 	var ae *APIError

@@ -143,6 +143,9 @@ func tokenProblem(r *doctorReport, subject, base string, err error) {
 		seen = ip + " (the address WeChat saw)"
 	}
 	switch {
+	case errors.Is(err, wechat.ErrRedirect):
+		r.problem(subject, "api_base", "the API at "+base+" answered with a redirect, which neither the doctor nor the gateway follows (it would carry the AppSecret and login codes elsewhere): WeChat's API never redirects",
+			"set api_base to WeChat's API ("+wechat.DefaultAPIBase+", the default: remove api_base) or to a proxy that answers the calls itself")
 	case code == 40125 || code == 40001:
 		r.problem(subject, "credentials", fmt.Sprintf("WeChat refused the AppSecret (errcode %d): it is wrong, or it was reset in the console, which ends the old one at once", code),
 			"copy the current AppSecret from "+consoleSecret+" into the variable app_secret reads (e.g. WECHAT_APP_SECRET) and restart Caddy")
