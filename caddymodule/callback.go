@@ -62,7 +62,18 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)
 	defer cancel()
-	res, answered := h.redeemOnce(ctx, h.sessionAppID(f.Scope), code, func() (authResult, bool) { return h.exchange(ctx, w, r, site, f, code) })
+	res, answered := h.redeemOnce(ctx, h.sessionAppID(f.Scope), code, f.State,
+		func() (authResult, bool) { return h.exchange(ctx, w, r, site, f, code) },
+		func() (authResult, bool) {
+			// Another login state redeemed this code: to this browser it
+			// is a used code, whatever the claim holds (a replayed callback
+			// URL never carries another browser's session away).
+			if ce := h.logger.Check(zap.InfoLevel, "a callback carried a code another login redeemed; answered as a used code"); ce != nil {
+				ce.Write()
+			}
+			h.codeSpent(w, r, site, f, "errcode 40163")
+			return authResult{}, true
+		})
 	if answered {
 		return
 	}
@@ -230,27 +241,32 @@ func (h *Handler) fillProfile(ctx context.Context, client *wechat.Client, s *Ses
 	}
 }
 
+// codeSpent answers a used or invalid code: with a valid session the
+// visitor simply continues; otherwise authorization restarts silently,
+// once; a second failure shows a page instead of a loop.
+func (h *Handler) codeSpent(w http.ResponseWriter, r *http.Request, site origin, f flowState, ref string) {
+	name := h.flowCookieName(f.State)
+	if id := h.identityFrom(r); id != nil && f.RelayBack == "" && h.scopeSatisfied(&id.sess, f.Scope) {
+		procMetrics.loginCompleted(f.Scope, loginResumed)
+		h.expireCookie(w, site, name)
+		redirect(w, r, f.Return)
+		return
+	}
+	if !f.Retry {
+		procMetrics.loginCompleted(f.Scope, loginRetried)
+		h.expireCookie(w, site, name)
+		h.startFlow(w, r, site, f.retried(), triggerRetry)
+		return
+	}
+	h.finishLogin(w, r, site, f, authResult{outcome: outcomeCodeFailed, ref: ref})
+}
+
 // codeFailed handles a code WeChat would not redeem. A used or invalid code
-// comes from a double callback, a refresh or the back button: with a valid
-// session the visitor simply continues; otherwise authorization restarts
-// silently, once; a second failure shows a page instead of a loop.
+// comes from a double callback, a refresh or the back button (codeSpent).
 func (h *Handler) codeFailed(w http.ResponseWriter, r *http.Request, site origin, f flowState, err error) {
 	ref := "errcode " + strconv.Itoa(wechat.Code(err))
 	if wechat.IsCodeUsed(err) || wechat.IsInvalidCode(err) {
-		name := h.flowCookieName(f.State)
-		if id := h.identityFrom(r); id != nil && f.RelayBack == "" && h.scopeSatisfied(&id.sess, f.Scope) {
-			procMetrics.loginCompleted(f.Scope, loginResumed)
-			h.expireCookie(w, site, name)
-			redirect(w, r, f.Return)
-			return
-		}
-		if !f.Retry {
-			procMetrics.loginCompleted(f.Scope, loginRetried)
-			h.expireCookie(w, site, name)
-			h.startFlow(w, r, site, f.retried(), triggerRetry)
-			return
-		}
-		h.finishLogin(w, r, site, f, authResult{outcome: outcomeCodeFailed, ref: ref})
+		h.codeSpent(w, r, site, f, ref)
 		return
 	}
 	if errors.Is(err, wechat.ErrRedirect) {

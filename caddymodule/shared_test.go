@@ -120,7 +120,9 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 	srv := redistest.Start(t)
 	hs := []*Handler{replicaHandler(t, redisApp(t, srv.URL())), replicaHandler(t, redisApp(t, srv.URL()))}
 	const code = "081aBcDeFgHiJkLmNoPqRsTuVwXyZ012"
+	state := randomAlnum(stateLen)
 	var exchanges atomic.Int32
+	spent := func() (authResult, bool) { t.Error("the code's own login state found it spent"); return authResult{}, true }
 	redeem := func() (authResult, bool) {
 		exchanges.Add(1)
 		time.Sleep(100 * time.Millisecond) // WeChat takes a while
@@ -132,7 +134,7 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			res, answered := hs[i%2].redeemOnce(context.Background(), testAppID, code, redeem)
+			res, answered := hs[i%2].redeemOnce(context.Background(), testAppID, code, state, redeem, spent)
 			if answered || res.outcome != outcomeSession {
 				t.Error("a repeat of the callback got no session")
 			}
@@ -156,16 +158,25 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 	if strings.Contains(value, got[0].OpenID) || strings.Contains(value, got[0].ID) {
 		t.Fatal("the stored answer shows the session in the clear")
 	}
-	if _, ok := newCodeClaim(testAppID, code+"x").open([]byte(value)); ok {
+	if _, ok := newCodeClaim(testAppID, code+"x", state).open([]byte(value)); ok {
 		t.Fatal("another code opened the stored answer")
 	}
+	if strings.Contains(value, state) {
+		t.Fatal("the claim holds the login state itself")
+	}
 
-	// A failed exchange leaves nothing behind: the next try redeems again.
+	// A failed exchange leaves the code to its own login state: the next
+	// try of that state redeems again; any other state finds it spent.
 	const bad = "081failedCodeAAAAAAAAAAAAAAAAAAAA"
-	if res, _ := hs[0].redeemOnce(context.Background(), testAppID, bad, func() (authResult, bool) { return authResult{}, true }); res.outcome == outcomeSession {
+	if res, _ := hs[0].redeemOnce(context.Background(), testAppID, bad, state, func() (authResult, bool) { return authResult{}, true }, spent); res.outcome == outcomeSession {
 		t.Fatal("a failed exchange gave a session")
 	}
-	if res, _ := hs[1].redeemOnce(context.Background(), testAppID, bad, redeem); res.outcome != outcomeSession || exchanges.Load() != 2 {
+	var refused atomic.Int32
+	other := func() (authResult, bool) { refused.Add(1); return authResult{}, true }
+	if res, _ := hs[1].redeemOnce(context.Background(), testAppID, bad, randomAlnum(stateLen), redeem, other); res.outcome == outcomeSession || refused.Load() != 1 || exchanges.Load() != 1 {
+		t.Fatalf("another login state tried a failed code (%d exchanges, %d refused)", exchanges.Load(), refused.Load())
+	}
+	if res, _ := hs[1].redeemOnce(context.Background(), testAppID, bad, state, redeem, spent); res.outcome != outcomeSession || exchanges.Load() != 2 {
 		t.Fatalf("after a failed exchange the code could not be tried again (%d exchanges)", exchanges.Load())
 	}
 }
@@ -185,9 +196,9 @@ func TestConcurrentLoginsLogoutsAndRevocationsAcrossReplicas(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			h := hs[i%2]
-			res, _ := h.redeemOnce(context.Background(), testAppID, fmt.Sprintf("code%030d", i), func() (authResult, bool) {
+			res, _ := h.redeemOnce(context.Background(), testAppID, fmt.Sprintf("code%030d", i), randomAlnum(stateLen), func() (authResult, bool) {
 				return authResult{outcome: outcomeSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
-			})
+			}, func() (authResult, bool) { t.Error("a fresh code was spent"); return authResult{}, true })
 			if res.outcome != outcomeSession {
 				t.Error("login failed")
 				return
