@@ -122,7 +122,10 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 	const code = "081aBcDeFgHiJkLmNoPqRsTuVwXyZ012"
 	state := randomAlnum(stateLen)
 	var exchanges atomic.Int32
-	spent := func() (authResult, bool) { t.Error("the code's own login state found it spent"); return authResult{}, true }
+	spent := func() (authResult, bool) {
+		t.Error("the code's own login state found it spent")
+		return authResult{}, true
+	}
 	redeem := func() (authResult, bool) {
 		exchanges.Add(1)
 		time.Sleep(100 * time.Millisecond) // WeChat takes a while
