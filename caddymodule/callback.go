@@ -128,7 +128,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 		}
 		redirect(w, r, f.Return)
 	case outcomeDeclined:
-		writePage(w, http.StatusOK, "declined", page{Title: "未完成授权", UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
+		h.writeDeclined(w, r, f, retry)
 	case outcomeSnapshot:
 		writePage(w, http.StatusOK, "snapshot", page{Title: "请使用完整服务", ActionURL: retry})
 	case outcomeCodeFailed:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/wxgate/caddy-wechat-auth/internal/qrsvg"
+	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 //go:embed pages/*.html
@@ -16,7 +17,7 @@ var pageFiles embed.FS
 // layout. Parsing happens once per process; the sets are read-only after.
 var pageTemplates = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"error", "declined", "snapshot", "openinwechat", "subscribe"} {
+	for _, name := range []string{"error", "declined", "declinedkept", "snapshot", "openinwechat", "subscribe"} {
 		m[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html"))
 	}
 	return m
@@ -35,6 +36,8 @@ type page struct {
 	QR          template.HTML
 	QRImage     string // the account's QR code image URL (require_subscribe)
 	PageURL     string
+	// Refresh, when set, sends the browser there after a few seconds.
+	Refresh string
 }
 
 // writePage renders a page with the status. It never fails in a way the
@@ -70,6 +73,17 @@ func writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
 		QR:      qrSVG(pageURL),
 		PageURL: pageURL,
 	})
+}
+
+// writeDeclined answers a visitor who declined consent. One who pressed
+// 完善资料 while signed in silently keeps that session: a short note, then
+// back to the page, rather than a page that asks to authorize again.
+func (h *Handler) writeDeclined(w http.ResponseWriter, r *http.Request, f flowState, retry string) {
+	if f.Scope == wechat.ScopeUserInfo && h.identityFrom(r) != nil {
+		writePage(w, http.StatusOK, "declinedkept", page{Title: "未获取头像和昵称", ActionURL: f.Return, Refresh: f.Return})
+		return
+	}
+	writePage(w, http.StatusOK, "declined", page{Title: "未完成授权", UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
 }
 
 func writeDenied(w http.ResponseWriter) {
