@@ -57,7 +57,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		subscriber_ttl   <duration>                  # follower cache, default 5m
 //		require_subscribe [<qr-image-url>]           # followers only
 //		relay_for        <host>...                   # this site is the login relay for these hosts
+//		relay_secret     <secret>...                 # on the relay: what client keys derive from
 //		relay            <url>                       # sign in through the relay at url (no app_secret)
+//		relay_key        <origin> <key>              # on a client: this origin's key from the relay
 //		keep_fragment                                # return to the #fragment a login started from
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -68,7 +70,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		name := d.Val()
-		if seen[name] && name != "session_keys" && name != "redirect_domains" && name != "relay_for" && name != "jssdk_domains" {
+		if seen[name] && name != "session_keys" && name != "redirect_domains" && name != "relay_for" && name != "jssdk_domains" && name != "relay_key" {
 			return d.Errf("%s is set twice: keep one", name)
 		}
 		seen[name] = true
@@ -127,6 +129,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &h.Relay); err != nil {
 				return err
 			}
+		case "relay_secret":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("relay_secret needs the relay's secret, e.g. relay_secret {env.WECHAT_RELAY_SECRET} (head -c 32 /dev/urandom | base64); a second one while rotating")
+			}
+			h.RelaySecret = args
+		case "relay_key":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				// The values are not echoed: one is a key.
+				return d.Errf("relay_key takes two values: <this site's origin> <key>, e.g. relay_key https://shop.example.com {env.WECHAT_RELAY_KEY}; caddy wechat-relay-key on the relay prints the line")
+			}
+			h.RelayKeys = append(h.RelayKeys, RelayKey{Origin: args[0], Key: args[1]})
 		case "keep_fragment":
 			if d.NextArg() {
 				return d.Errf("keep_fragment takes no value")
@@ -179,7 +194,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay, keep_fragment", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, keep_fragment", name)
 		}
 	}
 	return nil

@@ -172,13 +172,30 @@ type Handler struct {
 	// RelayFor makes this site the login relay (授权中转) for the hosts it
 	// lists, in the forms of RedirectDomains: only this site's domain is
 	// registered with WeChat; the others sign in through it (docs/relay.md).
+	// It needs RelaySecret.
 	RelayFor []string `json:"relay_for,omitempty"`
+
+	// RelaySecret, on the relay, is the secret (base64, at least 32 bytes)
+	// each client's relay key is derived from, with the client's origin:
+	// caddy wechat-relay-key prints a client's key. The first secret seals
+	// hand-backs; every one opens requests, so a secret rotates by adding
+	// the new one second, then first (docs/relay.md). Write it as
+	// {env.NAME} or {file./path}.
+	RelaySecret []string `json:"relay_secret,omitempty"`
 
 	// Relay makes this site sign in through the relay at this URL, its
 	// address as registered with WeChat (https://wx.example.com, or
 	// https://wx.example.com/mp with the relay's path_prefix /mp/wechat_auth).
-	// It needs no app_secret, and the relay's app_id and session_keys.
+	// It needs the relay's app_id and RelayKeys, no app_secret, and no
+	// session_keys of the relay's: the site's own keep its sessions.
 	Relay string `json:"relay,omitempty"`
+
+	// RelayKeys, on a relay client, are its origins and the key the relay
+	// derived for each. The client signs in through the relay only on these
+	// origins, and builds its hand-back URL from them, never from the Host
+	// header. For one origin the first key seals requests and every key
+	// opens hand-backs.
+	RelayKeys []RelayKey `json:"relay_keys,omitempty"`
 
 	// ProtectRaw limits which requests need a session; the Caddyfile fills it
 	// from the directive's matcher. Empty: every request. Endpoints under
@@ -289,7 +306,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if h.relay, err = h.provisionRelay(repl, pairs); err != nil {
+	if h.relay, err = h.provisionRelay(repl); err != nil {
 		return err
 	}
 	h.ttl = time.Duration(h.SessionTTL)

@@ -3,6 +3,7 @@ package wechatauth
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -328,6 +329,7 @@ func TestJSSDKOnARelayClientWithoutASecretSaysWhereToSign(t *testing.T) {
 	h := provisionedHandler(t, func(h *Handler) {
 		h.AppSecret = ""
 		h.Relay = "https://login.example.com/wechat_auth"
+		h.RelayKeys = []RelayKey{{Origin: "http://wx.example.com", Key: base64.StdEncoding.EncodeToString(testKey(7, 32))}}
 	})
 	if h.client != nil || h.jssdk != nil {
 		t.Fatal("a relay client without app_secret got a WeChat client or a signer")

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat"
@@ -15,11 +16,11 @@ import (
 // WeChat accepts at most two 网页授权域名 settings per account, so a team with
 // more sites runs the gateway on a registered domain as the relay (relay_for)
 // and lets every other site (a client: relay <url>) log in through it. What
-// crosses between them travels in the browser, sealed with the session_keys
-// both share:
+// crosses between them travels in the browser, sealed with the client's own
+// relay key, which the relay derives from its relay_secret (relay_keys.go):
 //
 //	client C                          relay R                            WeChat
-//	flow cookie (state S), 302 ─────▶ /relay?req=<request{back, S, scope}>
+//	flow cookie (state S), 302 ─────▶ /relay?client=C&req=<request{back, S, scope}>
 //	                                  flow cookie (state T), 302 ──────▶ authorize
 //	                                  /callback?code&state=T ◀──── 302 ─
 //	                                  redeems the code itself
@@ -45,13 +46,15 @@ const (
 	// the flow it names could only end on a "login expired" page.
 	relayRequestTTL = flowTTL
 
-	// The names sealed into the MAC: neither message can stand in for the
-	// other, nor for a session or flow cookie.
+	// The names sealed into the associated data: neither message can stand
+	// in for the other.
 	relayRequestName = "wechat_relay_request"
 	handBackName     = "wechat_relay_handback"
 
-	relayRequestVersion byte = 1
-	handBackVersion     byte = 1
+	// Version 2: sealed with the client's relay key (relay_keys.go), no
+	// longer with the shared session_keys of version 1.
+	relayRequestVersion byte = 2
+	handBackVersion     byte = 2
 )
 
 // relayRequest is what a client sends the relay: where to hand the login
@@ -95,26 +98,21 @@ type handBack struct {
 }
 
 var (
-	errRelayInvalid = errors.New("not a sealed relay message of this app: tampered, truncated, or sealed with other session_keys")
+	errRelayInvalid = errors.New("not a sealed relay message of this app for this site: tampered, truncated, or sealed with another site's relay key")
 	errRelayExpired = errors.New("the relay message has expired")
 )
 
 // relaySeal seals and opens the two messages of the relay flow with the
-// session_keys (the first pair seals, every pair opens, as for cookies).
+// relay keys of the client each is for (relay_keys.go): on the relay every
+// client's key, derived from relay_secret; on a client its own only.
 type relaySeal struct {
-	appID     string
-	requests  cookieCodec
-	handBacks cookieCodec
-	now       func() time.Time
+	appID string
+	keys  relayKeyring
+	now   func() time.Time
 }
 
-func newRelaySeal(appID string, pairs [][]byte, now func() time.Time) *relaySeal {
-	return &relaySeal{
-		appID:     appID,
-		requests:  newCookieCodec(pairs, relayRequestTTL),
-		handBacks: newCookieCodec(pairs, handBackTTL+handBackSkew),
-		now:       now,
-	}
+func newRelaySeal(appID string, keys relayKeyring, now func() time.Time) *relaySeal {
+	return &relaySeal{appID: appID, keys: keys, now: now}
 }
 
 // fresh reports whether a message created at created (Unix seconds, maybe by
@@ -124,19 +122,21 @@ func (s *relaySeal) fresh(created int64, ttl time.Duration) bool {
 	return age <= ttl && age >= -handBackSkew
 }
 
-func (s *relaySeal) sealRequest(q relayRequest) (string, error) {
+// sealRequest seals a request of the client at client.
+func (s *relaySeal) sealRequest(client origin, q relayRequest) (string, error) {
 	q.AppID = s.appID
 	q.Created = s.now().Unix()
-	return s.requests.encode(relayRequestName, q.marshal())
+	return sealFor(s.keys(client), relayRequestName, client, q.marshal())
 }
 
-// openRequest verifies a client's request. The Back URL is not judged here:
-// whether the relay may send a browser there is relay_for's call.
-func (s *relaySeal) openRequest(v string) (relayRequest, error) {
+// openRequest verifies a request that says it comes from client: sealed
+// with client's key, and asking for a hand-back on client's origin. Whether
+// the relay serves that origin is relay_for's call.
+func (s *relaySeal) openRequest(client origin, v string) (relayRequest, error) {
 	var q relayRequest
-	payload, err := s.requests.decode(relayRequestName, v)
+	payload, err := openFor(s.keys(client), relayRequestName, client, v)
 	if err != nil || q.unmarshal(payload) != nil || q.AppID != s.appID || !validState(q.State) ||
-		(q.Scope != wechat.ScopeBase && q.Scope != wechat.ScopeUserInfo) {
+		(q.Scope != wechat.ScopeBase && q.Scope != wechat.ScopeUserInfo) || !strings.HasPrefix(q.Back, client.String()+"/") {
 		return relayRequest{}, errRelayInvalid
 	}
 	if !s.fresh(q.Created, relayRequestTTL) {
@@ -145,21 +145,23 @@ func (s *relaySeal) openRequest(v string) (relayRequest, error) {
 	return q, nil
 }
 
-// sealHandBack gives hb a fresh single-use id and seals it.
-func (s *relaySeal) sealHandBack(hb handBack) (string, error) {
+// sealHandBack gives hb a fresh single-use id and seals it for its client.
+func (s *relaySeal) sealHandBack(client origin, hb handBack) (string, error) {
 	hb.ID = randomAlnum(handBackIDLen)
 	hb.AppID = s.appID
+	hb.Client = client.String()
 	hb.Created = s.now().Unix()
-	return s.handBacks.encode(handBackName, hb.marshal())
+	return sealFor(s.keys(client), handBackName, client, hb.marshal())
 }
 
-// openHandBack verifies a hand-back's seal, app and age. Whether it is for
-// this site, this browser, and unspent is the client's to check.
-func (s *relaySeal) openHandBack(v string) (handBack, error) {
+// openHandBack verifies a hand-back's seal (this site's key, made for this
+// site), app and age. Whether it is for this browser, and unspent, is the
+// client's to check.
+func (s *relaySeal) openHandBack(site origin, v string) (handBack, error) {
 	var hb handBack
-	payload, err := s.handBacks.decode(handBackName, v)
+	payload, err := openFor(s.keys(site), handBackName, site, v)
 	if err != nil || hb.unmarshal(payload) != nil || hb.AppID != s.appID || len(hb.ID) != handBackIDLen ||
-		!validState(hb.State) || !hb.Outcome.valid() ||
+		hb.Client != site.String() || !validState(hb.State) || !hb.Outcome.valid() ||
 		(hb.Outcome == outcomeSession && (!validWeChatID(hb.Identity.OpenID) || hb.Identity.AppID != s.appID)) {
 		return handBack{}, errRelayInvalid
 	}

@@ -1,6 +1,7 @@
 package wechatauth_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	wechatauth "github.com/wxgate/caddy-wechat-auth/caddymodule"
 	"github.com/wxgate/caddy-wechat-auth/internal/redistest"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
@@ -33,6 +35,8 @@ const (
 )
 
 type relayOptions struct {
+	shopAddr    string // shop's site address, a format with the port's %d (default http://shop.example.test:%d)
+	relayFor    string // extra relay_for entries
 	relayPrefix string // the relay's path_prefix (default /wechat_auth)
 	relayURL    string // what clients write after relay (default http://wx.example.test)
 	simDomains  []string
@@ -75,9 +79,12 @@ func startRelayEnv(t *testing.T, o relayOptions) *relayEnv {
 		prefix:  o.relayPrefix,
 	}
 	t.Cleanup(e.sim.Close)
-	keys := "session_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}"
-	client := func(host string, up *upstream, extra string) string {
-		return fmt.Sprintf(`http://%s:%d {
+	if o.shopAddr == "" {
+		o.shopAddr = "http://" + shopHost + ":%d"
+	}
+	setRelayEnv(t)
+	client := func(addr, host string, up *upstream, extra string) string {
+		return fmt.Sprintf(`%s {
 	log {
 		output file %s
 		format filter {
@@ -91,10 +98,11 @@ func startRelayEnv(t *testing.T, o relayOptions) *relayEnv {
 		%s
 		relay %s
 		%s
+		%s
 	}
 	reverse_proxy %s
 }
-`, host, e.port, e.logFile+".access", testAppID, keys, o.relayURL, extra, strings.TrimPrefix(up.URL, "http://"))
+`, fmt.Sprintf(addr, e.port), e.logFile+".access", testAppID, siteKeys(host), o.relayURL, relayKeyLine(host), extra, strings.TrimPrefix(up.URL, "http://"))
 	}
 	cfg := fmt.Sprintf(`{
 	admin off
@@ -122,18 +130,60 @@ http://%s:%d {
 		api_base %s
 		open_base %s
 		path_prefix %s
-		relay_for %s %s
+		relay_for %s %s %s
+		relay_secret {env.TEST_RELAY_SECRET}
 	}
 	reverse_proxy %s
 }
-`, e.logFile, o.global, relayHost, e.port, e.logFile+".access", testAppID, keys, e.sim.URL, e.sim.URL, o.relayPrefix,
-		shopHost, mHost, strings.TrimPrefix(e.relay.URL, "http://"))
-	cfg += client(shopHost, e.shop, "")
-	cfg += client(mHost, e.m, "scope snsapi_userinfo\n\t\t"+o.mSettings)
-	cfg += client(evilHost, e.evil, "")
+`, e.logFile, o.global, relayHost, e.port, e.logFile+".access", testAppID, siteKeys(relayHost), e.sim.URL, e.sim.URL, o.relayPrefix,
+		shopHost, mHost, o.relayFor, strings.TrimPrefix(e.relay.URL, "http://"))
+	cfg += client(o.shopAddr, shopHost, e.shop, "")
+	cfg += client("http://"+mHost+":%d", mHost, e.m, "scope snsapi_userinfo\n\t\t"+o.mSettings)
+	cfg += client("http://"+evilHost+":%d", evilHost, e.evil, "")
 	loadCaddyfile(t, cfg)
 	waitListening(t, e.port)
 	return e
+}
+
+// testRelaySecret is the relay's relay_secret in these tests.
+var testRelaySecret = base64.StdEncoding.EncodeToString([]byte("relay-secret-0123456789abcdefghij"))
+
+// siteEnv turns a host into the part of an environment variable's name.
+func siteEnv(host string) string {
+	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(host))
+}
+
+// setRelayEnv sets, as {env.*} placeholders read them, the relay's secret,
+// each site's own session keys and each client's relay key (derived from
+// the relay's secret for http://<host>, as caddy wechat-relay-key does).
+func setRelayEnv(t *testing.T) {
+	t.Helper()
+	t.Setenv("TEST_RELAY_SECRET", testRelaySecret)
+	for i, host := range []string{relayHost, shopHost, mHost, evilHost} {
+		t.Setenv("TEST_"+siteEnv(host)+"_HASH_KEY", base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", 10+i))))
+		t.Setenv("TEST_"+siteEnv(host)+"_BLOCK_KEY", base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", 20+i))))
+		t.Setenv("TEST_"+siteEnv(host)+"_RELAY_KEY", relayKeyOf(t, "http://"+host))
+	}
+}
+
+// relayKeyOf is the key the relay derives for a client origin.
+func relayKeyOf(t *testing.T, client string) string {
+	t.Helper()
+	_, key, err := wechatauth.RelayClientKey(testRelaySecret, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// siteKeys is host's own session_keys line.
+func siteKeys(host string) string {
+	return fmt.Sprintf("session_keys {env.TEST_%s_HASH_KEY} {env.TEST_%s_BLOCK_KEY}", siteEnv(host), siteEnv(host))
+}
+
+// relayKeyLine is the relay_key line of the client at http://<host>.
+func relayKeyLine(host string) string {
+	return fmt.Sprintf("relay_key http://%s {env.TEST_%s_RELAY_KEY}", host, siteEnv(host))
 }
 
 // traffic records every URL a browser requested and every Location it was
@@ -423,7 +473,7 @@ func TestRelayRefusesAForgedOrAlteredRequest(t *testing.T) {
 		"garbage":  "hello",
 		"appended": req + "AAAA",
 	} {
-		resp, body := b.get(t, "http://"+relayHost+e.prefix+"/relay?req="+url.QueryEscape(bad))
+		resp, body := b.get(t, "http://"+relayHost+e.prefix+"/relay?client="+url.QueryEscape("http://"+shopHost)+"&req="+url.QueryEscape(bad))
 		if resp.StatusCode != http.StatusBadRequest || resp.Request.URL.Host != relayHost {
 			t.Errorf("%s request: %d at %s: %.200s", name, resp.StatusCode, resp.Request.URL, body)
 		}
@@ -574,7 +624,12 @@ func TestRelayLeaksNoCodeTokenOrSecretOutsideTheRelay(t *testing.T) {
 	if codes < 2 || len(secrets) == codes {
 		t.Fatalf("captured %d codes and %d tokens: the test would prove nothing", codes, len(secrets)-codes)
 	}
-	secrets = append(secrets, wechattest.DefaultAppSecret, os.Getenv("TEST_HASH_KEY"), os.Getenv("TEST_BLOCK_KEY"))
+	secrets = append(secrets, wechattest.DefaultAppSecret, testRelaySecret)
+	for _, host := range []string{relayHost, shopHost, mHost, evilHost} {
+		for _, k := range []string{"HASH_KEY", "BLOCK_KEY", "RELAY_KEY"} {
+			secrets = append(secrets, os.Getenv("TEST_"+siteEnv(host)+"_"+k))
+		}
+	}
 
 	for _, u := range e.traffic.all() {
 		pu, _ := url.Parse(u)
@@ -640,8 +695,13 @@ func TestRelayExampleCaddyfileLogsInForBothSites(t *testing.T) {
 	t.Cleanup(e.sim.Close)
 	t.Setenv("WECHAT_APP_ID", testAppID)
 	t.Setenv("WECHAT_APP_SECRET", wechattest.DefaultAppSecret)
-	t.Setenv("WECHAT_SESSION_HASH_KEY", testHashKey)
-	t.Setenv("WECHAT_SESSION_BLOCK_KEY", testBlockKey)
+	t.Setenv("WECHAT_RELAY_SECRET", testRelaySecret)
+	t.Setenv("SHOP_RELAY_KEY", relayKeyOf(t, "http://"+shopHost))
+	t.Setenv("M_RELAY_KEY", relayKeyOf(t, "http://"+mHost))
+	for i, site := range []string{"WX", "SHOP", "M"} {
+		t.Setenv(site+"_SESSION_HASH_KEY", base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", 30+i))))
+		t.Setenv(site+"_SESSION_BLOCK_KEY", base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", 40+i))))
+	}
 	cfg := string(raw)
 	for _, r := range [][2]string{
 		{"\n{\n", "\n{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n"},
@@ -650,6 +710,8 @@ func TestRelayExampleCaddyfileLogsInForBothSites(t *testing.T) {
 		{"\nm.example.com {", fmt.Sprintf("\nhttp://%s:%d {", mHost, e.port)},
 		{"relay_for shop.example.com m.example.com", "relay_for " + shopHost + " " + mHost},
 		{"relay https://wx.example.com", "relay http://" + relayHost},
+		{"relay_key https://shop.example.com", "relay_key http://" + shopHost},
+		{"relay_key https://m.example.com", "relay_key http://" + mHost},
 		{"app_secret {env.WECHAT_APP_SECRET}", "app_secret {env.WECHAT_APP_SECRET}\n\t\t\tapi_base " + e.sim.URL + "\n\t\t\topen_base " + e.sim.URL},
 		{"reverse_proxy 127.0.0.1:8081", "reverse_proxy " + strings.TrimPrefix(e.shop.URL, "http://")},
 		{"reverse_proxy 127.0.0.1:8082", "reverse_proxy " + strings.TrimPrefix(e.m.URL, "http://")},

@@ -15,18 +15,22 @@ import (
 // to the relay) and where it ends (finishLogin hands a relay flow back).
 
 // relayRequestURL is where a client sends a browser to sign in: the relay's
-// endpoint with a sealed request naming this site's hand-back URL, the
-// flow's state and its scope. The page to return to stays in the flow cookie.
+// endpoint with this site's origin, in clear so the relay can derive its
+// key, and a request sealed with that key naming this site's hand-back URL,
+// the flow's state and its scope. The page to return to stays in the flow
+// cookie. site is one of the client's relay_key origins (site() refuses
+// any other), never a name taken from the Host header alone.
 func (h *Handler) relayRequestURL(site origin, f flowState) (string, error) {
-	req, err := h.relay.seal.sealRequest(relayRequest{Back: site.String() + h.PathPrefix + "/handback", State: f.State, Scope: f.Scope})
+	req, err := h.relay.seal.sealRequest(site, relayRequest{Back: site.String() + h.PathPrefix + "/handback", State: f.State, Scope: f.Scope})
 	if err != nil {
 		return "", err
 	}
-	return h.relay.endpoint + "?req=" + url.QueryEscape(req), nil
+	return h.relay.endpoint + "?client=" + url.QueryEscape(site.String()) + "&req=" + url.QueryEscape(req), nil
 }
 
-// serveRelay is the relay's entry: GET <path_prefix>/relay?req=…. It starts
-// the relay's own WeChat authorization for a client that relay_for allows.
+// serveRelay is the relay's entry: GET <path_prefix>/relay?client=…&req=….
+// It starts the relay's own WeChat authorization for a client that
+// relay_for allows and whose key sealed the request.
 func (h *Handler) serveRelay(w http.ResponseWriter, r *http.Request) {
 	if h.relay == nil || len(h.relay.rules) == 0 {
 		writeNotFound(w)
@@ -36,7 +40,17 @@ func (h *Handler) serveRelay(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q, err := h.relay.seal.openRequest(r.URL.Query().Get("req"))
+	query := r.URL.Query()
+	client, ok := parseOrigin(query.Get("client"))
+	if ok && !h.relay.admits(client) {
+		h.refuseClient(w, client.String())
+		return
+	}
+	var q relayRequest
+	err := errRelayInvalid
+	if ok {
+		q, err = h.relay.seal.openRequest(client, query.Get("req"))
+	}
 	if err != nil {
 		writePage(w, http.StatusBadRequest, "error", page{
 			Heading: "登录请求无效",
@@ -47,11 +61,22 @@ func (h *Handler) serveRelay(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	if _, ok := relayTarget(q.Back, h.relay.rules); !ok {
+	if target, ok := relayTarget(q.Back, h.relay.rules); !ok || target != client {
 		h.refuseClient(w, q.Back)
 		return
 	}
 	h.startFlow(w, r, site, flowState{Return: "/", Scope: q.Scope, RelayBack: q.Back, RelayState: q.State}, triggerRelay)
+}
+
+// admits reports whether relay_for lists the client at o.
+func (rs *relayState) admits(o origin) bool {
+	host, port := splitHostPort(o.Host, o.Scheme)
+	for _, r := range rs.rules {
+		if r.allows(o.Scheme, host, port) {
+			return true
+		}
+	}
+	return false
 }
 
 // refuseClient answers a login for a site relay_for does not list, and
@@ -82,7 +107,7 @@ func (h *Handler) handBackTo(w http.ResponseWriter, r *http.Request, site origin
 		h.refuseClient(w, f.RelayBack)
 		return
 	}
-	v, err := h.relay.seal.sealHandBack(handBack{Client: target.String(), State: f.RelayState,
+	v, err := h.relay.seal.sealHandBack(target, handBack{State: f.RelayState,
 		Outcome: res.outcome, Ref: res.ref, Identity: res.sess})
 	if err != nil {
 		if ce := h.logger.Check(zap.ErrorLevel, "sealing a relay hand-back failed"); ce != nil {
@@ -99,9 +124,10 @@ func (h *Handler) handBackTo(w http.ResponseWriter, r *http.Request, site origin
 }
 
 // serveHandBack is the client's end of the relay: GET
-// <path_prefix>/handback?hb=…. The hand-back must be sealed with the shared
-// keys, fresh, unspent, made for this site, and carry the state of a relay
-// flow this browser started; then the login ends here as on a single site.
+// <path_prefix>/handback?hb=…. The hand-back must be sealed with this
+// site's relay key for this site, fresh, unspent, and carry the state of a
+// relay flow this browser started; then the login ends here as on a single
+// site, with this site's own session_keys.
 func (h *Handler) serveHandBack(w http.ResponseWriter, r *http.Request) {
 	if h.relay == nil || h.relay.endpoint == "" {
 		writeNotFound(w)
@@ -111,7 +137,7 @@ func (h *Handler) serveHandBack(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	hb, err := h.relay.seal.openHandBack(r.URL.Query().Get("hb"))
+	hb, err := h.relay.seal.openHandBack(site, r.URL.Query().Get("hb"))
 	if err != nil {
 		h.refuseHandBack(w, site, "opened", err)
 		return
@@ -137,10 +163,6 @@ func (h *Handler) serveHandBack(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		h.refuseHandBack(w, site, "spent", errHandBackSpent)
-		return
-	}
-	if hb.Client != site.String() {
-		h.refuseHandBack(w, site, "made for "+hb.Client, errRelayInvalid)
 		return
 	}
 	if flowOK && f.Done {
@@ -179,4 +201,20 @@ func (h *Handler) refuseHandBack(w http.ResponseWriter, site origin, why string,
 		p.Lines = []string{"这份登录凭证已经用过，每份只能使用一次。请点击下方按钮重新登录。"}
 	}
 	writePage(w, http.StatusBadRequest, "error", p)
+}
+
+// refuseUnkeyedSite answers a relay client's request on an origin it holds
+// no relay_key for: it cannot tell the relay where to hand the login back
+// without taking a name from the Host header, so it does not start one.
+func (h *Handler) refuseUnkeyedSite(w http.ResponseWriter, o origin) {
+	if ce := h.logger.Check(zap.WarnLevel, "a relay client got a request for an origin it has no relay_key for: if this origin is the site's, add relay_key <origin> <key> (caddy wechat-relay-key on the relay prints it)"); ce != nil {
+		ce.Write(zap.String("origin", o.String()))
+	}
+	writePage(w, http.StatusForbidden, "error", page{
+		Heading: "此网址未配置微信登录",
+		Lines: []string{
+			"本站没有为 " + o.Host + " 配置经登录中转站的微信登录，所以无法在这个网址登录。",
+			"请检查地址栏中的网址，或从公众号菜单重新打开页面；如果仍然出现，请联系网站管理员。",
+		},
+	})
 }

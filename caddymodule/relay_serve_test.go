@@ -2,6 +2,7 @@ package wechatauth
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -16,15 +17,17 @@ import (
 )
 
 // newRelayClient is a client handler (relay <url>) on the fake clock, for
-// https://allowed.com, with one relay flow in progress for testState.
+// https://allowed.com (holding only that origin's key, derived from
+// testSecrets(1)), with one relay flow in progress for testState.
 func newRelayClient(t *testing.T) (*Handler, *time.Time, flowState) {
 	t.Helper()
 	h, now := newTestHandler(t, testPair(1))
 	h.PathPrefix, h.Scope, h.logger = defaultPathPrefix, "snsapi_base", zap.NewNop()
 	h.relay = &relayState{
-		seal:     newRelaySeal(testAppID, testPair(1), func() time.Time { return *now }),
+		seal:     newRelaySeal(testAppID, clientRing(map[origin][]cipher.AEAD{allowed: relayRing(testSecrets(1))(allowed)}), func() time.Time { return *now }),
 		endpoint: "https://wx.example.com/wechat_auth/relay",
 		claims:   storeClaims{newMemoryStore(nil, func() time.Time { return *now })},
+		origins:  []origin{allowed},
 	}
 	f := flowState{State: testState, Return: "/orders?id=7#/x", Scope: "snsapi_base", Created: now.Unix(), ViaRelay: true}
 	return h, now, f
@@ -52,11 +55,21 @@ func sessionSet(w *httptest.ResponseRecorder) bool {
 	return false
 }
 
-func sealFor(t *testing.T, h *Handler, client, state string) string {
+// allowed is the test client's origin.
+var allowed = origin{Scheme: "https", Host: "allowed.com"}
+
+// handBackFor is a hand-back the relay (whose secret h's seal derives from)
+// seals for client, with state.
+func handBackFor(t *testing.T, h *Handler, client, state string) string {
 	t.Helper()
+	o, err := parseClientOrigin(client)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hb := testHandBack()
-	hb.Client, hb.State = client, state
-	v, err := h.relay.seal.sealHandBack(hb)
+	hb.State = state
+	relay := newRelaySeal(testAppID, relayRing(testSecrets(1)), h.relay.seal.now)
+	v, err := relay.sealHandBack(o, hb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +78,7 @@ func sealFor(t *testing.T, h *Handler, client, state string) string {
 
 func TestHandBackTurnsIntoASessionAndReturnsToTheStartingPage(t *testing.T) {
 	h, _, f := newRelayClient(t)
-	w := deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
+	w := deliver(t, h, f, handBackFor(t, h, "https://allowed.com", testState))
 	if w.Code != http.StatusFound || w.Header().Get("Location") != "/orders?id=7#/x" || !sessionSet(w) {
 		t.Fatalf("got %d %q, session %v: %s", w.Code, w.Header().Get("Location"), sessionSet(w), w.Body)
 	}
@@ -83,46 +96,44 @@ func TestHandBackTurnsIntoASessionAndReturnsToTheStartingPage(t *testing.T) {
 func TestHandBackRefusedLateTwiceElsewhereOrWithoutItsFlow(t *testing.T) {
 	cases := map[string]func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder{
 		"61 seconds late": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			hb := sealFor(t, h, "https://allowed.com", testState)
+			hb := handBackFor(t, h, "https://allowed.com", testState)
 			*now = now.Add(handBackTTL + time.Second)
 			f.Created = now.Unix()
 			return deliver(t, h, f, hb)
 		},
 		"spent": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			hb := sealFor(t, h, "https://allowed.com", testState)
+			hb := handBackFor(t, h, "https://allowed.com", testState)
 			if w := deliver(t, h, f, hb); w.Code != http.StatusFound {
 				t.Fatalf("first use: %d", w.Code)
 			}
 			return deliver(t, h, f, hb) // the same flow cookie, no session cookie
 		},
 		"another host": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			return deliver(t, h, f, sealFor(t, h, "https://other.example.com", testState))
+			return deliver(t, h, f, handBackFor(t, h, "https://other.example.com", testState))
 		},
 		"another port": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			return deliver(t, h, f, sealFor(t, h, "https://allowed.com:8443", testState))
+			return deliver(t, h, f, handBackFor(t, h, "https://allowed.com:8443", testState))
 		},
 		"another scheme": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			return deliver(t, h, f, sealFor(t, h, "http://allowed.com", testState))
+			return deliver(t, h, f, handBackFor(t, h, "http://allowed.com", testState))
 		},
 		"no flow cookie": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			return deliver(t, h, flowState{}, sealFor(t, h, "https://allowed.com", testState))
+			return deliver(t, h, flowState{}, handBackFor(t, h, "https://allowed.com", testState))
 		},
 		"a flow not via the relay": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
 			f.ViaRelay = false
-			return deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
+			return deliver(t, h, f, handBackFor(t, h, "https://allowed.com", testState))
 		},
 		"another state": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			return deliver(t, h, f, sealFor(t, h, "https://allowed.com", strings.Repeat("Z", stateLen)))
+			return deliver(t, h, f, handBackFor(t, h, "https://allowed.com", strings.Repeat("Z", stateLen)))
 		},
 		"a stale flow": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
 			f.Created = now.Add(-flowTTL - time.Second).Unix()
-			return deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
+			return deliver(t, h, f, handBackFor(t, h, "https://allowed.com", testState))
 		},
 		"other keys": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			other := newRelaySeal(testAppID, testPair(9), h.relay.seal.now)
-			hb := testHandBack()
-			hb.Client = "https://allowed.com"
-			v, _ := other.sealHandBack(hb)
+			other := newRelaySeal(testAppID, relayRing(testSecrets(9)), h.relay.seal.now)
+			v, _ := other.sealHandBack(allowed, testHandBack())
 			return deliver(t, h, f, v)
 		},
 		"empty": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
@@ -145,7 +156,7 @@ func TestHandBackRefusedLateTwiceElsewhereOrWithoutItsFlow(t *testing.T) {
 
 func TestHandBackIsSpentEvenWhenRefused(t *testing.T) {
 	h, _, f := newRelayClient(t)
-	hb := sealFor(t, h, "https://allowed.com", testState)
+	hb := handBackFor(t, h, "https://allowed.com", testState)
 	if w := deliver(t, h, flowState{}, hb); w.Code != http.StatusBadRequest {
 		t.Fatalf("without its flow: %d", w.Code)
 	}
@@ -164,7 +175,7 @@ func (failingClaims) claim(context.Context, string, time.Duration) (bool, error)
 func TestHandBackFailsClosedWhenItCannotBeRecordedAsSpent(t *testing.T) {
 	h, _, f := newRelayClient(t)
 	h.relay.claims = failingClaims{}
-	w := deliver(t, h, f, sealFor(t, h, "https://allowed.com", testState))
+	w := deliver(t, h, f, handBackFor(t, h, "https://allowed.com", testState))
 	if w.Code != http.StatusServiceUnavailable || sessionSet(w) {
 		t.Fatalf("got %d, session %v", w.Code, sessionSet(w))
 	}
@@ -180,7 +191,7 @@ func TestHandBackSpentOnOneReplicaIsRefusedOnAnother(t *testing.T) {
 	ha, _, f := newRelayClient(t)
 	hb, _, _ := newRelayClient(t)
 	ha.relay.claims, hb.relay.claims = storeClaims{a}, storeClaims{b}
-	v := sealFor(t, ha, "https://allowed.com", testState)
+	v := handBackFor(t, ha, "https://allowed.com", testState)
 	if w := deliver(t, ha, f, v); w.Code != http.StatusFound || !sessionSet(w) {
 		t.Fatalf("replica A: %d", w.Code)
 	}
@@ -188,14 +199,14 @@ func TestHandBackSpentOnOneReplicaIsRefusedOnAnother(t *testing.T) {
 		t.Fatalf("replica B took a hand-back replica A had spent: %d", w.Code)
 	}
 	// The control: a fresh hand-back works on B.
-	if w := deliver(t, hb, f, sealFor(t, hb, "https://allowed.com", testState)); w.Code != http.StatusFound {
+	if w := deliver(t, hb, f, handBackFor(t, hb, "https://allowed.com", testState)); w.Code != http.StatusFound {
 		t.Fatalf("replica B refused a fresh hand-back: %d", w.Code)
 	}
 }
 
 func TestHandBackEndpointAnswersOnlyOnARelayClient(t *testing.T) {
 	h, _, f := newRelayClient(t)
-	hb := sealFor(t, h, "https://allowed.com", testState)
+	hb := handBackFor(t, h, "https://allowed.com", testState)
 	h.relay.endpoint = ""
 	if w := deliver(t, h, f, hb); w.Code != http.StatusNotFound || sessionSet(w) {
 		t.Fatalf("a site that is no relay client took a hand-back: %d", w.Code)

@@ -11,19 +11,26 @@ import (
 	whatwg "github.com/nlnwa/whatwg-url/url"
 )
 
-// newTestSeal is a relaySeal on a fake clock that tests move through *now.
-func newTestSeal(pairs [][]byte) (*relaySeal, *time.Time) {
+// newTestSeal is the relay's relaySeal (every client's key derived from
+// secrets) on a fake clock that tests move through *now.
+func newTestSeal(secrets [][]byte) (*relaySeal, *time.Time) {
 	now := fixedNow
-	return newRelaySeal(testAppID, pairs, func() time.Time { return now }), &now
+	return newRelaySeal(testAppID, relayRing(secrets), func() time.Time { return now }), &now
 }
+
+// testSecrets is one relay_secret of 32 bytes derived from seed.
+func testSecrets(seed byte) [][]byte { return [][]byte{testKey(seed+50, 32)} }
+
+// shop is the client origin of testRequest and testHandBack.
+var shop = origin{Scheme: "https", Host: "shop.example.com"}
 
 const testState = "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
 
 // sameBase64 reports whether two spellings of a sealed value decode to the
 // same bytes: a decoder ignores the unused low bits of the last character.
 func sameBase64(a, b string) bool {
-	x, err1 := base64.URLEncoding.DecodeString(a)
-	y, err2 := base64.URLEncoding.DecodeString(b)
+	x, err1 := base64.RawURLEncoding.DecodeString(a)
+	y, err2 := base64.RawURLEncoding.DecodeString(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
@@ -37,12 +44,12 @@ func testHandBack() handBack {
 }
 
 func TestRelayRequestRoundTripsAndIsStampedWithAppAndTime(t *testing.T) {
-	s, _ := newTestSeal(testPair(1))
-	v, err := s.sealRequest(testRequest())
+	s, _ := newTestSeal(testSecrets(1))
+	v, err := s.sealRequest(shop, testRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := s.openRequest(v)
+	q, err := s.openRequest(shop, v)
 	if err != nil {
 		t.Fatalf("openRequest: %v", err)
 	}
@@ -57,8 +64,8 @@ func TestRelayRequestRoundTripsAndIsStampedWithAppAndTime(t *testing.T) {
 }
 
 func TestRelayRequestRefusesEveryTamperedByte(t *testing.T) {
-	s, _ := newTestSeal(testPair(1))
-	v, _ := s.sealRequest(testRequest())
+	s, _ := newTestSeal(testSecrets(1))
+	v, _ := s.sealRequest(shop, testRequest())
 	for i := 0; i < len(v); i++ {
 		for _, c := range []byte{'A', '_', '-', '0'} {
 			if v[i] == c {
@@ -68,28 +75,28 @@ func TestRelayRequestRefusesEveryTamperedByte(t *testing.T) {
 			if sameBase64(v, bad) {
 				continue // only the unused low bits of the last character changed
 			}
-			if _, err := s.openRequest(bad); err == nil {
+			if _, err := s.openRequest(shop, bad); err == nil {
 				t.Fatalf("a request altered at byte %d opened", i)
 			}
 		}
 	}
 	for _, bad := range []string{"", "x", v + "A", v[:len(v)-1], strings.Repeat("A", 5000)} {
-		if _, err := s.openRequest(bad); err == nil {
+		if _, err := s.openRequest(shop, bad); err == nil {
 			t.Fatalf("request %.40q opened", bad)
 		}
 	}
 }
 
 func TestRelayRequestRefusesOtherKeysOtherAppsAndBadFields(t *testing.T) {
-	s, _ := newTestSeal(testPair(1))
-	other, _ := newTestSeal(testPair(2))
-	v, _ := other.sealRequest(testRequest())
-	if _, err := s.openRequest(v); err != errRelayInvalid {
+	s, _ := newTestSeal(testSecrets(1))
+	other, _ := newTestSeal(testSecrets(2))
+	v, _ := other.sealRequest(shop, testRequest())
+	if _, err := s.openRequest(shop, v); err != errRelayInvalid {
 		t.Fatalf("a request sealed with other keys: %v", err)
 	}
-	otherApp := newRelaySeal("wx00000000000000ff", testPair(1), s.now)
-	v, _ = otherApp.sealRequest(testRequest())
-	if _, err := s.openRequest(v); err != errRelayInvalid {
+	otherApp := newRelaySeal("wx00000000000000ff", relayRing(testSecrets(1)), s.now)
+	v, _ = otherApp.sealRequest(shop, testRequest())
+	if _, err := s.openRequest(shop, v); err != errRelayInvalid {
 		t.Fatalf("another app's request: %v", err)
 	}
 	for name, mutate := range map[string]func(*relayRequest){
@@ -100,26 +107,26 @@ func TestRelayRequestRefusesOtherKeysOtherAppsAndBadFields(t *testing.T) {
 	} {
 		q := testRequest()
 		mutate(&q)
-		v, _ := s.sealRequest(q)
-		if _, err := s.openRequest(v); err != errRelayInvalid {
+		v, _ := s.sealRequest(shop, q)
+		if _, err := s.openRequest(shop, v); err != errRelayInvalid {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
 
 func TestRelayRequestAndHandBackCannotStandInForEachOtherOrForCookies(t *testing.T) {
-	s, _ := newTestSeal(testPair(1))
+	s, _ := newTestSeal(testSecrets(1))
 	h, _ := newTestHandler(t, testPair(1))
-	req, _ := s.sealRequest(testRequest())
-	hb, _ := s.sealHandBack(testHandBack())
+	req, _ := s.sealRequest(shop, testRequest())
+	hb, _ := s.sealHandBack(shop, testHandBack())
 	sess := sealSession(t, h, validSession())
-	if _, err := s.openHandBack(req); err == nil {
+	if _, err := s.openHandBack(shop, req); err == nil {
 		t.Error("a request opened as a hand-back")
 	}
-	if _, err := s.openRequest(hb); err == nil {
+	if _, err := s.openRequest(shop, hb); err == nil {
 		t.Error("a hand-back opened as a request")
 	}
-	if _, err := s.openHandBack(sess); err == nil {
+	if _, err := s.openHandBack(shop, sess); err == nil {
 		t.Error("a session cookie opened as a hand-back")
 	}
 	if h.verify(hb) != nil {
@@ -128,31 +135,31 @@ func TestRelayRequestAndHandBackCannotStandInForEachOtherOrForCookies(t *testing
 }
 
 func TestRelayRequestExpiresWithTheFlowAndRefusesTheFuture(t *testing.T) {
-	s, now := newTestSeal(testPair(1))
-	v, _ := s.sealRequest(testRequest())
+	s, now := newTestSeal(testSecrets(1))
+	v, _ := s.sealRequest(shop, testRequest())
 	*now = fixedNow.Add(relayRequestTTL)
-	if _, err := s.openRequest(v); err != nil {
+	if _, err := s.openRequest(shop, v); err != nil {
 		t.Fatalf("at exactly its TTL: %v", err)
 	}
 	*now = fixedNow.Add(relayRequestTTL + time.Second)
-	if _, err := s.openRequest(v); err != errRelayExpired {
+	if _, err := s.openRequest(shop, v); err != errRelayExpired {
 		t.Fatalf("a second past its TTL: %v", err)
 	}
 	*now = fixedNow.Add(-handBackSkew - time.Second)
-	if _, err := s.openRequest(v); err != errRelayExpired {
+	if _, err := s.openRequest(shop, v); err != errRelayExpired {
 		t.Fatalf("from the future: %v", err)
 	}
 }
 
 func TestHandBackRoundTripsWithIdentityAndAFreshSingleUseID(t *testing.T) {
-	s, _ := newTestSeal(testPair(1))
+	s, _ := newTestSeal(testSecrets(1))
 	ids := map[string]bool{}
 	for i := 0; i < 50; i++ {
-		v, err := s.sealHandBack(testHandBack())
+		v, err := s.sealHandBack(shop, testHandBack())
 		if err != nil {
 			t.Fatal(err)
 		}
-		hb, err := s.openHandBack(v)
+		hb, err := s.openHandBack(shop, v)
 		if err != nil {
 			t.Fatalf("openHandBack: %v", err)
 		}
@@ -172,22 +179,22 @@ func TestHandBackRoundTripsWithIdentityAndAFreshSingleUseID(t *testing.T) {
 }
 
 func TestHandBackLivesSixtySecondsAtMost(t *testing.T) {
-	s, now := newTestSeal(testPair(1))
-	v, _ := s.sealHandBack(testHandBack())
+	s, now := newTestSeal(testSecrets(1))
+	v, _ := s.sealHandBack(shop, testHandBack())
 	*now = fixedNow.Add(handBackTTL)
-	if _, err := s.openHandBack(v); err != nil {
+	if _, err := s.openHandBack(shop, v); err != nil {
 		t.Fatalf("at 60 s: %v", err)
 	}
 	*now = fixedNow.Add(handBackTTL + time.Second)
-	if _, err := s.openHandBack(v); err != errRelayExpired {
+	if _, err := s.openHandBack(shop, v); err != errRelayExpired {
 		t.Fatalf("at 61 s: %v", err)
 	}
 	*now = fixedNow.Add(-handBackSkew)
-	if _, err := s.openHandBack(v); err != nil {
+	if _, err := s.openHandBack(shop, v); err != nil {
 		t.Fatalf("client clock %s behind: %v", handBackSkew, err)
 	}
 	*now = fixedNow.Add(-handBackSkew - time.Second)
-	if _, err := s.openHandBack(v); err != errRelayExpired {
+	if _, err := s.openHandBack(shop, v); err != errRelayExpired {
 		t.Fatalf("from further in the future: %v", err)
 	}
 	if handBackTTL > time.Minute {
@@ -196,8 +203,8 @@ func TestHandBackLivesSixtySecondsAtMost(t *testing.T) {
 }
 
 func TestHandBackRefusesTamperingOtherKeysOtherAppsAndEmptyIdentity(t *testing.T) {
-	s, _ := newTestSeal(testPair(1))
-	v, _ := s.sealHandBack(testHandBack())
+	s, _ := newTestSeal(testSecrets(1))
+	v, _ := s.sealHandBack(shop, testHandBack())
 	for i := 0; i < len(v); i++ {
 		c := byte('A')
 		if v[i] == c {
@@ -206,18 +213,18 @@ func TestHandBackRefusesTamperingOtherKeysOtherAppsAndEmptyIdentity(t *testing.T
 		if sameBase64(v, v[:i]+string(c)+v[i+1:]) {
 			continue
 		}
-		if _, err := s.openHandBack(v[:i] + string(c) + v[i+1:]); err == nil {
+		if _, err := s.openHandBack(shop, v[:i] + string(c) + v[i+1:]); err == nil {
 			t.Fatalf("a hand-back altered at byte %d opened", i)
 		}
 	}
-	other, _ := newTestSeal(testPair(2))
-	v, _ = other.sealHandBack(testHandBack())
-	if _, err := s.openHandBack(v); err != errRelayInvalid {
+	other, _ := newTestSeal(testSecrets(2))
+	v, _ = other.sealHandBack(shop, testHandBack())
+	if _, err := s.openHandBack(shop, v); err != errRelayInvalid {
 		t.Fatalf("other keys: %v", err)
 	}
-	otherApp := newRelaySeal("wx00000000000000ff", testPair(1), s.now)
-	v, _ = otherApp.sealHandBack(testHandBack())
-	if _, err := s.openHandBack(v); err != errRelayInvalid {
+	otherApp := newRelaySeal("wx00000000000000ff", relayRing(testSecrets(1)), s.now)
+	v, _ = otherApp.sealHandBack(shop, testHandBack())
+	if _, err := s.openHandBack(shop, v); err != errRelayInvalid {
 		t.Fatalf("another app: %v", err)
 	}
 	for name, mutate := range map[string]func(*handBack){
@@ -230,15 +237,15 @@ func TestHandBackRefusesTamperingOtherKeysOtherAppsAndEmptyIdentity(t *testing.T
 	} {
 		hb := testHandBack()
 		mutate(&hb)
-		v, _ := s.sealHandBack(hb)
-		if _, err := s.openHandBack(v); err != errRelayInvalid {
+		v, _ := s.sealHandBack(shop, hb)
+		if _, err := s.openHandBack(shop, v); err != errRelayInvalid {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	// Outcomes without a session need no identity.
 	for _, o := range []loginOutcome{outcomeDeclined, outcomeSnapshot, outcomeUnavailable, outcomeMisconfigured, outcomeCodeFailed} {
-		v, _ := s.sealHandBack(handBack{Client: "https://a.example", State: testState, Outcome: o, Ref: "errcode 40029"})
-		hb, err := s.openHandBack(v)
+		v, _ := s.sealHandBack(shop, handBack{State: testState, Outcome: o, Ref: "errcode 40029"})
+		hb, err := s.openHandBack(shop, v)
 		if err != nil || hb.Outcome != o || hb.Ref != "errcode 40029" {
 			t.Errorf("outcome %d: %+v %v", o, hb, err)
 		}

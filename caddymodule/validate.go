@@ -105,6 +105,9 @@ func (h *Handler) Validate() error {
 			return err
 		}
 	}
+	if err := h.validateRelayKeys(); err != nil {
+		return err
+	}
 	for _, b := range []struct{ name, value string }{{"api_base", h.APIBase}, {"open_base", h.OpenBase}, {"require_subscribe", h.SubscribeQR}} {
 		if b.value == "" || strings.Contains(b.value, "{") {
 			continue
