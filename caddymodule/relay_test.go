@@ -213,7 +213,7 @@ func TestHandBackRefusesTamperingOtherKeysOtherAppsAndEmptyIdentity(t *testing.T
 		if sameBase64(v, v[:i]+string(c)+v[i+1:]) {
 			continue
 		}
-		if _, err := s.openHandBack(shop, v[:i] + string(c) + v[i+1:]); err == nil {
+		if _, err := s.openHandBack(shop, v[:i]+string(c)+v[i+1:]); err == nil {
 			t.Fatalf("a hand-back altered at byte %d opened", i)
 		}
 	}

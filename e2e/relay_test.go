@@ -4,7 +4,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +35,19 @@ func TestRelayKeepFragmentReturnsToTheHashRouteInChromium(t *testing.T) {
 	port := freePort(t)
 	relay := fmt.Sprintf("http://localhost:%d", port)
 	shop := fmt.Sprintf("http://shop.localhost:%d", port)
+	// The relay's operator derives shop's key with the real command, and
+	// shop gets that key and session keys of its own, nothing of the relay's.
+	secret := base64.StdEncoding.EncodeToString([]byte("e2e-relay-secret-0123456789abcdef"))
+	cmd := exec.Command(needCaddy(t), "wechat-relay-key", shop)
+	cmd.Env = caddyEnv(t, "PATH="+os.Getenv("PATH"), "WECHAT_RELAY_SECRET="+secret)
+	out, err := cmd.CombinedOutput()
+	line := strings.Fields(string(out))
+	if err != nil || len(line) != 3 || line[0] != "relay_key" || line[1] != shop {
+		t.Fatalf("caddy wechat-relay-key %s: %v\n%s", shop, err, out)
+	}
+	env := append(gatewayEnv(t, sim, port), "WECHAT_RELAY_SECRET="+secret, "SHOP_RELAY_KEY="+line[2],
+		"SHOP_SESSION_HASH_KEY="+base64.StdEncoding.EncodeToString([]byte("shop-hash-key-0123456789abcdef01")),
+		"SHOP_SESSION_BLOCK_KEY="+base64.StdEncoding.EncodeToString([]byte("shop-block-key-0123456789abcdef0")))
 	caddyfile := writeFile(t, t.TempDir(), "Caddyfile", fmt.Sprintf(`{
 	admin off
 	default_bind 127.0.0.1
@@ -43,20 +60,22 @@ func TestRelayKeepFragmentReturnsToTheHashRouteInChromium(t *testing.T) {
 		api_base {env.WECHAT_API_BASE}
 		open_base {env.WECHAT_OPEN_BASE}
 		relay_for shop.localhost:*
+		relay_secret {env.WECHAT_RELAY_SECRET}
 	}
 	respond "relay"
 }
 %[2]s {
 	wechat_auth {
 		app_id {env.WECHAT_APP_ID}
-		session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}
+		session_keys {env.SHOP_SESSION_HASH_KEY} {env.SHOP_SESSION_BLOCK_KEY}
 		relay %[1]s
+		relay_key %[2]s {env.SHOP_RELAY_KEY}
 		keep_fragment
 	}
 	respond "signed in as {http.auth.user.id}"
 }
 `, relay, shop))
-	startCaddy(t, "relay", caddyfile, gatewayEnv(t, sim, port), fmt.Sprintf("http://127.0.0.1:%d/", port))
+	startCaddy(t, "relay", caddyfile, env, fmt.Sprintf("http://127.0.0.1:%d/", port))
 
 	c := newChromium(t, chromium, deadline)
 	// The simulator's user, as its picker would remember it.
@@ -76,7 +95,7 @@ func TestRelayKeepFragmentReturnsToTheHashRouteInChromium(t *testing.T) {
 		}),
 		c.locationIs(start),
 		c.bodyContains("signed in as "+sim.OpenID(wechattest.DefaultAppID, "alice")))
-	if !c.documents.any(relay+"/wechat_auth/relay?req=") || !c.documents.any(shop+"/wechat_auth/handback?hb=") ||
+	if !c.documents.any(relay+"/wechat_auth/relay?client=") || !c.documents.any(shop+"/wechat_auth/handback?hb=") ||
 		!c.documents.any(shop+"/wechat_auth/login?rd=%2Fapp%3Fx%3D1%23%2Forders%2F7%3Ftab%3D2") {
 		t.Fatalf("the login did not go through the fragment page, the relay and the hand-back: %v", c.documents.list())
 	}

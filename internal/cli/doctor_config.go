@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile" // the Caddyfile adapter
+
+	wechatauth "github.com/wxgate/caddy-wechat-auth/caddymodule"
 )
 
 // The doctor reads configurations the way `caddy adapt` does and looks at the
@@ -64,6 +66,9 @@ type authConfig struct {
 	Protect     []map[string]json.RawMessage `json:"protect"`
 	RelayRaw    json.RawMessage              `json:"relay"`
 	RelayForRaw json.RawMessage              `json:"relay_for"`
+	// RelayKeys and RelaySecret are the gateway's own fields (relay.md).
+	RelayKeys   []wechatauth.RelayKey `json:"relay_keys"`
+	RelaySecret []string              `json:"relay_secret"`
 	// DesktopLogin is the Open Platform website application (desktop_login).
 	DesktopLogin *struct {
 		AppID     string `json:"app_id"`

@@ -22,7 +22,7 @@ const (
 	consoleDomain  = "公众平台 (mp.weixin.qq.com) → 设置与开发 → 公众号设置 → 功能设置 → 网页授权域名"
 	consoleSecret  = "微信开发者平台 (developers.weixin.qq.com/platform → 公众号 → 开发密钥 AppSecret; formerly 公众平台 → 基本配置)"
 	consoleIPList  = "the API IP whitelist (API IP白名单) on 微信开发者平台 (developers.weixin.qq.com/platform → 公众号; formerly 公众平台 → 基本配置 → IP白名单)"
-	keysFix        = "session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}, with the same values on every replica and relay partner (make each with: head -c 32 /dev/urandom | base64, or openssl rand -base64 32; not openssl rand -hex, which is hex)"
+	keysFix        = "session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}, with the same values on every replica of the site and nowhere else (make each with: head -c 32 /dev/urandom | base64, or openssl rand -base64 32; not openssl rand -hex, which is hex)"
 	consentPattern = "use scope snsapi_base for the site and link a button (完善资料 / use my WeChat profile) to %s/login?scope=snsapi_userinfo&rd=<the page>, so consent is asked only when the visitor acts (see docs/setup.md, Compliant consent)"
 )
 
@@ -343,17 +343,16 @@ func checkAccounts(r *doctorReport, sites []*authSite, settings []domainSetting)
 }
 
 // checkKeys: every handler of one account needs session keys, and handlers
-// that must read each other's cookies (replicas, i.e. the same app in several
-// configuration files, and relay partners) need the same ones.
+// that must read each other's cookies (replicas: one site in several
+// configuration files) need the same ones. Relay partners are different
+// sites and keep keys of their own (checkRelays says so).
 func checkKeys(r *doctorReport, subject string, sites []*authSite) {
 	files := map[string]bool{}
-	relay := false
-	keys := map[string][]string{}
+	keys := map[string]map[string][]string{} // site → keys → where
 	var missing []string
 	seen := map[string]bool{}
 	for _, s := range sites {
 		files[s.Config.File] = true
-		relay = relay || s.Auth.Relay != "" || len(s.Auth.RelayFor) > 0
 		where := s.Name() + " in " + s.Config.File
 		if seen[where] {
 			continue
@@ -364,26 +363,38 @@ func checkKeys(r *doctorReport, subject string, sites []*authSite) {
 			continue
 		}
 		k := s.Auth.SessionKeys[0].HashKey + " " + s.Auth.SessionKeys[0].BlockKey
-		keys[k] = append(keys[k], where)
+		site := s.Host // replicas: the same host in several files
+		if site == "" {
+			site = "(any host)"
+		}
+		if keys[site] == nil {
+			keys[site] = map[string][]string{}
+		}
+		keys[site][k] = append(keys[site][k], where)
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		msg := "no session_keys on " + strings.Join(missing, "; ") + ": Caddy makes random keys at each start, so a restart signs everyone out"
-		if len(files) > 1 || relay {
-			msg += ", and the other replicas or relay partners of this account cannot read these cookies (visitors are sent to WeChat again on every hop)"
+		if len(files) > 1 {
+			msg += ", and the other replicas of a site cannot read these cookies (visitors are sent to WeChat again on every hop)"
 		}
 		r.problem(subject, "session_keys", msg, "set "+keysFix)
 	}
-	if len(keys) > 1 && (len(files) > 1 || relay) {
-		var groups []string
-		for _, k := range sortedKeys(keys) {
-			groups = append(groups, strings.Join(keys[k], ", "))
+	differ := false
+	for _, site := range sortedKeys(keys) {
+		if len(keys[site]) < 2 {
+			continue
 		}
-		r.problem(subject, "session_keys", "replicas or relay partners sign with different session_keys ("+strings.Join(groups, " | ")+"): a cookie one issues fails on the other",
+		differ = true
+		var groups []string
+		for _, k := range sortedKeys(keys[site]) {
+			groups = append(groups, strings.Join(keys[site][k], ", "))
+		}
+		r.problem(subject, "session_keys", "replicas of "+site+" sign with different session_keys ("+strings.Join(groups, " | ")+"): a cookie one issues fails on the other",
 			"set "+keysFix)
 	}
-	if len(missing) == 0 && len(keys) == 1 {
-		r.ok(subject, "session_keys", "session_keys set, the same on every site of this account")
+	if len(missing) == 0 && !differ {
+		r.ok(subject, "session_keys", "session_keys set, the same on every replica of each site")
 	}
 }
 

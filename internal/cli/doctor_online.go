@@ -221,7 +221,7 @@ func protects(sites []*authSite, host string) bool {
 			return true
 		}
 		for _, rule := range s.Auth.RelayFor {
-			if relayRuleCovers(rule, host, "") {
+			if relayForAdmits(rule, "https", host, "") {
 				return true
 			}
 		}

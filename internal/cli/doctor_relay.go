@@ -5,32 +5,29 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	wechatauth "github.com/wxgate/caddy-wechat-auth/caddymodule"
 )
 
 // Relay checks: one registered callback domain (the relay, relay_for) logs
-// visitors in for other sites (relay). The relay and its clients share the
-// app_id and the session keys, which need a block key: the hand-back that
-// carries who signed in is sealed with them.
+// visitors in for other sites (relay). The relay holds relay_secret; each
+// client holds the relay key derived for its own origin (relay_key) and
+// session_keys of its own. Whether relay_for admits a client is the
+// gateway's own rule (wechatauth.DomainRuleAllows), not a copy of it.
 
-// relayRuleCovers reports whether a relay_for entry (the forms of
-// redirect_domains: host, .domain, *.domain, host:port, host:*) covers a
-// client on host and port ("" for the default port).
-func relayRuleCovers(rule, host, port string) bool {
-	rule = strings.ToLower(strings.TrimSpace(rule))
-	rulePort := ""
-	if h, p, err := net.SplitHostPort(rule); err == nil {
-		rule, rulePort = h, p
+// relayForAdmits reports whether a relay_for entry admits a client at
+// scheme://host[:port] ("" port: the scheme's default). An entry the
+// gateway would refuse at start admits nothing.
+func relayForAdmits(rule, scheme, host, port string) bool {
+	if scheme == "" {
+		scheme = "https"
 	}
-	if rulePort != "*" && rulePort != port {
-		return false
+	hostport := host
+	if port != "" {
+		hostport = net.JoinHostPort(host, port)
 	}
-	if d, ok := strings.CutPrefix(rule, "*."); ok {
-		return host == d || strings.HasSuffix(host, "."+d)
-	}
-	if d, ok := strings.CutPrefix(rule, "."); ok {
-		return host == d || strings.HasSuffix(host, "."+d)
-	}
-	return host == rule
+	ok, err := wechatauth.DomainRuleAllows("relay_for", rule, scheme, hostport)
+	return ok && err == nil
 }
 
 // checkRelays: a client's relay, when it is in the configurations checked,
@@ -41,10 +38,7 @@ func checkRelays(r *doctorReport, sites []*authSite) {
 			continue
 		}
 		name := c.Name()
-		if len(c.Auth.SessionKeys) > 0 && c.Auth.SessionKeys[0].BlockKey == "" {
-			r.problem(name, "relay_keys", "session_keys has no block key: the relay's hand-back, which carries who signed in, is sealed with it, so logins through the relay fail",
-				"set "+keysFix+" on the relay and on every site that uses it")
-		}
+		checkRelayKey(r, c)
 		u, err := url.Parse(c.Auth.Relay)
 		if err != nil || u.Hostname() == "" {
 			r.problem(name, "relay", fmt.Sprintf("relay %q is not a URL", c.Auth.Relay), "write the relay's address as registered in WeChat's console, e.g. relay https://wx.example.com")
@@ -61,9 +55,13 @@ func checkRelays(r *doctorReport, sites []*authSite) {
 			continue
 		}
 		for _, rel := range relays {
+			if len(rel.Auth.RelaySecret) == 0 {
+				r.problem(rel.Name(), "relay_keys", "relay_for without relay_secret: Caddy refuses to start",
+					"set relay_secret {env.WECHAT_RELAY_SECRET} (head -c 32 /dev/urandom | base64) and derive each site's relay_key from it with caddy wechat-relay-key")
+			}
 			listed := false
 			for _, rule := range rel.Auth.RelayFor {
-				listed = listed || relayRuleCovers(rule, c.Host, c.Port)
+				listed = listed || relayForAdmits(rule, c.Scheme, c.Host, c.Port)
 			}
 			if !listed {
 				r.problem(name, "relay", fmt.Sprintf("the relay %s does not list %s in relay_for (%s): it refuses to log visitors in for this site (403 此站点未获授权)", rel.Name(), c.Host, strings.Join(rel.Auth.RelayFor, " ")),
@@ -71,9 +69,46 @@ func checkRelays(r *doctorReport, sites []*authSite) {
 			} else {
 				r.ok(name, "relay", "the relay "+rel.Name()+" lists this site in relay_for")
 			}
+			if len(c.Auth.SessionKeys) > 0 && len(rel.Auth.SessionKeys) > 0 && c.Auth.SessionKeys[0] == rel.Auth.SessionKeys[0] {
+				r.problem(name, "relay_keys", "this site signs its sessions with the relay's session_keys: whoever runs it could sign anybody in on the relay",
+					"give this site session_keys of its own: "+keysFix)
+			}
 			if rel.Auth.AppID != c.Auth.AppID {
 				r.problem(name, "relay", fmt.Sprintf("app_id %s differs from the relay's (%s): the relay's hand-backs are refused", c.Auth.AppID, rel.Auth.AppID), "use the relay's app_id on every site that uses it")
 			}
 		}
 	}
+}
+
+// checkRelayKey: a client needs a relay_key for the origin it serves; the
+// gateway refuses to start without one, and refuses visitors on any other.
+func checkRelayKey(r *doctorReport, c *authSite) {
+	name := c.Name()
+	if len(c.Auth.RelayKeys) == 0 {
+		r.problem(name, "relay_keys", "relay without relay_key: Caddy refuses to start (the relay and its sites no longer share session_keys)",
+			"on the relay set relay_secret {env.WECHAT_RELAY_SECRET}; run WECHAT_RELAY_SECRET=… caddy wechat-relay-key <this site's origin> there and add the relay_key line it prints here")
+		return
+	}
+	if c.Host == "" {
+		return
+	}
+	scheme := c.Scheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	want := scheme + "://" + c.Host
+	if c.Port != "" {
+		want += ":" + c.Port
+	}
+	for _, k := range c.Auth.RelayKeys {
+		if strings.Contains(k.Origin, "{") {
+			return // known once expanded
+		}
+		if got, err := wechatauth.ClientOrigin(k.Origin); err == nil && got == want {
+			r.ok(name, "relay_keys", "relay_key covers "+want)
+			return
+		}
+	}
+	r.problem(name, "relay_keys", "no relay_key for "+want+": visitors on it get 403 (此网址未配置微信登录)",
+		"run caddy wechat-relay-key "+want+" on the relay and add the line it prints here")
 }

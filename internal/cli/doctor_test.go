@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -441,8 +443,15 @@ func TestWechatDoctorDoesNotFlagCorrectVariants(t *testing.T) {
 // wx.example.com logs in for the hosts in relayFor; every client uses it.
 func relayConfig(t *testing.T, api string, relayFor []string, clients ...string) string {
 	t.Helper()
-	keys := []map[string]string{{"hash_key": "{env.DOCTOR_TEST_HASH}", "block_key": "{env.DOCTOR_TEST_BLOCK}"}}
+	// The relay signs with keys of its own; the clients share none of them.
+	relayKeys := []map[string]string{{"hash_key": "{env.DOCTOR_RELAY_HASH}", "block_key": "{env.DOCTOR_RELAY_BLOCK}"}}
+	t.Setenv("DOCTOR_RELAY_HASH", doctorBlockKey)
+	t.Setenv("DOCTOR_RELAY_BLOCK", doctorHashKey)
 	site := func(host string, auth map[string]any) map[string]any {
+		keys := []map[string]string{{"hash_key": "{env.DOCTOR_TEST_HASH}", "block_key": "{env.DOCTOR_TEST_BLOCK}"}}
+		if auth["relay_for"] != nil {
+			keys = relayKeys
+		}
 		auth["handler"], auth["app_id"], auth["session_keys"] = "wechat_auth", "wx0123456789abcdef", keys
 		return map[string]any{"match": []any{map[string]any{"host": []string{host}}}, "terminal": true,
 			"handle": []any{map[string]any{"handler": "subroute", "routes": []any{
@@ -451,9 +460,11 @@ func relayConfig(t *testing.T, api string, relayFor []string, clients ...string)
 				map[string]any{"handle": []any{auth, map[string]any{"handler": "static_response", "body": "app"}}},
 			}}}}
 	}
-	routes := []any{site("wx.example.com", map[string]any{"app_secret": "{env.DOCTOR_TEST_SECRET}", "api_base": api, "relay_for": relayFor})}
+	routes := []any{site("wx.example.com", map[string]any{"app_secret": "{env.DOCTOR_TEST_SECRET}", "api_base": api, "relay_for": relayFor,
+		"relay_secret": []string{"{env.DOCTOR_RELAY_SECRET}"}})}
 	for _, c := range clients {
-		routes = append(routes, site(c, map[string]any{"relay": "https://wx.example.com"}))
+		routes = append(routes, site(c, map[string]any{"relay": "https://wx.example.com",
+			"relay_keys": []map[string]string{{"origin": "https://" + c, "key": "{env.DOCTOR_RELAY_KEY}"}}}))
 	}
 	b, err := json.Marshal(map[string]any{"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
 		"srv0": map[string]any{"listen": []string{":443"}, "routes": routes}}}}})
@@ -488,13 +499,67 @@ func TestWechatDoctorChecksSitesThatLogInThroughARelay(t *testing.T) {
 	if !found {
 		t.Errorf("no relay problem for m.example.com with its fix:\n%s", bad.out)
 	}
+
+	// relay_for shop.example.com:443 admits https://shop.example.com, as the
+	// gateway does (the doctor once said it was not listed).
+	port := runDoctorOn(t, sim, map[string]string{"relay.json": relayConfig(t, sim.URL, []string{"shop.example.com:443"}, "shop.example.com")})
+	if port.code != doctorExitOK {
+		t.Errorf("relay_for shop.example.com:443: exit %d, want 0:\n%s", port.code, port.out)
+	}
+}
+
+func TestWechatDoctorRelayRulesAreTheGatewaysAtDefaultPorts(t *testing.T) {
+	for _, c := range []struct {
+		rule, scheme, host, port string
+		want                     bool
+	}{
+		{"shop.example.com:443", "https", "shop.example.com", "", true},
+		{"shop.example.com:80", "http", "shop.example.com", "", true},
+		{"shop.example.com:443", "http", "shop.example.com", "", false},
+		{"shop.example.com", "https", "shop.example.com", "8443", false},
+		{"shop.example.com:*", "https", "shop.example.com", "8443", true},
+		{"*.example.com", "https", "a.b.example.com", "", true},
+		{".example.com", "https", "example.com", "", true},
+		{"Shop.Example.com", "https", "shop.example.com", "", true},
+		{"shop.example.com/x", "https", "shop.example.com", "", false},
+	} {
+		if got := relayForAdmits(c.rule, c.scheme, c.host, c.port); got != c.want {
+			t.Errorf("relay_for %s, client %s://%s port %q: %v, want %v", c.rule, c.scheme, c.host, c.port, got, c.want)
+		}
+	}
+}
+
+func TestWechatDoctorFlagsARelayClientWithTheRelaysKeysOrNoRelayKey(t *testing.T) {
+	sim := wechattest.NewServer()
+	defer sim.Close()
+	setDoctorEnv(t, wechattest.DefaultAppSecret)
+	pushMenu(t, sim, "https://shop.example.com/")
+	cfg := relayConfig(t, sim.URL, []string{"shop.example.com"}, "shop.example.com")
+	shared := strings.Replace(cfg, "DOCTOR_TEST_HASH", "DOCTOR_RELAY_HASH", 1)
+	shared = strings.Replace(shared, "DOCTOR_TEST_BLOCK", "DOCTOR_RELAY_BLOCK", 1)
+	noKey := strings.Replace(cfg, `"relay_keys"`, `"x_relay_keys"`, 1)
+	for name, c := range map[string]struct{ cfg, want string }{
+		"the relay's session_keys": {shared, "signs its sessions with the relay's session_keys"},
+		"no relay_key":             {noKey, "relay without relay_key"},
+	} {
+		res := runDoctorOn(t, sim, map[string]string{"relay.json": c.cfg})
+		found := false
+		for _, f := range res.find("relay_keys") {
+			found = found || (f.Level == levelProblem && strings.Contains(f.Message, c.want))
+		}
+		if res.code != doctorExitProblems || !found {
+			t.Errorf("%s: exit %d, want 1 with %q:\n%s", name, res.code, c.want, res.out)
+		}
+	}
 }
 
 func TestWechatDoctorOnTheRelayExample(t *testing.T) {
 	t.Setenv("WECHAT_APP_ID", wechattest.DefaultAppID)
 	t.Setenv("WECHAT_APP_SECRET", wechattest.DefaultAppSecret)
-	t.Setenv("WECHAT_SESSION_HASH_KEY", doctorHashKey)
-	t.Setenv("WECHAT_SESSION_BLOCK_KEY", doctorBlockKey)
+	for i, site := range []string{"WX", "SHOP", "M"} {
+		t.Setenv(site+"_SESSION_HASH_KEY", base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i))))
+		t.Setenv(site+"_SESSION_BLOCK_KEY", base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", 10+i))))
+	}
 	src, err := os.ReadFile("../../examples/relay/Caddyfile")
 	if err != nil {
 		t.Fatal(err)
