@@ -215,6 +215,7 @@ type Handler struct {
 	names        headerNames
 	rules        []domainRule
 	jssdk        *jssdkSigner
+	hostGuard    *siteNames // whether the Host header is a configured name (sitenames.go)
 	protect      caddyhttp.MatcherSets
 	flowPrefix   string
 	endpointPath string

@@ -34,7 +34,9 @@ import (
 // checks that URL against the page that calls wx.config and against the
 // account's JS接口安全域名. So the only thing worth guarding is which URLs
 // get signed: this site's own scheme, host and port, or a jssdk_domains
-// entry, nothing else. Anyone may obtain a signature for one of our pages —
+// entry, nothing else. "This site's host" counts only when the site's
+// address names it (sitenames.go): on a catch-all site the Host header is
+// whatever the request says, so there only jssdk_domains count. Anyone may obtain a signature for one of our pages —
 // a visitor of a public page must — but it is useless anywhere but on that
 // page. Requiring a session would break public pages (share buttons on an
 // article) and protect nothing.
@@ -144,8 +146,11 @@ func jssdkRequest(r *http.Request, site origin, rules []domainRule) (pageURL, al
 	// The one matcher of return URLs decides: this site's scheme, host and
 	// port, or a jssdk_domains rule.
 	if safeReturnURL(raw, site, rules) != raw {
-		return "", "", &jssdkRefusal{http.StatusForbidden, signatureRefusedURL, "url_not_allowed",
-			"this gateway signs only pages on " + site.String() + " and its jssdk_domains; add the page's host to jssdk_domains (behind a proxy, also list the proxy in trusted_proxies so the site's scheme and host are known)"}
+		msg := "this gateway signs only pages on " + site.String() + " and its jssdk_domains; add the page's host to jssdk_domains (behind a proxy, also list the proxy in trusted_proxies so the site's scheme and host are known)"
+		if site.Host == "" {
+			msg = "this site's address names no host (a catch-all such as http://:8080 takes any Host header), so it signs only pages on its jssdk_domains: add the page's host to jssdk_domains, or put the host in the site's address (shop.example.com { … })"
+		}
+		return "", "", &jssdkRefusal{http.StatusForbidden, signatureRefusedURL, "url_not_allowed", msg}
 	}
 	pageOrigin, err := makeOrigin(u.Scheme, u.Host)
 	if err != nil {
@@ -266,6 +271,7 @@ func (h *Handler) provisionJSSDK() {
 		return
 	}
 	rules, _ := parseDomainRules("jssdk_domains", h.JSSDKDomains) // Validate checked each
+	h.hostGuard = &siteNames{}
 	h.jssdk = &jssdkSigner{appID: h.AppID, rules: rules, now: h.now, logger: h.logger, metrics: procMetrics,
 		tickets: &jsapiTickets{fetch: h.client.JSAPITicket, now: h.now, metrics: procMetrics}}
 }
@@ -277,9 +283,17 @@ func (h *Handler) serveJSSDK(w http.ResponseWriter, r *http.Request) {
 			"this site signs in through a relay and holds no app_secret: load jssdk.js from the relay's site and list this host in the relay's jssdk_domains", "")
 		return
 	}
-	if site, ok := h.site(w, r); ok {
-		h.jssdk.serve(w, r, site)
+	site, ok := h.site(w, r)
+	if !ok {
+		return
 	}
+	if !h.hostNamed(r) {
+		// A catch-all site takes any Host: signing "this site's" pages by
+		// that header would sign whatever host a request names. Only
+		// jssdk_domains count there.
+		site = origin{}
+	}
+	h.jssdk.serve(w, r, site)
 }
 
 // serveJSSDKScript serves the helper pages load as {path_prefix}/jssdk.js.
