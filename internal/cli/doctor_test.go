@@ -447,6 +447,8 @@ func relayConfig(t *testing.T, api string, relayFor []string, clients ...string)
 	relayKeys := []map[string]string{{"hash_key": "{env.DOCTOR_RELAY_HASH}", "block_key": "{env.DOCTOR_RELAY_BLOCK}"}}
 	t.Setenv("DOCTOR_RELAY_HASH", doctorBlockKey)
 	t.Setenv("DOCTOR_RELAY_BLOCK", doctorHashKey)
+	t.Setenv("DOCTOR_RELAY_SECRET", doctorHashKey)
+	t.Setenv("DOCTOR_RELAY_KEY", doctorBlockKey)
 	site := func(host string, auth map[string]any) map[string]any {
 		keys := []map[string]string{{"hash_key": "{env.DOCTOR_TEST_HASH}", "block_key": "{env.DOCTOR_TEST_BLOCK}"}}
 		if auth["relay_for"] != nil {
@@ -556,6 +558,9 @@ func TestWechatDoctorFlagsARelayClientWithTheRelaysKeysOrNoRelayKey(t *testing.T
 func TestWechatDoctorOnTheRelayExample(t *testing.T) {
 	t.Setenv("WECHAT_APP_ID", wechattest.DefaultAppID)
 	t.Setenv("WECHAT_APP_SECRET", wechattest.DefaultAppSecret)
+	t.Setenv("WECHAT_RELAY_SECRET", doctorHashKey)
+	t.Setenv("SHOP_RELAY_KEY", doctorBlockKey)
+	t.Setenv("M_RELAY_KEY", doctorBlockKey)
 	for i, site := range []string{"WX", "SHOP", "M"} {
 		t.Setenv(site+"_SESSION_HASH_KEY", base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i))))
 		t.Setenv(site+"_SESSION_BLOCK_KEY", base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", 10+i))))
