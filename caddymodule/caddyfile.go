@@ -56,6 +56,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		subscriber_info                              # forward X-WeChat-Subscribed: 1|0
 //		subscriber_ttl   <duration>                  # follower cache, default 5m
 //		require_subscribe [<qr-image-url>]           # followers only
+//		desktop_followers unchecked                  # desktop_login visitors: no follower check (needed with require_subscribe)
 //		relay_for        <host>...                   # this site is the login relay for these hosts
 //		relay_secret     <secret>...                 # on the relay: what client keys derive from
 //		relay            <url>                       # sign in through the relay at url (no app_secret)
@@ -68,6 +69,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Errf("wechat_auth takes its settings in a block { app_id … app_secret … }, not %q on the directive line", d.Val())
 	}
 	seen := map[string]bool{}
+	var desktopFollowers string // desktop_login's, which may come later in the block
 	for d.NextBlock(0) {
 		name := d.Val()
 		if seen[name] && name != "session_keys" && name != "redirect_domains" && name != "relay_for" && name != "jssdk_domains" && name != "relay_key" {
@@ -173,6 +175,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("subscriber_info takes no value; set the cache time with subscriber_ttl")
 			}
 			h.SubscriberInfo = true
+		case "desktop_followers":
+			if err := oneArg(d, &desktopFollowers); err != nil {
+				return err
+			}
 		case "subscriber_ttl":
 			if err := durationArg(d, &h.SubscriberTTL, "5m"); err != nil {
 				return err
@@ -194,8 +200,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, keep_fragment", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, keep_fragment", name)
 		}
+	}
+	if desktopFollowers != "" {
+		if h.DesktopLogin == nil {
+			return d.Errf("desktop_followers is set without desktop_login: it says what follower rules do for desktop_login's visitors; remove it")
+		}
+		h.DesktopLogin.Followers = desktopFollowers
 	}
 	return nil
 }

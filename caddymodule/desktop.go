@@ -36,6 +36,15 @@ type DesktopLogin struct {
 	// {env.WECHAT_WEB_APP_SECRET} or {file.…}: it is expanded at start and
 	// never appears in adapted JSON or logs.
 	AppSecret string `json:"app_secret,omitempty"`
+
+	// Followers says what subscriber_info and require_subscribe do for the
+	// visitors this app signs in (X-WeChat-Source web), whom WeChat's
+	// cgi-bin/user/info cannot answer for: it takes the Official Account's
+	// own openid only, not this app's nor a unionid. Its one value,
+	// "unchecked", admits them with no follower check and no
+	// X-WeChat-Subscribed (follower rules then hold inside WeChat only); it
+	// is required with require_subscribe. Caddyfile: desktop_followers.
+	Followers string `json:"followers,omitempty"`
 }
 
 // nonWeChatQRConnect is the non_wechat mode that signs visitors outside the
@@ -48,10 +57,17 @@ var (
 	sourceWeb = []string{"web"} // the website application of desktop_login
 )
 
+// desktopFollowersUnchecked is the DesktopLogin.Followers value that admits
+// desktop visitors without a follower check.
+const desktopFollowersUnchecked = "unchecked"
+
 // validateDesktop holds desktop_login's value rules (Validate calls it).
 func (h *Handler) validateDesktop() error {
 	if h.NonWeChat == nonWeChatQRConnect && h.DesktopLogin == nil {
 		return errors.New("non_wechat qrconnect needs desktop_login <website-appid> <secret>: the website application (网站应用) that signs desktop visitors in")
+	}
+	if err := h.validateDesktopFollowers(); err != nil {
+		return err
 	}
 	dl := h.DesktopLogin
 	if dl == nil {
@@ -73,6 +89,33 @@ func (h *Handler) validateDesktop() error {
 	}
 	return nil
 }
+
+// validateDesktopFollowers makes the follower rules' meaning for desktop
+// visitors explicit. WeChat says whether someone follows the account only
+// for the account's own openid (cgi-bin/user/info); a desktop session holds
+// the website app's openid (40003 there) and a unionid, which user/info
+// does not take. So require_subscribe cannot be met on the desktop, and a
+// configuration must say that desktop visitors pass unchecked rather than
+// be refused (or answered 503) every time.
+func (h *Handler) validateDesktopFollowers() error {
+	dl := h.DesktopLogin
+	switch {
+	case dl == nil:
+		return nil
+	case dl.Followers != "" && dl.Followers != desktopFollowersUnchecked:
+		return fmt.Errorf("desktop_followers %q is not a value it takes: write desktop_followers unchecked (desktop visitors pass without a follower check)", dl.Followers)
+	case h.RequireSubscribe && dl.Followers == "":
+		return errors.New("require_subscribe cannot be checked for desktop_login's visitors: WeChat tells whether someone follows the account only for the account's own openid, not for the website application's openid or a unionid. " +
+			"Write desktop_followers unchecked to admit desktop visitors without the check (followers only inside WeChat), " +
+			"or protect the followers-only paths with a wechat_auth of their own without desktop_login")
+	}
+	return nil
+}
+
+// followerRulesApply reports whether subscriber_info and require_subscribe
+// apply to a session: not to a desktop one, whose openid user/info does not
+// know (validateDesktopFollowers).
+func followerRulesApply(s *Session) bool { return s.Scope != wechat.ScopeLogin }
 
 // provisionDesktop builds the website app's WeChat client.
 func (h *Handler) provisionDesktop(repl *caddy.Replacer, apiBase, openBase string) error {

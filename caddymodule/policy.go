@@ -78,7 +78,7 @@ func (h *Handler) decide(r *http.Request, id *identity, method string) decision 
 
 func (h *Handler) decision(r *http.Request, id *identity, method string) decision {
 	if id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
-		if h.followers == nil {
+		if h.followers == nil || !followerRulesApply(&id.sess) {
 			return decision{outcome: admit, id: id}
 		}
 		return h.decideFollower(r, id)

@@ -122,7 +122,7 @@ func (h *Handler) serveSubscribed(w http.ResponseWriter, r *http.Request) {
 	}
 	ret := h.returnURL(r.URL.Query().Get("rd"), site)
 	id := h.identityFrom(r)
-	if id == nil || h.followers == nil {
+	if id == nil || h.followers == nil || !followerRulesApply(&id.sess) {
 		redirect(w, r, ret)
 		return
 	}
