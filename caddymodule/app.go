@@ -51,18 +51,32 @@ type App struct {
 	// database (staging and production, say) stay apart.
 	KeyPrefix string `json:"key_prefix,omitempty"`
 
+	// UncheckedSessions says what a replica does, until it has loaded the
+	// store's revocations once, with a session cookie issued before it
+	// started: "refuse" (the default) sends the visitor through sign-in
+	// again (silent with snsapi_base), since the session may have been
+	// revoked; "admit" accepts it unchecked, the risk being that a revoked
+	// session passes while the store is unreachable at start. A reachable
+	// store is always loaded before the replica serves.
+	UncheckedSessions string `json:"unchecked_sessions,omitempty"`
+
 	store       Store
 	redis       *redisStore // store, when it is Redis
 	revocations *revocationSet
 	logger      *zap.Logger
 	clients     *sharedClients
-	ttls        *sessionTTLs
 	ctx         caddy.Context // for the start-up route check (routecheck.go)
+	shared      *sharedStore
+	poolKey     string
+	// replica, when set, keeps this app's store apart from another app's
+	// on the same URL in the same process: tests run several "replicas"
+	// in one process. Empty in Caddy, where one process is one replica.
+	replica string
 }
 
-// sessionTTLs is the longest session_ttl of each app_id in this config,
-// announced to the store so `caddy wechat-session revoke` keeps an openid's
-// revocation as long as its sessions can live.
+// sessionTTLs is the longest session_ttl of each app_id, announced to the
+// store so `caddy wechat-session revoke` keeps an openid's revocation as
+// long as its sessions can live.
 type sessionTTLs struct {
 	mu sync.Mutex
 	m  map[string]time.Duration
@@ -92,79 +106,60 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision expands the store URL and builds the store; it connects only
-// at Start, and a Redis that is down then does not stop Caddy.
+// Provision expands the store URL and takes the process's store for it
+// (shared with the config being replaced, on a reload). On a replica's
+// first start it waits until a reachable store's revocations are loaded,
+// so no port opens before them.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger, a.ctx = ctx.Logger(), ctx
-	a.revocations = newRevocationSet(nil)
 	a.clients = &sharedClients{m: make(map[string]*sharedClient)}
-	a.ttls = &sessionTTLs{m: make(map[string]time.Duration)}
 	if a.KeyPrefix == "" {
 		a.KeyPrefix = defaultKeyPrefix
 	}
 	if strings.ContainsAny(a.KeyPrefix, " \t\r\n{}") {
 		return fmt.Errorf("wechat key_prefix %q must not hold spaces or braces: use e.g. wechat_auth:", a.KeyPrefix)
 	}
+	if err := validUncheckedSessions(a.UncheckedSessions); err != nil {
+		return err
+	}
 	storeURL, err := expand(caddy.NewReplacer(), "wechat store", a.Store)
 	if err != nil {
 		return err
 	}
-	if storeURL == "" {
-		a.logger.Info("no wechat store configured: revocations, callback claims and token refreshes hold in this process only; with several replicas, set store redis://… in the wechat global option")
-		a.store = newMemoryStore(a.revocations, nil)
-		return nil
-	}
-	a.redis, err = newRedisStore(storeURL, a.KeyPrefix, a.revocations, a.logger)
+	sh, key, err := a.sharedStoreFor(storeURL)
 	if err != nil {
 		return err
 	}
-	a.redis.onSync = a.writeSessionTTLs
-	a.store = a.redis
+	a.shared, a.poolKey = sh, key
+	sh.revocations.admit.Store(a.UncheckedSessions == uncheckedAdmit)
+	a.store, a.redis, a.revocations = sh.store, sh.redis, sh.revocations
 	return nil
 }
 
-// announceSessionTTL records a handler's session_ttl for its app_id and,
-// when the store is shared and up, writes it there.
+// announceSessionTTL records a handler's session_ttl for its app_id.
 func (a *App) announceSessionTTL(appID string, ttl time.Duration) {
-	a.ttls.mu.Lock()
-	a.ttls.m[appID] = max(a.ttls.m[appID], ttl)
-	a.ttls.mu.Unlock()
-	if a.redis != nil && a.redis.up() {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		a.writeSessionTTLs(ctx)
-	}
+	a.shared.announceSessionTTL(appID, ttl)
 }
 
-// writeSessionTTLs raises each app_id's announced session_ttl in the store
-// to this config's, never lowering what another gateway announced.
-func (a *App) writeSessionTTLs(ctx context.Context) {
-	a.ttls.mu.Lock()
-	ttls := make(map[string]time.Duration, len(a.ttls.m))
-	for k, v := range a.ttls.m {
-		ttls[k] = v
-	}
-	a.ttls.mu.Unlock()
-	for appID, ttl := range ttls {
-		a.redis.raise(ctx, sessionTTLKey(appID), int64(ttl/time.Second))
-	}
-}
-
-// Start connects to the store in the background.
+// Start logs the routes that bypass the handler; the store connected
+// when it was first provisioned.
 func (a *App) Start() error {
 	logRouteBypasses(a.ctx, a.logger)
-	if a.redis != nil {
-		a.redis.start()
-	}
 	return nil
 }
 
-// Stop closes the store's connections.
-func (a *App) Stop() error {
-	if a.store == nil {
+// Stop does nothing: the store outlives a config reload (Cleanup).
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's reference to the store; the last one
+// closes it.
+func (a *App) Cleanup() error {
+	if a.poolKey == "" {
 		return nil
 	}
-	return a.store.Close()
+	_, err := storePool.Delete(a.poolKey)
+	a.poolKey = ""
+	return err
 }
 
 // client returns the WeChat client of cfg.AppID, making it on first use.
@@ -222,7 +217,7 @@ func appFrom(ctx caddy.Context) (*App, error) {
 func appOnDemand(ctx caddy.Context) (app any, err error) {
 	defer func() {
 		if recover() != nil {
-			a := new(App)
+			a := &App{replica: fmt.Sprintf("unconfigured %p", ctx.Context)}
 			app, err = a, a.Provision(ctx)
 		}
 	}()
@@ -231,6 +226,7 @@ func appOnDemand(ctx caddy.Context) (app any, err error) {
 
 // Interface guards.
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )

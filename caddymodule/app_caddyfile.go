@@ -14,8 +14,9 @@ func init() {
 // Syntax:
 //
 //	wechat {
-//		store      <url>
-//		key_prefix <prefix>
+//		store              <url>
+//		key_prefix         <prefix>
+//		unchecked_sessions refuse|admit
 //	}
 //
 // A one-line form, wechat <url>, sets the store alone.
@@ -49,8 +50,19 @@ func parseWeChatOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.ArgErr()
 			}
 			app.KeyPrefix = d.Val()
+		case "unchecked_sessions":
+			if app.UncheckedSessions != "" {
+				return nil, d.Err("wechat unchecked_sessions is given twice: keep one")
+			}
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			app.UncheckedSessions = d.Val()
+			if err := validUncheckedSessions(app.UncheckedSessions); err != nil {
+				return nil, d.Err(err.Error())
+			}
 		default:
-			return nil, d.Errf("unknown wechat option %q: use store or key_prefix", d.Val())
+			return nil, d.Errf("unknown wechat option %q: use store, key_prefix or unchecked_sessions", d.Val())
 		}
 		if d.NextArg() {
 			return nil, d.ArgErr()

@@ -2,6 +2,7 @@ package wechatauth
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,10 @@ func provisionApp(t *testing.T, a *App) error {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
+	if a.replica == "" {
+		a.replica = fmt.Sprintf("%s %p", t.Name(), a)
+	}
+	t.Cleanup(func() { _ = a.Cleanup() })
 	return a.Provision(ctx)
 }
 

@@ -65,9 +65,10 @@ func BenchmarkSessionCheckRepeat(b *testing.B) {
 // no extra allocation).
 func BenchmarkSessionCheckRepeatRedisStore(b *testing.B) {
 	srv := redistest.Start(b)
-	app := &App{Store: srv.URL()}
+	app := &App{Store: srv.URL(), replica: b.Name()}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	b.Cleanup(cancel)
+	b.Cleanup(func() { _ = app.Cleanup() })
 	if err := app.Provision(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -160,7 +160,7 @@ func registerMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range procMetrics.collectors() {
+	for _, c := range append(procMetrics.collectors(), storeMetrics.collectors()...) {
 		var already prometheus.AlreadyRegisteredError
 		if err := reg.Register(c); err != nil && !errors.As(err, &already) {
 			return err

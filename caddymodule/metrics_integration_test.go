@@ -142,6 +142,9 @@ func TestMetricsScrapeMovesByExactlyWhatHappenedAndLeaksNoSecret(t *testing.T) {
 		}
 	}
 	for k, d := range delta {
+		if k == "caddy_wechat_revocations_held" {
+			continue // a gauge of everything earlier tests left in this process too
+		}
 		if _, ok := want[k]; !ok {
 			diffs = append(diffs, k+": moved "+strconv.FormatFloat(d, 'f', -1, 64)+", want unchanged")
 		}

@@ -21,22 +21,25 @@ func sessionTTLKey(appID string) string { return "session_ttl:" + appID }
 // The revocation is kept for sessionTTL, or for the longest session_ttl a
 // gateway announced for the app if that is longer. Unlike a gateway, it
 // fails when the store is unreachable: nothing would have been revoked.
-func RevokeOpenID(ctx context.Context, storeURL, keyPrefix, appID, openID string, sessionTTL time.Duration) (Revocation, error) {
+// When the announced session_ttl cannot be read (on Cluster, its key may
+// sit on a shard that is down) the revocation is still written, kept for
+// sessionTTL, and note says so.
+func RevokeOpenID(ctx context.Context, storeURL, keyPrefix, appID, openID string, sessionTTL time.Duration) (r Revocation, note string, err error) {
 	if !validWeChatID(appID) {
-		return Revocation{}, fmt.Errorf("app %q is not an AppID: use the app_id of the wechat_auth handler, e.g. wx0123456789abcdef", appID)
+		return Revocation{}, "", fmt.Errorf("app %q is not an AppID: use the app_id of the wechat_auth handler, e.g. wx0123456789abcdef", appID)
 	}
 	if !validWeChatID(openID) {
-		return Revocation{}, fmt.Errorf("openid %q is not a WeChat openid: copy it from the X-WeChat-OpenID header or the access log's user_id", openID)
+		return Revocation{}, "", fmt.Errorf("openid %q is not a WeChat openid: copy it from the X-WeChat-OpenID header or the access log's user_id", openID)
 	}
 	if storeURL == "" {
-		return Revocation{}, errors.New("the store URL is empty: give the Redis URL of the gateways' wechat { store } setting")
+		return Revocation{}, "", errors.New("the store URL is empty: give the Redis URL of the gateways' wechat { store } setting")
 	}
 	if keyPrefix == "" {
 		keyPrefix = defaultKeyPrefix
 	}
 	s, err := newRedisStore(storeURL, keyPrefix, nil, zap.NewNop())
 	if err != nil {
-		return Revocation{}, err
+		return Revocation{}, "", err
 	}
 	defer s.Close()
 
@@ -47,12 +50,12 @@ func RevokeOpenID(ctx context.Context, storeURL, keyPrefix, appID, openID string
 			keep = max(keep, time.Duration(secs)*time.Second)
 		}
 	case !isRedisNil(err):
-		return Revocation{}, fmt.Errorf("cannot reach the store %s: %s: check the URL and that Redis/Valkey is running; nothing was revoked", s.where, s.redact(err))
+		note = fmt.Sprintf("could not read the session_ttl the gateways announced (%s); the revocation is kept for --session-ttl %s", s.redact(err), sessionTTL)
 	}
 	now := s.now()
-	r := Revocation{AppID: appID, OpenID: openID, IssuedBefore: now.UnixMilli(), Until: now.Add(keep).Unix() + 1}
+	r = Revocation{AppID: appID, OpenID: openID, IssuedBefore: now.UnixMilli(), Until: now.Add(keep).Unix() + 1}
 	if err := s.publish(ctx, r); err != nil {
-		return Revocation{}, fmt.Errorf("cannot reach the store %s: %s: check the URL and that Redis/Valkey is running; nothing was revoked", s.where, s.redact(err))
+		return Revocation{}, "", fmt.Errorf("cannot reach the store %s: %s: check the URL and that Redis/Valkey is running; nothing was revoked", s.where, s.redact(err))
 	}
-	return r, nil
+	return r, note, nil
 }

@@ -66,8 +66,15 @@ func (h *Handler) current(id *identity) bool {
 // notRevoked checks a session seen for the first time and records the
 // generation it was checked at. The generation is read first, so a
 // revocation landing during the check makes the next memo hit look again.
+// Until the store's revocations were loaded once, a session issued before
+// this replica started cannot be checked and is refused (unless the
+// wechat app's unchecked_sessions says admit).
 func (h *Handler) notRevoked(id *identity) bool {
 	g := h.revs.generation()
+	if !h.revs.trusted(id.sess.issuedMs()) {
+		storeMetrics.unchecked.Inc()
+		return false
+	}
 	if h.revs.revoked(id.sess.AppID, id.sess.ID, id.sess.OpenID, id.sess.issuedMs()) {
 		return false
 	}

@@ -26,9 +26,10 @@ func requestWith(h *Handler, value string) *http.Request {
 // redisApp is one replica's wechat app on the store at url, started.
 func redisApp(t *testing.T, url string) *App {
 	t.Helper()
-	a := &App{Store: url}
+	a := &App{Store: url, replica: fmt.Sprintf("%s %p", t.Name(), new(byte))}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
+	t.Cleanup(func() { _ = a.Cleanup() })
 	if err := a.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,7 @@ package wechatauth
 import (
 	"context"
 	"errors"
-	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,25 +15,40 @@ import (
 // redisStore shares state through Redis or Valkey. It never makes a request
 // fail because Redis is away: while it is, every operation answers from a
 // private memoryStore (claims and counters then hold for this process
-// only), revocations apply here at once and are queued, and a background
-// loop reconnects, writes the queue and reloads every replica's
-// revocations. One log line says when Redis goes away and one when it is
-// back.
+// only), and revocations apply here at once and wait in a queue until a
+// write of them succeeds. A health check on a timer (store_redis_sync.go)
+// decides whether Redis is up, writes the queue, notices a Redis that lost
+// its data or changed master, and reloads every replica's revocations. One
+// log line says when Redis goes away and one when it is back.
 type redisStore struct {
-	client redis.UniversalClient
-	prefix string
-	where  string // the URL without its password, for log lines
-	secret string // the password, redacted from any error text we log
-	local  *memoryStore
-	sink   RevocationSink
+	client  redis.UniversalClient
+	cluster bool
+	prefix  string
+	where   string   // the URL with its secrets masked, for log lines
+	secrets []string // masked from any error text we log
+	local   *memoryStore
+	sink    RevocationSink
+	// known returns every revocation this replica holds, to write back to
+	// a store that lost its data; nil in the CLI.
+	known  func() []Revocation
 	logger *zap.Logger
 	now    func() time.Time
+	// healthEvery spaces the health checks.
+	healthEvery time.Duration
 
-	state   atomic.Int32 // stateUnknown, stateUp or stateDown
-	mu      sync.Mutex
-	pending []Revocation // made while Redis was away; written when it is back
+	state      atomic.Int32 // stateUnknown, stateUp or stateDown
+	subscribed atomic.Bool
+	report     bool // this store's state is the process's store gauges
+	queue      revocationQueue
+	flushMu    sync.Mutex // one flush at a time
+	syncMu     sync.Mutex // one resync at a time; guards epoch and server
+	epoch      string     // the store's epoch when this replica last synced
+	server     string     // run_id of the server that answered last
+	loaded     chan struct{}
+	loadOnce   sync.Once
 
-	ps *redis.PubSub
+	psMu sync.Mutex
+	ps   *redis.PubSub
 	// onSync, when set, runs after each successful resynchronization: the
 	// place to (re)write what a restarted Redis has lost.
 	onSync func(ctx context.Context)
@@ -49,16 +62,9 @@ const (
 	stateDown
 )
 
-const (
-	// redisRetryPause spaces reconnection attempts while Redis is away.
-	redisRetryPause = 500 * time.Millisecond
-	// redisIdleCheck is how long the event loop waits for a message before
-	// it checks that the connection is still alive.
-	redisIdleCheck = 2 * time.Second
-	// maxPendingRevocations bounds the queue kept while Redis is away; the
-	// revocations beyond it still apply in this process.
-	maxPendingRevocations = 10000
-)
+// redisHealthEvery is how often a replica asks Redis whether it is there,
+// on its command connections (where logins and logouts go).
+const redisHealthEvery = time.Second
 
 // incrScript starts a counter's window with its first increment, atomically
 // and on Redis 6 as well as 7 and Valkey.
@@ -70,19 +76,23 @@ return n`)
 // unix:// URL. It does not connect: start does, in the background, so a
 // Redis that is down at start-up does not stop Caddy from serving.
 func newRedisStore(rawURL, prefix string, sink RevocationSink, logger *zap.Logger) (*redisStore, error) {
-	client, where, secret, err := newRedisClient(rawURL)
+	client, where, secrets, err := newRedisClient(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	_, cluster := client.(*redis.ClusterClient)
 	return &redisStore{
-		client: client,
-		prefix: prefix,
-		where:  where,
-		secret: secret,
-		local:  newMemoryStore(nil, nil),
-		sink:   sink,
-		logger: logger,
-		now:    time.Now,
+		client:      client,
+		cluster:     cluster,
+		prefix:      prefix,
+		where:       where,
+		secrets:     secrets,
+		local:       newMemoryStore(nil, nil),
+		sink:        sink,
+		logger:      logger,
+		now:         time.Now,
+		healthEvery: redisHealthEvery,
+		loaded:      make(chan struct{}),
 	}, nil
 }
 
@@ -99,28 +109,6 @@ func (s *redisStore) up() bool { return s.state.Load() == stateUp }
 // Shared is true while Redis is reachable.
 func (s *redisStore) Shared() bool { return s.up() }
 
-// start connects and runs the event loop until Close.
-func (s *redisStore) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	s.done = make(chan struct{})
-	// Without channels Subscribe does not connect: run does, so a Redis
-	// that is down never holds up Caddy's start.
-	s.ps = s.client.Subscribe(ctx)
-	go s.run(ctx)
-}
-
-// Close stops the event loop (closing the subscription ends a read in
-// progress at once) and the client.
-func (s *redisStore) Close() error {
-	if s.stop != nil {
-		s.stop()
-		_ = s.ps.Close()
-		<-s.done
-	}
-	return s.client.Close()
-}
-
 // failed records that Redis did not answer op (a constant naming the
 // operation, for caddy_wechat_store_errors_total). Only a context the
 // caller cancelled is not Redis's fault.
@@ -132,20 +120,24 @@ func (s *redisStore) failed(ctx context.Context, op string, err error) {
 	}
 	procMetrics.storeError("redis", op)
 	if s.state.Swap(stateDown) != stateDown {
-		s.logger.Error("the wechat store is unreachable: sessions keep working from their cookies, logins use this process's claims, and logouts and revocations made now reach the other replicas when it is back; check the store setting of the wechat global option and that Redis/Valkey is running",
-			zap.String("store", s.where), zap.String("error", s.redact(err)))
+		s.gauge(storeMetrics.up, 0)
+		s.logger.Error("the wechat store is unreachable: sessions keep working from their cookies, logins use this process's claims, and logouts and revocations made now are queued and reach the other replicas when it is back; check the store setting of the wechat global option and that Redis/Valkey is running",
+			zap.String("store", s.where), zap.String("op", op), zap.String("error", s.redact(err)))
 	}
 }
 
-func (s *redisStore) redact(err error) string {
-	msg := err.Error()
-	if s.secret != "" {
-		msg = strings.ReplaceAll(msg, s.secret, "xxxxx")
+// gauge sets one of the process's store gauges, if this is its store.
+func (s *redisStore) gauge(g interface{ Set(float64) }, v float64) {
+	if s.report {
+		g.Set(v)
 	}
-	return msg
 }
 
-// Revoke applies r here at once and, through Redis, everywhere else.
+func (s *redisStore) redact(err error) string { return redactAll(err.Error(), s.secrets) }
+
+// Revoke applies r here at once and queues it for the store; it is written
+// now when Redis is up, and otherwise by the health check once Redis
+// answers again. It leaves the queue only once written.
 func (s *redisStore) Revoke(ctx context.Context, r Revocation) error {
 	if !r.valid() {
 		return errBadRevocation
@@ -153,23 +145,42 @@ func (s *redisStore) Revoke(ctx context.Context, r Revocation) error {
 	if s.sink != nil {
 		s.sink.Revoked(r)
 	}
-	if s.up() {
-		err := s.publish(ctx, r)
-		if err == nil {
-			return nil
+	now := s.now()
+	s.queue.remember(r, now)
+	if !s.queue.add(r) {
+		storeMetrics.revocations[revocationsLost].Inc()
+		if s.queue.lostNow(now) {
+			s.logger.Error("a revocation could not be queued for the wechat store (the queue is full after a long outage): it holds on this replica only; run caddy wechat-session revoke for that person once the store is back",
+				zap.String("store", s.where), zap.Int("queued", maxPendingRevocations))
 		}
-		s.failed(ctx, "revoke", err)
+		return nil
 	}
-	s.mu.Lock()
-	if len(s.pending) < maxPendingRevocations {
-		s.pending = append(s.pending, r)
+	if !s.up() || !s.flush(ctx) {
+		storeMetrics.revocations[revocationsQueued].Inc()
 	}
-	s.mu.Unlock()
 	return nil
 }
 
-// publish stores r (dropping revocations that have run their course) and
-// announces it to every replica.
+// flush writes the queue, front first; what was written leaves it. It
+// reports whether the queue is empty now.
+func (s *redisStore) flush(ctx context.Context) bool {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	for {
+		batch := s.queue.peek(flushBatch, s.now())
+		if len(batch) == 0 {
+			return true
+		}
+		if err := s.publish(ctx, batch...); err != nil {
+			s.failed(ctx, "publish", err)
+			return false
+		}
+		s.queue.done(len(batch))
+	}
+}
+
+// publish stores rs (dropping revocations that have run their course) and
+// announces them to every replica.
 func (s *redisStore) publish(ctx context.Context, rs ...Revocation) error {
 	now := s.now().Unix()
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -182,23 +193,6 @@ func (s *redisStore) publish(ctx context.Context, rs ...Revocation) error {
 		return nil
 	})
 	return err
-}
-
-// load returns every live revocation Redis holds.
-func (s *redisStore) load(ctx context.Context) ([]Revocation, error) {
-	members, err := s.client.ZRangeByScore(ctx, s.revocationsKey(), &redis.ZRangeBy{
-		Min: "(" + strconv.FormatInt(s.now().Unix(), 10), Max: "+inf",
-	}).Result()
-	if err != nil {
-		return nil, err
-	}
-	rs := make([]Revocation, 0, len(members))
-	for _, m := range members {
-		if r, err := decodeRevocation(m); err == nil {
-			rs = append(rs, r)
-		}
-	}
-	return rs, nil
 }
 
 func (s *redisStore) Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
@@ -269,99 +263,6 @@ func (s *redisStore) raise(ctx context.Context, key string, n int64) {
 	if err := raiseScript.Run(ctx, s.client, []string{s.key(key)}, n).Err(); err != nil && !isRedisNil(err) {
 		s.failed(ctx, "raise", err)
 	}
-}
-
-// run is the event loop: it subscribes to revocations, resynchronizes on
-// every (re)subscription, and notices when Redis goes away.
-func (s *redisStore) run(ctx context.Context) {
-	defer close(s.done)
-	ps := s.ps
-	if err := ps.Subscribe(ctx, s.channel()); err != nil {
-		s.failed(ctx, "subscribe", err) // Receive below retries
-	}
-	for ctx.Err() == nil {
-		msg, err := ps.ReceiveTimeout(ctx, redisIdleCheck)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				s.idle(ctx, ps)
-				continue
-			}
-			s.failed(ctx, "receive", err)
-			sleepCtx(ctx, redisRetryPause)
-			continue
-		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind == "subscribe" {
-				s.resync(ctx)
-			}
-		case *redis.Message:
-			if r, err := decodeRevocation(m.Payload); err == nil && s.sink != nil {
-				procMetrics.revocation(revocationReceived)
-				s.sink.Revoked(r)
-			}
-		}
-	}
-}
-
-// idle runs when no event came for a while: a ping on the subscription
-// connection finds a dead one, and a store marked down by a failed command
-// while the subscription stayed up comes back once Redis answers.
-func (s *redisStore) idle(ctx context.Context, ps *redis.PubSub) {
-	if err := ps.Ping(ctx); err != nil {
-		s.failed(ctx, "ping", err)
-		return
-	}
-	if !s.up() {
-		s.resync(ctx)
-	}
-}
-
-// resync writes what was revoked while Redis was away, then loads every
-// live revocation, so a replica that was cut off or just started refuses
-// what the others refuse.
-func (s *redisStore) resync(ctx context.Context) {
-	s.mu.Lock()
-	pending := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	if len(pending) > 0 {
-		if err := s.publish(ctx, pending...); err != nil {
-			s.requeue(pending)
-			s.failed(ctx, "publish", err)
-			return
-		}
-	}
-	rs, err := s.load(ctx)
-	if err != nil {
-		s.failed(ctx, "load", err)
-		return
-	}
-	if s.sink != nil && len(rs) > 0 {
-		s.sink.Revoked(rs...)
-	}
-	if s.onSync != nil {
-		s.onSync(ctx)
-	}
-	switch s.state.Swap(stateUp) {
-	case stateDown:
-		s.logger.Info("the wechat store is reachable again: revocations are shared between replicas again",
-			zap.String("store", s.where), zap.Int("revocations_loaded", len(rs)), zap.Int("revocations_written", len(pending)))
-	case stateUnknown:
-		s.logger.Info("the wechat store is connected: revocations, callback claims and token refreshes are shared between replicas",
-			zap.String("store", s.where), zap.Int("revocations_loaded", len(rs)))
-	}
-}
-
-func (s *redisStore) requeue(rs []Revocation) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	room := min(max(maxPendingRevocations-len(s.pending), 0), len(rs))
-	s.pending = append(rs[:room:room], s.pending...)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

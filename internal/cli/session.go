@@ -84,9 +84,12 @@ func runSession(ctx context.Context, sub string, fs *pflag.FlagSet, stdout io.Wr
 	if err != nil || store == "" {
 		return errors.New("--store is empty: set WECHAT_STORE or pass --store with the gateways' wechat store URL, e.g. redis://127.0.0.1:6379/0")
 	}
-	r, err := wechatauth.RevokeOpenID(ctx, store, prefix, app, openID, ttl)
+	r, note, err := wechatauth.RevokeOpenID(ctx, store, prefix, app, openID, ttl)
 	if err != nil {
 		return err
+	}
+	if note != "" {
+		fmt.Fprintln(stdout, "note: "+note)
 	}
 	fmt.Fprintf(stdout, "revoked every session of openid %s at %s issued until %s; gateways sharing the store refuse them within 2 s (kept until %s); the person can sign in again\n",
 		r.OpenID, r.AppID, time.UnixMilli(r.IssuedBefore).UTC().Format(time.RFC3339), time.Unix(r.Until, 0).UTC().Format(time.RFC3339))

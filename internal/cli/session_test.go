@@ -83,3 +83,4 @@ func TestSessionRevokeFailsWithoutStore(t *testing.T) {
 		t.Fatalf("unknown subcommand: %v", err)
 	}
 }
+
