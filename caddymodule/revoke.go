@@ -21,9 +21,9 @@ func sessionTTLKey(appID string) string { return "session_ttl:" + appID }
 // The revocation is kept for sessionTTL, or for the longest session_ttl a
 // gateway announced for the app if that is longer. Unlike a gateway, it
 // fails when the store is unreachable: nothing would have been revoked.
-// When the announced session_ttl cannot be read (on Cluster, its key may
-// sit on a shard that is down) the revocation is still written, kept for
-// sessionTTL, and note says so.
+// On Cluster, when the announced session_ttl cannot be read (its key may
+// sit on a shard that is down while the revocations' shard is up), the
+// revocation is still written, kept for sessionTTL, and note says so.
 func RevokeOpenID(ctx context.Context, storeURL, keyPrefix, appID, openID string, sessionTTL time.Duration) (r Revocation, note string, err error) {
 	if !validWeChatID(appID) {
 		return Revocation{}, "", fmt.Errorf("app %q is not an AppID: use the app_id of the wechat_auth handler, e.g. wx0123456789abcdef", appID)
@@ -49,6 +49,8 @@ func RevokeOpenID(ctx context.Context, storeURL, keyPrefix, appID, openID string
 		if secs, perr := strconv.ParseInt(v, 10, 64); perr == nil {
 			keep = max(keep, time.Duration(secs)*time.Second)
 		}
+	case !isRedisNil(err) && !s.cluster:
+		return Revocation{}, "", fmt.Errorf("cannot reach the store %s: %s: check the URL and that Redis/Valkey is running; nothing was revoked", s.where, s.redact(err))
 	case !isRedisNil(err):
 		note = fmt.Sprintf("could not read the session_ttl the gateways announced (%s); the revocation is kept for --session-ttl %s", s.redact(err), sessionTTL)
 	}

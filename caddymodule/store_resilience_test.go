@@ -251,3 +251,30 @@ func TestRevocationSetBounds(t *testing.T) {
 		t.Fatalf("overflow log lines: %v", lines)
 	}
 }
+
+// TestStoreLogsMaskTheSentinelPassword: a Sentinel URL's data-node
+// password, which can only go in ?password=, is masked in every log line
+// (the start-up and outage lines name the store).
+func TestStoreLogsMaskTheSentinelPassword(t *testing.T) {
+	const secret = "data-node-s3cret"
+	core, logs := observer.New(zapcore.InfoLevel)
+	s, err := newRedisStore("redis://:sentinel-s3cret@127.0.0.1:1/0?master_name=mymaster&password="+secret, "p:", nil, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	defer s.Close()
+	waitFor(t, 5*time.Second, "outage logged", func() bool { return logs.Len() > 0 })
+	for _, e := range logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		if strings.Contains(line, secret) || strings.Contains(line, "sentinel-s3cret") {
+			t.Fatalf("a log line shows a password: %s", line)
+		}
+		if !strings.Contains(line, "password=xxxxx") {
+			t.Fatalf("the line does not name the masked store: %s", line)
+		}
+	}
+	if got := MaskStoreURL("rediss://u:p4ss@h:1/0?master_name=m&password=" + secret + "&sentinel_password=y"); strings.Contains(got, secret) || strings.Contains(got, "p4ss") || !strings.Contains(got, "sentinel_password=xxxxx") {
+		t.Fatalf("MaskStoreURL left a secret: %s", got)
+	}
+}

@@ -121,6 +121,18 @@ func MaskStoreURL(raw string) string {
 	return where
 }
 
+// StoreURLHoldsSecret reports whether a store URL holds a password
+// literally: in its userinfo or in a secret query parameter.
+func StoreURLHoldsSecret(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	_, secrets := maskStoreURL(u)
+	_, hasPassword := u.User.Password()
+	return hasPassword || len(secrets) > 0
+}
+
 // redactAll masks every secret in msg, longest first so a secret that
 // contains another is masked whole.
 func redactAll(msg string, secrets []string) string {

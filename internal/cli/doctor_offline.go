@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -410,11 +409,11 @@ func checkStore(r *doctorReport, configs []*doctorConfig) {
 		if strings.Contains(c.Store, "{") {
 			continue
 		}
-		if u, err := url.Parse(c.Store); err == nil && u.User != nil {
-			if _, hasPassword := u.User.Password(); hasPassword {
-				r.problem(c.File, "secret_in_config", "the store URL (global option wechat { store … }) holds a password that appears in the adapted JSON",
-					"write store {env.WECHAT_STORE} (or {file./run/secrets/wechat_store}) and put the URL there")
-			}
+		// A password in the userinfo, or in the query (?password=, how a
+		// Sentinel URL carries the data nodes' one).
+		if wechatauth.StoreURLHoldsSecret(c.Store) {
+			r.problem(c.File, "secret_in_config", "the store URL (global option wechat { store … }) holds a password that appears in the adapted JSON",
+				"write store {env.WECHAT_STORE} (or {file./run/secrets/wechat_store}) and put the URL there")
 		}
 	}
 	if len(configs) > 1 && withStore < len(configs) {

@@ -202,6 +202,8 @@ var doctorCases = []doctorCase{
 		check: "secret_in_config", message: []string{"{$VAR}", "caddy adapt"}, fix: []string{"{env.WECHAT_APP_SECRET}"}, code: 1},
 	{name: "Redis password in the store URL leaks into adapted JSON", files: one("{\n\twechat {\n\t\tstore redis://:hunter2-store-password@127.0.0.1:6379/0\n\t}\n}\n" + goodSite),
 		check: "secret_in_config", message: []string{"store URL", "password"}, fix: []string{"{env.WECHAT_STORE}"}, code: 1},
+	{name: "Sentinel data-node password in the store URL's query leaks into adapted JSON", files: one("{\n\twechat {\n\t\tstore redis://127.0.0.1:26379/0?master_name=mymaster&password=hunter2-data-password\n\t}\n}\n" + goodSite),
+		check: "secret_in_config", message: []string{"store URL", "password"}, fix: []string{"{env.WECHAT_STORE}"}, code: 1},
 	{name: "session keys missing on one replica of a pair", files: map[string]string{
 		"replica-a.Caddyfile": goodSite,
 		"replica-b.Caddyfile": strings.Replace(goodSite, "\t\t\tsession_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}\n", "", 1)},

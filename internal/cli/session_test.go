@@ -83,4 +83,3 @@ func TestSessionRevokeFailsWithoutStore(t *testing.T) {
 		t.Fatalf("unknown subcommand: %v", err)
 	}
 }
-
