@@ -72,7 +72,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	var desktopFollowers string // desktop_login's, which may come later in the block
 	for d.NextBlock(0) {
 		name := d.Val()
-		if seen[name] && name != "session_keys" && name != "redirect_domains" && name != "relay_for" && name != "jssdk_domains" && name != "relay_key" {
+		if seen[name] && name != "session_keys" && name != "redirect_domains" && name != "relay_for" && name != "jssdk_domains" && name != "relay_key" && name != "page" {
 			return d.Errf("%s is set twice: keep one", name)
 		}
 		seen[name] = true
@@ -191,6 +191,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("require_subscribe takes at most one value: the URL of the account's QR code image")
 			}
+		case "site_name":
+			if err := oneArg(d, &h.SiteName); err != nil {
+				return err
+			}
+		case "page":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Errf("page takes a page name and a template file: page declined /etc/caddy/pages/declined.html")
+			}
+			if h.Pages == nil {
+				h.Pages = map[string]string{}
+			}
+			if _, dup := h.Pages[args[0]]; dup {
+				return d.Errf("page %s is set twice: keep one", args[0])
+			}
+			h.Pages[args[0]] = args[1]
 		case "api_base":
 			if err := oneArg(d, &h.APIBase); err != nil {
 				return err
@@ -200,7 +216,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, keep_fragment", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, keep_fragment, site_name, page", name)
 		}
 	}
 	if desktopFollowers != "" {

@@ -130,7 +130,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, site origi
 	case outcomeDeclined:
 		h.writeDeclined(w, r, f, retry)
 	case outcomeSnapshot:
-		writePage(w, http.StatusOK, "snapshot", page{Title: "请使用完整服务", ActionURL: retry})
+		h.writeSitePage(w, http.StatusOK, "snapshot", page{Title: "请使用完整服务", ActionURL: retry})
 	case outcomeCodeFailed:
 		writePage(w, http.StatusBadRequest, "error", page{
 			Heading:     "授权已失效",

@@ -51,13 +51,17 @@ func CheckConfig(raw json.RawMessage) error {
 	return err
 }
 
-// checkSecret: only a relay client without follower lookups talks to WeChat
-// through another site, and so needs no app_secret.
+// checkSecret runs the Provision rules after Validate that need expanded
+// values or files: the app_secret (only a relay client without follower
+// lookups talks to WeChat through another site, and so needs none), and
+// the site's own pages, which it loads.
 func (h *Handler) checkSecret(secret string) error {
 	if secret == "" && (h.Relay == "" || h.SubscriberInfo || h.RequireSubscribe) {
 		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set (a site with relay needs it only for subscriber_info and require_subscribe)")
 	}
-	return nil
+	var err error
+	h.sitePages, err = loadSitePages(h.Pages)
+	return err
 }
 
 // expandSessionKeys expands and decodes session_keys; keys are the

@@ -197,6 +197,11 @@ type Handler struct {
 	// opens hand-backs.
 	RelayKeys []RelayKey `json:"relay_keys,omitempty"`
 
+	// SiteName names the site on the visitor pages (e.g. 报表系统).
+	SiteName string `json:"site_name,omitempty"`
+	// Pages maps a visitor page to the site's own template (sitepages.go).
+	Pages map[string]string `json:"pages,omitempty"`
+
 	// ProtectRaw limits which requests need a session; the Caddyfile fills it
 	// from the directive's matcher. Empty: every request. Endpoints under
 	// path_prefix answer whether or not they match.
@@ -221,6 +226,7 @@ type Handler struct {
 	endpointPath string
 	ttl          time.Duration
 	relay        *relayState // relay_for or relay; nil for neither
+	sitePages    sitePageSet
 	now          func() time.Time
 	validated    bool
 }

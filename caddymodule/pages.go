@@ -38,18 +38,25 @@ type page struct {
 	PageURL     string
 	// Refresh, when set, sends the browser there after a few seconds.
 	Refresh string
+	// SiteName is the site's own name (site_name), "" for none.
+	SiteName string
 }
 
 // writePage renders a page with the status. It never fails in a way the
 // visitor sees as a stack: a template error falls back to plain text.
 func writePage(w http.ResponseWriter, status int, name string, p page) {
+	writeTemplate(w, status, pageTemplates[name], p)
+}
+
+// writeTemplate renders a page set's layout with p.
+func writeTemplate(w http.ResponseWriter, status int, t *template.Template, p page) {
 	if p.Title == "" {
 		p.Title = p.Heading
 	}
 	var buf bytes.Buffer
-	if err := pageTemplates[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
 		buf.Reset()
-		buf.WriteString(p.Heading)
+		buf.WriteString(template.HTMLEscapeString(p.Heading))
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
@@ -66,9 +73,9 @@ func qrSVG(text string) template.HTML {
 	return template.HTML(qrsvg.SVG(text)) // built from numbers only
 }
 
-func writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
+func (h *Handler) writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
 	// 403, not 200: forward-auth callers treat any 2xx as "let them in".
-	writePage(w, http.StatusForbidden, "openinwechat", page{
+	h.writeSitePage(w, http.StatusForbidden, "openinwechat", page{
 		Title:   "请在微信中打开",
 		QR:      qrSVG(pageURL),
 		PageURL: pageURL,
@@ -80,10 +87,10 @@ func writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
 // back to the page, rather than a page that asks to authorize again.
 func (h *Handler) writeDeclined(w http.ResponseWriter, r *http.Request, f flowState, retry string) {
 	if f.Scope == wechat.ScopeUserInfo && h.identityFrom(r) != nil {
-		writePage(w, http.StatusOK, "declinedkept", page{Title: "未获取头像和昵称", ActionURL: f.Return, Refresh: f.Return})
+		h.writeSitePage(w, http.StatusOK, "declinedkept", page{Title: "未获取头像和昵称", ActionURL: f.Return, Refresh: f.Return})
 		return
 	}
-	writePage(w, http.StatusOK, "declined", page{Title: "未完成授权", UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
+	h.writeSitePage(w, http.StatusOK, "declined", page{Title: "未完成授权", UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
 }
 
 func writeDenied(w http.ResponseWriter) {

@@ -228,7 +228,7 @@ func (h *Handler) writeRefusal(w http.ResponseWriter, r *http.Request, d decisio
 		case h.NonWeChat == nonWeChatDeny:
 			writeDenied(w)
 		default:
-			writeOpenInWeChat(w, site.absolute(ret))
+			h.writeOpenInWeChat(w, site.absolute(ret))
 		}
 	case signInAPI:
 		h.writeSignInJSON(w, site, ret)
@@ -245,7 +245,7 @@ func (h *Handler) writeRefusal(w http.ResponseWriter, r *http.Request, d decisio
 			writeJSONError(w, http.StatusForbidden, "not_subscribed", "follow the Official Account in WeChat, then retry", "")
 			return
 		}
-		writePage(w, http.StatusForbidden, "subscribe", page{
+		h.writeSitePage(w, http.StatusForbidden, "subscribe", page{
 			Title:     "请先关注公众号",
 			QRImage:   h.SubscribeQR,
 			ActionURL: h.PathPrefix + "/subscribed?rd=" + url.QueryEscape(ret),

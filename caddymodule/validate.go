@@ -83,6 +83,9 @@ func (h *Handler) Validate() error {
 	if err := checkHeaderPrefix(h.HeaderPrefix); err != nil {
 		return err
 	}
+	if err := h.validateSitePages(); err != nil {
+		return err
+	}
 	if h.SubscriberTTL < 0 {
 		return fmt.Errorf("subscriber_ttl %s is negative: use e.g. 5m", time.Duration(h.SubscriberTTL))
 	}

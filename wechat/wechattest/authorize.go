@@ -68,7 +68,7 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	case scope != "snsapi_base" && scope != "snsapi_userinfo":
 		s.authorizeError(w, 10005)
 	case s.checkRedirect(redirectURI) != 0:
-		s.authorizeError(w, s.checkRedirect(redirectURI))
+		s.redirectError(w, s.checkRedirect(redirectURI), redirectURI, s.Domains())
 	case !q.Has("state"):
 		s.authorizeError(w, 10013)
 	default:
@@ -182,6 +182,19 @@ func withQuery(redirectURI string, v url.Values) string {
 
 func (s *Simulator) authorizeError(w http.ResponseWriter, code int) {
 	s.authorizeErrorMsg(w, code, authorizeErrors[code])
+}
+
+// redirectError is a 10003 or 10039 page that says, in Chinese, which
+// redirect_uri arrived and which callback domains it was checked against:
+// what a developer needs to fix the setting.
+func (s *Simulator) redirectError(w http.ResponseWriter, code int, redirectURI string, domains []string) {
+	w.Header().Set("X-WeChat-Mock-Error", itoa(code))
+	hint := "redirect_uri 的域名（含端口和路径）不在下面的网页授权域名之内：换成已登记的域名，或用 --domain 登记这个域名。"
+	if code == errSchemeMismatch {
+		hint = "redirect_uri 的协议（http 或 https）与登记的网页授权域名不一致：网站在负载均衡后面时，让网关信任它的 X-Forwarded-Proto。"
+	}
+	s.renderPage(w, http.StatusOK, "error", map[string]any{"Code": code, "Msg": authorizeErrors[code], "Hint": hint,
+		"RedirectURI": redirectURI, "Domains": strings.Join(domains, "、")})
 }
 
 func (s *Simulator) authorizeErrorMsg(w http.ResponseWriter, code int, msg string) {

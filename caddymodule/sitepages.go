@@ -1,0 +1,101 @@
+package wechatauth
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// A gateway in front of a Grafana or an admin tool should not tell its
+// visitors about phone numbers: the default pages are generic, a site names
+// itself (site_name) and may replace the body of each page a visitor reads
+// (page <name> <file>), checked when Caddy starts.
+
+// sitePageNames are the pages a site may replace, with what each is for.
+var sitePageNames = map[string]string{
+	"declined":     "the visitor declined WeChat's consent and has no session",
+	"declinedkept": "the visitor declined the optional consent (完善资料) and keeps the silent session",
+	"snapshot":     "WeChat showed its snapshot page (快照页): no identity",
+	"openinwechat": "a browser outside WeChat: the QR code of the page to open in WeChat",
+	"subscribe":    "require_subscribe: the visitor does not follow the account",
+}
+
+// sitePageSet is a site's own page templates by name.
+type sitePageSet map[string]*template.Template
+
+// maxSiteName bounds site_name, which every page shows in its heading.
+const maxSiteName = 40
+
+func sitePageList() string {
+	names := make([]string, 0, len(sitePageNames))
+	for n := range sitePageNames {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// validateSitePages checks site_name and the names of page; the files are
+// read and parsed by loadSitePages.
+func (h *Handler) validateSitePages() error {
+	if utf8.RuneCountInString(h.SiteName) > maxSiteName || strings.ContainsAny(h.SiteName, "\r\n<>") {
+		return fmt.Errorf("site_name %q must be one line of at most %d characters, without < or >", h.SiteName, maxSiteName)
+	}
+	for name, file := range h.Pages {
+		if _, ok := sitePageNames[name]; !ok {
+			return fmt.Errorf("page %q is not a page the gateway shows: use one of %s", name, sitePageList())
+		}
+		if strings.TrimSpace(file) == "" {
+			return fmt.Errorf("page %s needs a file: page %s /etc/caddy/pages/%s.html", name, name, name)
+		}
+	}
+	return nil
+}
+
+// loadSitePages parses each page file into the shared layout and renders it
+// once with sample values, so a mistake stops Caddy at start with the file's
+// name rather than showing a visitor a broken page.
+func loadSitePages(pages map[string]string) (sitePageSet, error) {
+	if len(pages) == 0 {
+		return nil, nil
+	}
+	out := make(sitePageSet, len(pages))
+	for name, file := range pages {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("page %s: %v: give a readable HTML file", name, err)
+		}
+		if !strings.Contains(string(b), `{{define "body"}}`) {
+			return nil, fmt.Errorf(`page %s: %s must define the page's body: {{define "body"}}<h1>…</h1>{{end}} (see docs/setup.md, Pages)`, name, file)
+		}
+		t, err := template.ParseFS(pageFiles, "pages/layout.html")
+		if err == nil {
+			t, err = t.Parse(string(b))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("page %s: %s is not a valid template: %v", name, file, err)
+		}
+		sample := page{Title: "t", SiteName: "s", ActionURL: "/", PageURL: "https://example.com/", QR: qrSVG("https://example.com/"), QRImage: "https://example.com/qr.png", UserInfo: true}
+		if err := t.ExecuteTemplate(io.Discard, "layout", sample); err != nil {
+			return nil, fmt.Errorf("page %s: %s fails to render: %v", name, file, err)
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+// writeSitePage renders one of the pages a site may replace, with the
+// site's name.
+func (h *Handler) writeSitePage(w http.ResponseWriter, status int, name string, p page) {
+	p.SiteName = h.SiteName
+	if t := h.sitePages[name]; t != nil {
+		writeTemplate(w, status, t, p)
+		return
+	}
+	writePage(w, status, name, p)
+}
