@@ -242,22 +242,74 @@ func (h *Handler) capFlows(w http.ResponseWriter, r *http.Request, site origin) 
 
 // stripOurCookies removes the session and flow cookies from the Cookie header
 // that goes upstream: the upstream gets identity from our headers, and a
-// cookie it never needs is a cookie it cannot leak.
+// cookie it never needs is a cookie it cannot leak. It runs on every request,
+// so the usual cases allocate nothing: a header without our cookies is left
+// as it is, one with only ours is dropped, and one whose cookies of ours lead
+// or trail the site's own (browsers order cookies by path length, then age:
+// ours, set at login, usually come first) loses them by slicing. Only ours
+// between two of the site's cookies make a new header.
 func stripOurCookies(h http.Header, sessionName, flowPrefix string) {
 	lines := h["Cookie"]
-	if len(lines) == 0 {
+	if len(lines) != 1 {
+		for _, line := range lines { // several lines: rare (HTTP/2 joins them)
+			if hasOurCookie(line, sessionName, flowPrefix) {
+				rebuildCookies(h, lines, sessionName, flowPrefix)
+				return
+			}
+		}
 		return
 	}
-	found := false
-	for _, line := range lines {
-		if cookieLineHasOurs(line, sessionName, flowPrefix) {
-			found = true
+	line := lines[0]
+	if !hasOurCookie(line, sessionName, flowPrefix) {
+		return
+	}
+	rest := trimOurCookies(line, sessionName, flowPrefix)
+	switch {
+	case rest == "":
+		delete(h, "Cookie")
+	case hasOurCookie(rest, sessionName, flowPrefix):
+		rebuildCookies(h, lines, sessionName, flowPrefix)
+	default:
+		// The request's own value slice (the server made it for this request
+		// alone) takes the shorter string: no allocation, and no slice
+		// shared with another request.
+		lines[0] = rest
+	}
+}
+
+// trimOurCookies cuts our cookies, and empty pairs, off both ends of a Cookie
+// line and trims what is left: a substring, without allocating.
+func trimOurCookies(line, sessionName, flowPrefix string) string {
+	for line != "" {
+		part, rest, _ := strings.Cut(line, ";")
+		if p := strings.TrimSpace(part); p != "" && !isOurCookie(p, sessionName, flowPrefix) {
 			break
 		}
+		line = rest
 	}
-	if !found {
-		return
+	for line != "" {
+		i := strings.LastIndexByte(line, ';')
+		if p := strings.TrimSpace(line[i+1:]); p != "" && !isOurCookie(p, sessionName, flowPrefix) {
+			break
+		}
+		line = line[:max(i, 0)]
 	}
+	return strings.TrimSpace(line)
+}
+
+// hasOurCookie reports whether a Cookie line holds one of our cookies.
+func hasOurCookie(line, sessionName, flowPrefix string) bool {
+	for part := range strings.SplitSeq(line, ";") {
+		if isOurCookie(strings.TrimSpace(part), sessionName, flowPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// rebuildCookies writes the Cookie header without our cookies, as one line
+// (or none when nothing else is left).
+func rebuildCookies(h http.Header, lines []string, sessionName, flowPrefix string) {
 	var b strings.Builder
 	size := 0
 	for _, line := range lines {
@@ -281,15 +333,6 @@ func stripOurCookies(h http.Header, sessionName, flowPrefix string) {
 		return
 	}
 	h["Cookie"] = []string{b.String()}
-}
-
-func cookieLineHasOurs(line, sessionName, flowPrefix string) bool {
-	for part := range strings.SplitSeq(line, ";") {
-		if isOurCookie(strings.TrimSpace(part), sessionName, flowPrefix) {
-			return true
-		}
-	}
-	return false
 }
 
 func isOurCookie(pair, sessionName, flowPrefix string) bool {

@@ -35,6 +35,10 @@ func TestStripOurCookiesRemovesSessionAndFlowCookiesOnly(t *testing.T) {
 		{"duplicates of ours", []string{"wechat_session=1; wechat_session=2; wechat_session=3; k=v"}, []string{"k=v"}},
 		{"name without value", []string{"wechat_session; a=1"}, []string{"a=1"}},
 		{"quoted value", []string{`wechat_session="abc"; a="b"`}, []string{`a="b"`}},
+		{"ours leading: the rest as sent", []string{"wechat_session=x; wechat_session_flow_Q=1; a=1;b=2"}, []string{"a=1;b=2"}},
+		{"ours trailing", []string{"a=1; b=2; wechat_session=x"}, []string{"a=1; b=2"}},
+		{"ours at both ends", []string{"wechat_session=x; a=1; b=2 ;wechat_session_flow_Q=1;"}, []string{"a=1; b=2"}},
+		{"ours at an end and between", []string{"wechat_session=x; a=1; wechat_session_flow_Q=1; b=2"}, []string{"a=1; b=2"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -57,6 +61,34 @@ func TestStripOurCookiesRemovesSessionAndFlowCookiesOnly(t *testing.T) {
 	stripOurCookies(h, name, flow)
 	if len(h) != 0 {
 		t.Errorf("no Cookie header: got %v", h)
+	}
+}
+
+// TestStripOurCookiesAllocatesNothingUsually: every request of a session
+// runs the strip, so the usual headers (no cookie of ours, only ours, ours
+// before or after the site's own) cost no allocation, and the request's value
+// is changed in its own slice, never through one another request could hold.
+func TestStripOurCookiesAllocatesNothingUsually(t *testing.T) {
+	const name, flow = "wechat_session", "wechat_session_flow_"
+	for _, line := range []string{
+		"a=1; b=2",
+		"wechat_session=abc; wechat_session_flow_QQQQQQQQQQ=x",
+		"wechat_session=abc; a=1; b=2",
+		"a=1; b=2; wechat_session=abc",
+	} {
+		lines := []string{line}
+		h := http.Header{"Cookie": lines}
+		allocs := testing.AllocsPerRun(100, func() {
+			lines[0] = line
+			h["Cookie"] = lines
+			stripOurCookies(h, name, flow)
+		})
+		if allocs != 0 {
+			t.Errorf("%q: %.0f allocations per strip, want 0", line, allocs)
+		}
+		if got, ok := h["Cookie"]; ok && &got[0] != &lines[0] {
+			t.Errorf("%q: the Cookie value moved to another slice", line)
+		}
 	}
 }
 

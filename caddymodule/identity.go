@@ -140,6 +140,10 @@ type identity struct {
 	phNickname any
 	phAvatar   any
 	phSource   any
+	// placeholders answers {http.auth.user.*} from the fields above: built
+	// once per session, so a request registers it instead of writing six
+	// entries into its replacer's map (see apply).
+	placeholders caddy.ReplacerFunc
 }
 
 // owns reports whether a header value is one a wechat_auth handler set from
@@ -179,7 +183,37 @@ func newIdentity(s Session) *identity {
 	if s.Scope == wechat.ScopeLogin {
 		id.source, id.phSource = sourceWeb, "web"
 	}
+	id.placeholders = id.placeholder
 	return id
+}
+
+// userPlaceholderPrefix is the namespace of the identity placeholders.
+const userPlaceholderPrefix = "http.auth.user."
+
+// placeholder is the replacer provider of an identity: {http.auth.user.id}
+// and the others apply documents; an empty value is still known, so a
+// Caddyfile using {http.auth.user.unionid} gets "" rather than the
+// placeholder's own text. It allocates nothing.
+func (id *identity) placeholder(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, userPlaceholderPrefix)
+	if !ok {
+		return nil, false
+	}
+	switch name {
+	case "id":
+		return id.phOpenID, true
+	case "unionid":
+		return id.phUnionID, true
+	case "scope":
+		return id.phScope, true
+	case "nickname":
+		return id.phNickname, true
+	case "avatar":
+		return id.phAvatar, true
+	case "source":
+		return id.phSource, true
+	}
+	return nil, false
 }
 
 // apply sets our identity headers on h (shared, read-only value slices) and
@@ -198,7 +232,17 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 	if id.avatar != nil {
 		h[n.avatar] = id.avatar
 	}
-	if repl != nil {
+	if repl == nil {
+		return
+	}
+	// The usual request: nothing has set an identity placeholder yet, so
+	// the identity's own provider answers them all. A replacer consults
+	// its static values first, so when something earlier in the chain did
+	// (another wechat_auth, basic_auth, vars) this identity must be written
+	// over them, as static values, to be the one that counts.
+	if _, set := repl.Get(userPlaceholderPrefix + "id"); !set {
+		repl.Map(id.placeholders)
+	} else {
 		repl.Set("http.auth.user.id", id.phOpenID)
 		repl.Set("http.auth.user.unionid", id.phUnionID)
 		repl.Set("http.auth.user.scope", id.phScope)

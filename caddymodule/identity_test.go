@@ -221,3 +221,40 @@ func TestNicknameIsPercentEncodedUTF8AndHeaderSafe(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyWritesNoPlaceholderMap: the identity answers its placeholders
+// itself (built once per session), so a request's fresh replacer gets no
+// map entries, and no allocation, from apply.
+func TestApplyWritesNoPlaceholderMap(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	id := newIdentity(validSession())
+	h := http.Header{}
+	repls := make([]*caddy.Replacer, 101) // AllocsPerRun calls once more than asked
+	for i := range repls {
+		repls[i] = caddy.NewReplacer()
+		repls[i].Map(func(string) (any, bool) { return nil, false }) // as Caddy's HTTP server does
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		n.apply(h, repls[i], id)
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("apply allocated %.1f times per request, want 0", allocs)
+	}
+	if got := repls[0].ReplaceAll("{http.auth.user.id} {http.auth.user.source}", "?"); got != id.sess.OpenID+" mp" {
+		t.Errorf("placeholders = %q", got)
+	}
+}
+
+// TestALaterApplyWins: of two wechat_auth handlers of one request (two
+// apps), the placeholders say the later one's identity.
+func TestALaterApplyWins(t *testing.T) {
+	n := newHeaderNames(defaultHeaderPrefix)
+	repl := caddy.NewReplacer()
+	n.apply(http.Header{}, repl, newIdentity(Session{AppID: "wx1", OpenID: "first", Scope: "snsapi_base"}))
+	n.apply(http.Header{}, repl, newIdentity(Session{AppID: "wx2", OpenID: "second", UnionID: "u2", Scope: "snsapi_login"}))
+	if got := repl.ReplaceAll("{http.auth.user.id} {http.auth.user.unionid} {http.auth.user.source}", "?"); got != "second u2 web" {
+		t.Errorf("placeholders after two handlers = %q, want the second's", got)
+	}
+}

@@ -136,6 +136,7 @@ func (h *Handler) decideFollower(r *http.Request, id *identity) decision {
 			// user/info. The memoized identity is shared, so copy it.
 			withUnion := *id
 			withUnion.unionID, withUnion.phUnionID = unionID, unionID[0]
+			withUnion.placeholders = withUnion.placeholder // answers from the copy
 			d.id = &withUnion
 		}
 	default:
