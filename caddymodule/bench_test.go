@@ -137,7 +137,9 @@ func BenchmarkHeaders(b *testing.B) {
 // BenchmarkServeHTTPAuthenticated is the whole handler on the hot path, our
 // cookie between two of the site's (the Cookie header is rebuilt).
 func BenchmarkServeHTTPAuthenticated(b *testing.B) {
-	benchServeHTTP(b, func(h *Handler, value string) string { return "other=1; " + h.CookieName + "=" + value + "; theme=dark" })
+	benchServeHTTP(b, func(h *Handler, value string) string {
+		return "other=1; " + h.CookieName + "=" + value + "; theme=dark"
+	})
 }
 
 // BenchmarkServeHTTPAuthenticatedOursFirst is the same with the cookies in a
