@@ -18,6 +18,7 @@ type config struct {
 	conns, threads, rounds, loginLoad int
 	skipGo                            bool
 	caddy, results, goCmd             string
+	profileDir                        string // PROFILE: where CPU profiles of the front Caddys go; "" for none
 	wrkCPUs, serverCPUs               string // taskset CPU lists; "" means not pinned
 }
 
@@ -27,6 +28,8 @@ func configFromEnv() (config, error) {
 		results: env("RESULTS", "bench/results.txt"),
 		goCmd:   env("GO", "go"),
 		skipGo:  env("SKIP_GO", "0") == "1",
+		// An extra run per front target after the measured rounds, not counted.
+		profileDir: os.Getenv("PROFILE"),
 	}
 	var errs []error
 	seconds := func(name, def string, min time.Duration) time.Duration {
@@ -50,7 +53,7 @@ func configFromEnv() (config, error) {
 	c.duration = seconds("DURATION", "10s", time.Second)
 	c.warmup = seconds("WARMUP", "3s", 0)
 	c.conns, c.threads = integer("CONNS", "32"), integer("THREADS", "2")
-	c.rounds, c.loginLoad = integer("ROUNDS", "3"), integer("LOGIN_LOAD", "1000")
+	c.rounds, c.loginLoad = integer("ROUNDS", "5"), integer("LOGIN_LOAD", "1000")
 	if c.conns < c.threads {
 		errs = append(errs, fmt.Errorf("CONNS (%d) must be ≥ THREADS (%d) for wrk", c.conns, c.threads))
 	}
@@ -66,20 +69,24 @@ func env(name, def string) string {
 	return def
 }
 
-// pinning reads PIN. auto, on two or more CPUs: wrk on the last CPU, every
-// server on the others, so the servers always have the same CPU whatever wrk
-// uses (bench/README.md, CPU pinning).
+// pinning reads PIN (bench/README.md, CPU pinning). auto, on two or more
+// CPUs: wrk on the last CPU and the servers on every CPU, so each Caddy runs
+// with GOMAXPROCS = the machine's CPUs, as a user's does. split: wrk on the
+// last CPU, every server on the others (GOMAXPROCS 1 on two CPUs: make bench's
+// setting before issue 30).
 func pinning(pin string) (wrkCPUs, serverCPUs string, err error) {
 	n := runtime.NumCPU()
 	_, tasksetErr := exec.LookPath("taskset")
 	switch {
 	case pin == "off" || pin == "0" || pin == "no":
 		return "", "", nil
-	case pin == "auto" && (n < 2 || tasksetErr != nil):
+	case (pin == "auto" || pin == "split") && (n < 2 || tasksetErr != nil):
 		return "", "", nil
-	case pin == "auto" && n == 2:
-		return "1", "0", nil
 	case pin == "auto":
+		return strconv.Itoa(n - 1), "", nil
+	case pin == "split" && n == 2:
+		return "1", "0", nil
+	case pin == "split":
 		return strconv.Itoa(n - 1), fmt.Sprintf("0-%d", n-2), nil
 	case strings.Count(pin, ":") == 1 && tasksetErr == nil:
 		w, s, _ := strings.Cut(pin, ":")
@@ -87,7 +94,7 @@ func pinning(pin string) (wrkCPUs, serverCPUs string, err error) {
 	case strings.Count(pin, ":") == 1:
 		return "", "", fmt.Errorf("PIN=%s needs taskset (Debian package util-linux)", pin)
 	}
-	return "", "", fmt.Errorf("PIN=%s: want auto, off or WRK_CPUS:SERVER_CPUS such as 1:0", pin)
+	return "", "", fmt.Errorf("PIN=%s: want auto, split, off or WRK_CPUS:SERVER_CPUS such as 1:0", pin)
 }
 
 // pinned prefixes a command with taskset when cpus is set.

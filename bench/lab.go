@@ -29,8 +29,9 @@ type lab struct {
 
 // A proc is one process of the lab.
 type proc struct {
-	name string
-	addr string // 127.0.0.1:port
+	name  string
+	addr  string // 127.0.0.1:port
+	admin string // a front Caddy's admin endpoint (127.0.0.1:port) for /debug/vars and /debug/pprof; "" for none
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{} // closed when the process has exited
@@ -53,7 +54,7 @@ func startLab(ctx context.Context, cfg config, targets []target) (*lab, error) {
 	}
 	l := &lab{dir: dir, servers: map[string]*proc{}}
 	hashKey, blockKey := randomKey(), randomKey()
-	ports, err := freePorts(3 + len(targets))
+	ports, err := freePorts(3 + 2*len(targets))
 	if err != nil {
 		return l, err
 	}
@@ -78,12 +79,13 @@ func startLab(ctx context.Context, cfg config, targets []target) (*lab, error) {
 			}
 			global = "wechat {\n\t\tstore redis://127.0.0.1:" + redisPort + "/0\n\t}"
 		}
-		p := port()
+		p, admin := port(), "127.0.0.1:"+port()
 		l.servers[key] = l.start(cfg.serverCPUs, serverName(t), p, []string{
-			"BENCH_PORT=" + p, "BENCH_UPSTREAM_PORT=" + upstreamPort, "BENCH_MOCK_PORT=" + mockPort,
+			"BENCH_PORT=" + p, "BENCH_ADMIN=" + admin, "BENCH_UPSTREAM_PORT=" + upstreamPort, "BENCH_MOCK_PORT=" + mockPort,
 			"BENCH_GLOBAL_OPTIONS=" + global, "BENCH_APP_SECRET=0123456789abcdef0123456789abcdef",
 			"BENCH_HASH_KEY=" + hashKey, "BENCH_BLOCK_KEY=" + blockKey,
 		}, cfg.caddy, "run", "--config", "bench/"+t.caddyfile, "--adapter", "caddyfile")
+		l.servers[key].admin = admin
 	}
 	for _, p := range l.procs {
 		if err := p.waitReady(ctx); err != nil {

@@ -15,7 +15,11 @@ import (
 type sample struct {
 	rps      float64 // requests per second
 	p50, p99 float64 // latency, µs
-	cpu      float64 // server-side CPU per request, µs (user + system, from /proc)
+	cpu      float64 // server-side CPU per request, µs (user + system, from /proc): the sum of the next three
+	front    float64 // of which the target's Caddy (the front process)
+	upstream float64 // the upstream Caddy
+	redis    float64 // redis-server, for a store target
+	allocs   float64 // heap allocations per request in the front process (its /debug/vars), -1 when unknown
 }
 
 // measurements is everything the load part of the report needs.
@@ -70,10 +74,12 @@ func (m *measurements) run(ctx context.Context, cfg config, l *lab, t target, d 
 	args := append([]string{"-t", strconv.Itoa(cfg.threads), "-c", strconv.Itoa(cfg.conns), "-d", fmt.Sprintf("%ds", secs),
 		"--timeout", "5s", "-s", "bench/wrk-report.lua"}, wrkHeaders(cookie)...)
 	argv := pinned(cfg.wrkCPUs, "wrk", append(args, l.url(t))...)
-	servers := l.serverSide(t)
-	before := cpuTicks(servers)
+	front, upstream, redis := l.serverSide(t)
+	frontCPU, upstreamCPU, redisCPU := cpuTicks(front), cpuTicks(upstream), cpuTicks(redis)
+	mallocs := l.mallocs(t)
 	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
-	after := cpuTicks(servers)
+	frontCPU, upstreamCPU, redisCPU = cpuTicks(front)-frontCPU, cpuTicks(upstream)-upstreamCPU, cpuTicks(redis)-redisCPU
+	mallocs = l.mallocs(t) - mallocs
 	if err != nil {
 		return sample{}, fmt.Errorf("wrk on %s: %w\n%s", l.url(t), err, out)
 	}
@@ -88,11 +94,18 @@ func (m *measurements) run(ctx context.Context, cfg config, l *lab, t target, d 
 		m.socketErrors = append(m.socketErrors, fmt.Sprintf("%s: connect %.0f, read %.0f, write %.0f, timeout %.0f",
 			t.label, v["connect"], v["read"], v["write"], v["timeout"]))
 	}
-	return sample{
+	perRequest := func(ticks int64) float64 { return float64(ticks) / clockTicks * 1e6 / v["requests"] }
+	s := sample{
 		rps: v["requests"] / (v["duration_us"] / 1e6),
 		p50: v["p50_us"], p99: v["p99_us"],
-		cpu: float64(after-before) / clockTicks * 1e6 / v["requests"],
-	}, nil
+		cpu:   perRequest(frontCPU + upstreamCPU + redisCPU),
+		front: perRequest(frontCPU), upstream: perRequest(upstreamCPU), redis: perRequest(redisCPU),
+		allocs: -1,
+	}
+	if mallocs > 0 {
+		s.allocs = float64(mallocs) / v["requests"]
+	}
+	return s, nil
 }
 
 // wrkResult reads the "bench-result k=v …" line of wrk-report.lua.
@@ -109,17 +122,18 @@ func wrkResult(out string) map[string]float64 {
 	return v
 }
 
-// serverSide is the processes doing a target's server-side work: its Caddy,
-// the upstream it proxies to (idle for forward-auth), and Redis for the store.
-func (l *lab) serverSide(t target) []*proc {
-	ps := []*proc{l.servers[serverKey(t)]}
-	if ps[0] != l.upstream {
-		ps = append(ps, l.upstream)
+// serverSide is the processes doing a target's server-side work: its Caddy
+// (the front), the upstream it proxies to (none when the target is the
+// upstream itself; idle for forward-auth), and Redis for the store.
+func (l *lab) serverSide(t target) (front, upstream, redis []*proc) {
+	front = []*proc{l.servers[serverKey(t)]}
+	if front[0] != l.upstream {
+		upstream = []*proc{l.upstream}
 	}
 	if t.store == "redis" {
-		ps = append(ps, l.redis)
+		redis = []*proc{l.redis}
 	}
-	return ps
+	return front, upstream, redis
 }
 
 // clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on Linux.

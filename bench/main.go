@@ -9,11 +9,14 @@
 //	DURATION [10s]   each measured wrk run (whole seconds: 10s, 1m or 10)
 //	WARMUP   [3s]    one warm-up run per target before the first round (0: none)
 //	CONNS    [32]    wrk connections          THREADS [2]  wrk threads
-//	ROUNDS   [3]     measured rounds; each round runs every target once
-//	PIN      [auto]  auto: wrk on the last CPU, the servers on the others;
-//	                 off; or WRK_CPUS:SERVER_CPUS such as 1:0 or 2-3:0-1
+//	ROUNDS   [5]     measured rounds; each round runs every target once
+//	PIN      [auto]  auto: wrk on the last CPU, the servers on every CPU;
+//	                 split: the servers on the other CPUs; off; or
+//	                 WRK_CPUS:SERVER_CPUS such as 1:0 or 2-3:0-1
 //	LOGIN_LOAD [1000] concurrent silent logins in TestConcurrentSilentLogins
 //	SKIP_GO  [0]     1 skips the Go micro-benchmarks, login and memory tests
+//	PROFILE  []      a directory: after the rounds, one more run per front
+//	                 target while its Caddy records a CPU profile (LABEL.pprof)
 //	CADDY    [./caddy]  the binary (built when missing)
 //	RESULTS  [bench/results.txt]
 //
@@ -112,6 +115,12 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return lab.failed(ctx, err)
 	}
+	var profiles []string
+	if cfg.profileDir != "" {
+		if profiles, err = profileAll(ctx, cfg, lab, targets, cookie); err != nil {
+			return lab.failed(ctx, err)
+		}
+	}
 	lab.stop()
 
 	r := newReport()
@@ -120,6 +129,9 @@ func run(ctx context.Context, cfg config) error {
 		r.table(c, m)
 	}
 	r.goals(cfg, m)
+	for _, p := range profiles {
+		r.say("  (info)  CPU profile under load: %s (go tool pprof -top %s %s)", p, cfg.caddy, p)
+	}
 	buildFailed := false
 	if cfg.skipGo {
 		r.say("\nGo micro-benchmarks, login load and memory tests: skipped (SKIP_GO=1)")

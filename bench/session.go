@@ -107,12 +107,15 @@ func (l *lab) redisClients() (int, error) {
 	return 0, fmt.Errorf("no connected_clients in INFO clients: %v", lines.Err())
 }
 
-// status is the status of one request as wrk sends it; 0 when it failed.
+// status is the status of one request as wrk sends it (without our cookie
+// when cookie is ""); 0 when it failed.
 func (l *lab) status(ctx context.Context, t target, cookie string) int {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.url(t), nil)
-	req.Header.Set("User-Agent", wechatUA)
-	if cookie != "" {
-		req.Header.Set("Cookie", cookieName+"="+cookie)
+	for _, h := range browserHeaders(cookie) {
+		req.Header.Set(h[0], h[1])
+	}
+	if cookie == "" {
+		req.Header.Set("Cookie", siteCookie)
 	}
 	resp, err := noRedirects.Do(req)
 	if err != nil {
@@ -123,8 +126,28 @@ func (l *lab) status(ctx context.Context, t target, cookie string) int {
 	return resp.StatusCode
 }
 
-// wrkHeaders are the headers of every load request: WeChat's User-Agent and
-// the session cookie, the same on every target.
+// siteCookie stands for the protected site's own cookie (its app's session):
+// browsers send it after ours, which was set first, at login.
+const siteCookie = "sid=8f14e45fceea167a5a36dedd4bea2543"
+
+// browserHeaders are a page request of WeChat's in-app browser on an iPhone:
+// what a visitor sends, the same to every target. wechat_auth strips its own
+// cookie before the request goes upstream; plain forwards it.
+func browserHeaders(cookie string) [][2]string {
+	return [][2]string{
+		{"User-Agent", wechatUA},
+		{"Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		{"Accept-Language", "zh-CN,zh-Hans;q=0.9"},
+		{"Accept-Encoding", "gzip, deflate, br"},
+		{"Cookie", cookieName + "=" + cookie + "; " + siteCookie},
+	}
+}
+
+// wrkHeaders are browserHeaders as wrk's arguments.
 func wrkHeaders(cookie string) []string {
-	return []string{"-H", "User-Agent: " + wechatUA, "-H", "Cookie: " + cookieName + "=" + cookie}
+	var args []string
+	for _, h := range browserHeaders(cookie) {
+		args = append(args, "-H", h[0]+": "+h[1])
+	}
+	return args
 }
