@@ -32,9 +32,9 @@ type proc struct {
 	name  string
 	addr  string // 127.0.0.1:port
 	admin string // a front Caddy's admin endpoint (127.0.0.1:port) for /debug/vars and /debug/pprof; "" for none
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed when the process has exited
+	cmd   *exec.Cmd
+	log   string
+	done  chan struct{} // closed when the process has exited
 }
 
 func serverKey(t target) string { return t.caddyfile + "+" + t.store }
