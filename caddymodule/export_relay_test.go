@@ -57,3 +57,17 @@ func RelayRequestStateForTest(key, client, req string) (string, error) {
 	q, err := s.openRequest(o, req)
 	return q.State, err
 }
+
+// SealSessionForTest is a session cookie value for openID (snsapi_userinfo,
+// an hour long) sealed with the session_keys hashKey and blockKey (base64):
+// what whoever holds a site's keys can mint.
+func SealSessionForTest(hashKey, blockKey, openID string) (string, error) {
+	pairs, err := keyPairs([]SessionKey{{HashKey: hashKey, BlockKey: blockKey}})
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	s := Session{AppID: testAppID, OpenID: openID, Scope: "snsapi_userinfo", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix(),
+		IssuedMilli: now.UnixMilli(), ID: randomAlnum(sessionIDLen)}
+	return newCookieCodec(pairs, time.Hour).encode(defaultCookieName, s.marshal())
+}

@@ -3,6 +3,7 @@ package wechatauth_test
 import (
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -32,26 +33,44 @@ func (e *relayEnv) relayRequestOf(t *testing.T, b *browser, start string) (clien
 
 func TestRelayClientSessionIsWorthNothingOnAnotherClientOrTheRelay(t *testing.T) {
 	e := startRelayEnv(t, relayOptions{})
-	alice := e.browser("alice")
-	if resp, _ := alice.get(t, "http://"+shopHost+"/x"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("login on shop: %d", resp.StatusCode)
+	// What shop's operator can mint with shop's session_keys: a session for
+	// any openid, with the widest scope.
+	keysOf := func(host string) (string, string) {
+		return os.Getenv("TEST_" + siteEnv(host) + "_HASH_KEY"), os.Getenv("TEST_" + siteEnv(host) + "_BLOCK_KEY")
 	}
-	// A cookie sealed with shop's session_keys: what shop's operator could
-	// mint for any openid.
-	cookie := alice.cookie("http://"+shopHost+"/", "wechat_session")
-	if cookie == "" {
-		t.Fatal("shop set no session")
-	}
-	for _, host := range []string{mHost, relayHost} {
-		thief := e.browser("")
-		thief.StopAt = "/connect/oauth2/authorize"
-		u, _ := url.Parse("http://" + host + "/")
-		thief.Jar.SetCookies(u, []*http.Cookie{{Name: "wechat_session", Value: cookie, Path: "/"}})
-		before := e.m.count() + e.relay.count()
-		resp, _ := thief.get(t, "http://"+host+"/private")
-		if resp.StatusCode == http.StatusOK || e.m.count()+e.relay.count() != before {
-			t.Errorf("%s let shop's session cookie through: %d", host, resp.StatusCode)
+	const victim = "oVictimOpenID000000000000000"
+	mint := func(host string) string {
+		t.Helper()
+		hash, block := keysOf(host)
+		v, err := wechatauth.SealSessionForTest(hash, block, victim)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return v
+	}
+	visit := func(host, cookie string) (*http.Response, int) {
+		t.Helper()
+		b := e.browser("")
+		b.StopAt = "/connect/oauth2/authorize"
+		u, _ := url.Parse("http://" + host + "/")
+		b.Jar.SetCookies(u, []*http.Cookie{{Name: "wechat_session", Value: cookie, Path: "/"}})
+		before := e.m.count() + e.relay.count() + e.shop.count()
+		resp, _ := b.get(t, "http://"+host+"/private")
+		return resp, e.m.count() + e.relay.count() + e.shop.count() - before
+	}
+	forged := mint(shopHost)
+	for _, host := range []string{mHost, relayHost} {
+		if resp, reached := visit(host, forged); resp.StatusCode == http.StatusOK || reached != 0 {
+			t.Errorf("%s let a session minted with shop's keys through: %d, upstream reached %d times", host, resp.StatusCode, reached)
+		}
+	}
+	// The controls: the same cookie on shop, and one minted with m's own
+	// keys on m, are taken, so only the keys stood in the way.
+	if resp, _ := visit(shopHost, forged); resp.StatusCode != http.StatusOK || e.shop.last(t).Header.Get("X-Wechat-Openid") != victim {
+		t.Fatalf("shop refused a session sealed with its own keys: %d", resp.StatusCode)
+	}
+	if resp, _ := visit(mHost, mint(mHost)); resp.StatusCode != http.StatusOK || e.m.last(t).Header.Get("X-Wechat-Openid") != victim {
+		t.Fatalf("m refused a session sealed with its own keys: %d", resp.StatusCode)
 	}
 }
 
