@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	wechatauth "github.com/wxgate/caddy-wechat-auth/caddymodule"
 )
 
 // Where the settings live. Since 2025 the AppSecret and the API IP whitelist
