@@ -52,22 +52,38 @@ func startNginxExample(t *testing.T, sim *wechattest.Server, upstream string) st
 // the example's access log (its wechat_nocode format).
 func startNginxExampleLogs(t *testing.T, sim *wechattest.Server, upstream string) (site, accessLog string) {
 	t.Helper()
+	dir := t.TempDir()
+	site = startNginxSite(t, sim, dir, "nginx.conf",
+		"server 127.0.0.1:8080;", "server "+strings.TrimPrefix(upstream, "http://")+";",
+		"/var/log/nginx/app.access.log", filepath.Join(dir, "app.access.log"))
+	return site, filepath.Join(dir, "app.access.log")
+}
+
+// startNginxSite runs the nginx example's gateway (Caddyfile as is) and nginx
+// with examples/nginx/<siteFile> and its two wechat-auth-*.conf includes,
+// only the addresses, paths and oldNew pairs swapped for the test's.
+func startNginxSite(t *testing.T, sim *wechattest.Server, dir, siteFile string, oldNew ...string) string {
+	t.Helper()
 	nginx := needTool(t, "nginx", "nginx", "/usr/sbin/nginx")
 	gwPort, ngxPort := freePort(t), freePort(t)
 	startCaddy(t, "gateway", filepath.Join(repoRoot, "examples", "nginx", "Caddyfile"),
 		gatewayEnv(t, sim, gwPort), fmt.Sprintf("http://127.0.0.1:%d/", gwPort))
 
-	dir := t.TempDir()
-	example, err := os.ReadFile(filepath.Join(repoRoot, "examples", "nginx", "nginx.conf"))
-	if err != nil {
-		t.Fatal(err)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "examples", "nginx", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
 	}
-	siteConf := replaceExactly(t, string(example),
-		"server 127.0.0.1:9091;", fmt.Sprintf("server 127.0.0.1:%d;", gwPort),
-		"server 127.0.0.1:8080;", "server "+strings.TrimPrefix(upstream, "http://")+";",
+	writeFile(t, dir, "wechat-auth-http.conf", replaceExactly(t, read("wechat-auth-http.conf"),
+		"server 127.0.0.1:9091;", fmt.Sprintf("server 127.0.0.1:%d;", gwPort)))
+	writeFile(t, dir, "wechat-auth-locations.conf", read("wechat-auth-locations.conf"))
+	siteConf := replaceExactly(t, read(siteFile), append([]string{
+		"include /etc/nginx/wechat-auth/wechat-auth-http.conf;", "include " + filepath.Join(dir, "wechat-auth-http.conf") + ";",
+		"include /etc/nginx/wechat-auth/wechat-auth-locations.conf;", "include " + filepath.Join(dir, "wechat-auth-locations.conf") + ";",
 		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", ngxPort),
-		"/var/log/nginx/app.access.log", filepath.Join(dir, "app.access.log"),
-	)
+	}, oldNew...)...)
 	writeFile(t, dir, "site.conf", siteConf)
 	user := ""
 	if os.Geteuid() == 0 {
@@ -94,7 +110,7 @@ http {
 		errorLog, filepath.Join(dir, "access.log"))
 	url := fmt.Sprintf("http://127.0.0.1:%d", ngxPort)
 	p.waitReady(t, "listening", httpUp(url+"/"))
-	return url, filepath.Join(dir, "app.access.log")
+	return url
 }
 
 func TestNginxAuthRequestExampleLogsInThroughWeChatAndPassesIdentityToTheUpstream(t *testing.T) {
