@@ -10,7 +10,8 @@
 # The image runs as uid 65532 and cannot bind ports below 1024: listen on
 # :8080 (or grant CAP_NET_BIND_SERVICE). Examples: examples/kubernetes.
 
-# Build: the Go version go.mod asks for, exactly.
+# Build: Go 1.26 (go.mod asks for 1.26 or later; this is the 1.26 patch release
+# the tests run with).
 FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 # Modules first, so a source change does not download them again.

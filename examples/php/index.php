@@ -38,6 +38,6 @@ render_page(200, '绑定手机号',
     '<form method="post" action="/bind.php">' .
     '<label for="phone-input">手机号（11 位中国大陆手机号）</label><br>' .
     '<input id="phone-input" name="phone" type="tel" inputmode="numeric" maxlength="20" required ' .
-    'pattern="1[3-9][0-9]{9}" placeholder="13800138000" autocomplete="tel"> ' .
+    'pattern="[\s\-]*1[\s\-]*[3-9](?:[\s\-]*[0-9]){9}[\s\-]*" placeholder="13800138000" autocomplete="tel"> ' .
     '<button type="submit">绑定</button></form>' .
     '<p><a href="/wechat_auth/logout?rd=/">退出登录</a></p>');

@@ -13,10 +13,11 @@ import (
 func printDemo(w io.Writer, sim *wechattest.Simulator, urls demoURLs, caddyfile string) {
 	fmt.Fprintf(w, `caddy wechat-demo: WeChat web authorization in front of a phone-binding page, all on 127.0.0.1.
 
-  Open  %s/  in a desktop browser (scan-to-login), or with a WeChat User-Agent (in WeChat)
+  Computer:  open  %s/  in a desktop browser (scan-to-login)
+  Phone:     open  %s/  with a WeChat User-Agent (another host name: the computer's session stays behind)
 
   Test users (the simulator asks which one you are):
-`, urls.Site)
+`, urls.Site, strings.Replace(urls.Site, "127.0.0.1", "localhost", 1))
 	for _, u := range sim.Users() {
 		note := ""
 		switch {
