@@ -328,11 +328,17 @@ func rebuildCookies(h http.Header, lines []string, sessionName, flowPrefix strin
 			b.WriteString(p)
 		}
 	}
-	if b.Len() == 0 {
+	switch {
+	case b.Len() == 0:
 		delete(h, "Cookie")
-		return
+	case len(lines) == 1:
+		// In place, as in stripOurCookies: writing the map entry anew would
+		// cost a slice, and Go grows a full small map on any assignment
+		// (eight headers: a browser's five and our three).
+		lines[0] = b.String()
+	default:
+		h["Cookie"] = []string{b.String()}
 	}
-	h["Cookie"] = []string{b.String()}
 }
 
 func isOurCookie(pair, sessionName, flowPrefix string) bool {
