@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"html/template"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/wxgate/caddy-wechat-auth/internal/qrsvg"
 	"github.com/wxgate/caddy-wechat-auth/wechat"
@@ -40,6 +45,10 @@ type page struct {
 	Refresh string
 	// SiteName is the site's own name (site_name), "" for none.
 	SiteName string
+	// DevLoopback: api_base or open_base is on this machine (the
+	// simulator), so the open-in-WeChat page tells the developer how to
+	// sign in from a desktop browser.
+	DevLoopback bool
 }
 
 // writePage renders a page with the status. It never fails in a way the
@@ -76,9 +85,10 @@ func qrSVG(text string) template.HTML {
 func (h *Handler) writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
 	// 403, not 200: forward-auth callers treat any 2xx as "let them in".
 	h.writeSitePage(w, http.StatusForbidden, "openinwechat", page{
-		Title:   "请在微信中打开",
-		QR:      qrSVG(pageURL),
-		PageURL: pageURL,
+		Title:       "请在微信中打开",
+		QR:          qrSVG(pageURL),
+		PageURL:     pageURL,
+		DevLoopback: loopbackURL(h.APIBase) || loopbackURL(h.OpenBase),
 	})
 }
 
@@ -129,4 +139,22 @@ func writeNotFound(w http.ResponseWriter) {
 		Lines:     []string{"这个登录相关的地址不存在。请返回首页重新打开。"},
 		ActionURL: "/", ActionLabel: "返回首页",
 	})
+}
+
+// loopbackURL reports whether a base URL setting points at this machine.
+func loopbackURL(setting string) bool {
+	v, err := expand(caddy.NewReplacer(), "", setting)
+	if err != nil || v == "" {
+		return false
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

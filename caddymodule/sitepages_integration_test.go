@@ -40,6 +40,11 @@ func TestASitesOwnPageTextsShow(t *testing.T) {
 	if !strings.Contains(body, "“报表系统”需要使用你的微信身份") {
 		t.Fatalf("open-in-WeChat page without the site's name: %.500s", body)
 	}
+	// api_base and open_base are the simulator on 127.0.0.1: the page tells
+	// the developer how to sign in from a desktop browser.
+	if !strings.Contains(body, `id="dev-loopback"`) || !strings.Contains(body, "non_wechat login") {
+		t.Errorf("open-in-WeChat page against a loopback simulator lacks the developer's note: %.800s", body)
+	}
 }
 
 // A page setting Caddy cannot use stops Caddy at start, naming the page and
