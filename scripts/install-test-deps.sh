@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-test-deps.sh: install the Debian packages the end-to-end tests need
 # (php-fpm with SQLite for examples/php, nginx for examples/nginx, Chromium and
-# its driver for the browser test, redis-server for the shared-store tests),
+# its driver for the browser test, redis-server and redis-sentinel for the
+# shared-store tests),
 # only when they are missing.
 #
 # Idempotent: a machine that has everything is left alone, without touching the
@@ -9,7 +10,7 @@
 # Needs root (or passwordless sudo) on Debian/Ubuntu.
 set -euo pipefail
 
-packages=(php-fpm php-sqlite3 php-cli sqlite3 nginx chromium chromium-driver redis-server)
+packages=(php-fpm php-sqlite3 php-cli sqlite3 nginx chromium chromium-driver redis-server redis-sentinel)
 
 # is_installed PKG: true when dpkg knows PKG as fully installed. Virtual or
 # meta packages (php-fpm → php8.2-fpm) are installed packages too.

@@ -148,8 +148,10 @@ func (s *Server) Restart() {
 // Do sends one command and returns its reply line(s) as text, for tests
 // that inspect what the store wrote without going through the code under
 // test.
-func (s *Server) Do(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", s.Addr, 2*time.Second)
+func (s *Server) Do(args ...string) (string, error) { return do(s.Addr, args...) }
+
+func do(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		return "", err
 	}
