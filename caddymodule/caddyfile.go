@@ -62,6 +62,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		relay            <url>                       # sign in through the relay at url (no app_secret)
 //		relay_key        <origin> <key>              # on a client: this origin's key from the relay
 //		keep_fragment                                # return to the #fragment a login started from
+//		assertion {                                  # a signed identity for the upstream (docs/assertion.md)
+//			header    <name>                        # default X-WeChat-Assertion
+//			issuer    <iss>                         # default the site origin
+//			audience  <aud>                         # default the site origin
+//			key       {file./path/key.pem}          # repeat to rotate: the first signs, all are published
+//			ttl       <duration>                    # default and at most 5m
+//			well_known                              # also serve /.well-known/jwks.json
+//		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -207,6 +215,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("page %s is set twice: keep one", args[0])
 			}
 			h.Pages[args[0]] = args[1]
+		case "assertion":
+			if err := h.unmarshalAssertion(d); err != nil {
+				return err
+			}
 		case "api_base":
 			if err := oneArg(d, &h.APIBase); err != nil {
 				return err
@@ -216,7 +228,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, keep_fragment, site_name, page", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, keep_fragment, site_name, page, assertion", name)
 		}
 	}
 	if desktopFollowers != "" {
@@ -259,5 +271,55 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, example string) er
 		return d.Errf("%s 0 would mean the default: write the duration you want, e.g. %s", name, example)
 	}
 	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// unmarshalAssertion reads the assertion block; a bare "assertion" turns it
+// on with every default.
+func (h *Handler) unmarshalAssertion(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.Errf("assertion takes its settings in a block { audience … key … }, not a value on its line")
+	}
+	a := &Assertion{}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] && name != "key" {
+			return d.Errf("assertion %s is set twice: keep one", name)
+		}
+		seen[name] = true
+		switch name {
+		case "header":
+			if err := oneArg(d, &a.Header); err != nil {
+				return err
+			}
+		case "issuer":
+			if err := oneArg(d, &a.Issuer); err != nil {
+				return err
+			}
+		case "audience":
+			if err := oneArg(d, &a.Audience); err != nil {
+				return err
+			}
+		case "key":
+			var k string
+			if err := oneArg(d, &k); err != nil {
+				return err
+			}
+			a.Keys = append(a.Keys, k)
+		case "ttl":
+			if err := durationArg(d, &a.TTL, "5m"); err != nil {
+				return err
+			}
+		case "well_known":
+			if d.NextArg() {
+				return d.Errf("well_known takes no value")
+			}
+			a.WellKnown = true
+		default:
+			return d.Errf("unknown assertion setting %q: use header, issuer, audience, key, ttl or well_known", name)
+		}
+	}
+	h.Assertion = a
 	return nil
 }

@@ -39,6 +39,8 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, ep strin
 		h.serveJSSDK(w, r)
 	case "jssdk.js":
 		serveJSSDKScript(w, r)
+	case "jwks.json":
+		h.serveJWKS(w, r)
 	default:
 		writeNotFound(w)
 	}

@@ -82,6 +82,14 @@ func (h *Handler) serveAuthRequest(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) writeAllowed(w http.ResponseWriter, r *http.Request, d decision) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	h.names.answer(w.Header(), repl, d)
+	if h.assert != nil {
+		// Present even when empty, so a front proxy copying it overwrites
+		// a client's copy.
+		w.Header()[h.assert.header] = emptyValue
+		if d.outcome == admit && d.id != nil {
+			h.assertIdentity(r, w.Header(), d.id)
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }

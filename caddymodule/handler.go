@@ -197,6 +197,13 @@ type Handler struct {
 	// opens hand-backs.
 	RelayKeys []RelayKey `json:"relay_keys,omitempty"`
 
+	// Assertion adds a signed identity to what goes upstream: a short-lived
+	// ES256 JWS over the verified identity, in X-WeChat-Assertion, that the
+	// upstream verifies with the keys at {path_prefix}/jwks.json, so an
+	// upstream reachable around the gateway can tell a forged identity from
+	// the gateway's (docs/assertion.md). Off when absent.
+	Assertion *Assertion `json:"assertion,omitempty"`
+
 	// SiteName names the site on the visitor pages (e.g. 报表系统).
 	SiteName string `json:"site_name,omitempty"`
 	// Pages maps a visitor page to the site's own template (sitepages.go).
@@ -227,6 +234,7 @@ type Handler struct {
 	ttl          time.Duration
 	relay        *relayState // relay_for or relay; nil for neither
 	sitePages    sitePageSet
+	assert       *assertionSigner // assertion; nil without
 	now          func() time.Time
 	validated    bool
 }
@@ -337,6 +345,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	h.rules, _ = parseDomainRules("redirect_domains", h.RedirectDomains) // Validate checked each
 	h.provisionJSSDK()
+	if err := h.provisionAssertion(repl); err != nil {
+		return err
+	}
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		h.logger.Warn("registering the caddy_wechat_* metrics failed; they will not be served", zap.Error(err))
@@ -379,6 +390,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	if ep, ok := h.endpoint(r.URL.Path); ok {
 		return h.serveEndpoint(w, r, ep)
+	}
+	if h.assert != nil && h.assert.wellKnown && r.URL.Path == jwksPath {
+		h.serveJWKS(w, r)
+		return nil
 	}
 	if len(h.protect) > 0 {
 		match, err := h.protect.AnyMatchWithError(r)

@@ -24,6 +24,9 @@ type headerNames struct {
 	avatar     string
 	subscribed string
 	source     string
+	// extra is one more name to strip, normalized like prefix: the
+	// assertion header when it lies outside the prefix ("" for none).
+	extra string
 }
 
 func newHeaderNames(prefix string) headerNames {
@@ -54,7 +57,15 @@ func (n *headerNames) isIdentityHeader(key string) bool {
 	if len(key) >= len(n.prefix) && foldEqual(key[:len(n.prefix)], n.prefix) {
 		return true
 	}
-	return len(key) == len("remote-user") && foldEqual(key, "remote-user")
+	return (len(key) == len("remote-user") && foldEqual(key, "remote-user")) ||
+		(n.extra != "" && foldEqual(key, n.extra))
+}
+
+// alsoStrip adds a header name outside the prefix to what is stripped.
+func (n *headerNames) alsoStrip(name string) {
+	if norm := normalizeHeaderKey(name); !(len(norm) >= len(n.prefix) && norm[:len(n.prefix)] == n.prefix) {
+		n.extra = norm
+	}
 }
 
 // foldEqual compares a header key with a normalized (lower case, "-") name,
@@ -144,6 +155,10 @@ type identity struct {
 	// once per session, so a request registers it instead of writing six
 	// entries into its replacer's map (see apply).
 	placeholders caddy.ReplacerFunc
+	// assertion is the signed identity last minted for this session
+	// (assertion.go), reused until shortly before it expires. A pointer,
+	// shared by per-request copies like checked.
+	assertion *atomic.Pointer[signedAssertion]
 }
 
 // owns reports whether a header value is one a wechat_auth handler set from
@@ -159,11 +174,14 @@ func (id *identity) owns(v []string) bool {
 			return true
 		}
 	}
+	if c := id.assertion.Load(); c != nil && p == &c.value[0] {
+		return true
+	}
 	return false
 }
 
 func newIdentity(s Session) *identity {
-	id := &identity{sess: s, checked: new(atomic.Uint64)}
+	id := &identity{sess: s, checked: new(atomic.Uint64), assertion: new(atomic.Pointer[signedAssertion])}
 	id.openID = []string{s.OpenID}
 	id.scope = []string{s.Scope}
 	if s.UnionID != "" {

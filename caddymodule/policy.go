@@ -174,6 +174,9 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 		if h.followers != nil {
 			h.names.applyFollow(r.Header, repl, d.follow)
 		}
+		if h.assert != nil {
+			h.assertIdentity(r, r.Header, d.id)
+		}
 		caddyhttp.SetVar(r.Context(), identityVar, d.id)
 		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
 		return next.ServeHTTP(w, r)

@@ -69,6 +69,11 @@ func (h *Handler) Validate() error {
 	if h.CookieDomain != "" && !validHostname(strings.TrimPrefix(strings.ToLower(h.CookieDomain), ".")) {
 		return fmt.Errorf("cookie_domain %q is not a domain name, e.g. example.com", h.CookieDomain)
 	}
+	if h.Assertion != nil {
+		if err := h.Assertion.validate(); err != nil {
+			return err
+		}
+	}
 	if h.SessionTTL < caddy.Duration(time.Minute) {
 		return fmt.Errorf("session_ttl %s is too short: use at least 1m, e.g. 168h", time.Duration(h.SessionTTL))
 	}
