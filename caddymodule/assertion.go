@@ -133,7 +133,7 @@ func (h *Handler) provisionAssertion(repl *caddy.Replacer) error {
 		ttl: time.Duration(a.TTL), wellKnown: a.WellKnown, now: h.now, logger: h.logger,
 	}
 	if s.header == "" {
-		s.header = defaultAssertionHeader
+		s.header = textproto.CanonicalMIMEHeaderKey(defaultAssertionHeader)
 	}
 	if s.ttl == 0 {
 		s.ttl = maxAssertionTTL

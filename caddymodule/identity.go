@@ -174,6 +174,9 @@ func (id *identity) owns(v []string) bool {
 			return true
 		}
 	}
+	if id.assertion == nil {
+		return false
+	}
 	if c := id.assertion.Load(); c != nil && p == &c.value[0] {
 		return true
 	}

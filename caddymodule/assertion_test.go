@@ -1,0 +1,97 @@
+package wechatauth
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// assertionHandler is a provisioned handler with assertion on, on a clock
+// the test moves.
+func assertionHandler(t *testing.T, a *Assertion) (*Handler, *time.Time) {
+	t.Helper()
+	now := time.Now()
+	h := provisionedHandler(t, func(h *Handler) {
+		h.now = func() time.Time { return now }
+		h.Assertion = a
+	})
+	return h, &now
+}
+
+func TestRepeatAssertionAddsNoSignatureAndNoAllocation(t *testing.T) {
+	h, now := assertionHandler(t, &Assertion{Issuer: "https://gw.example", Audience: "https://app.example"})
+	s := Session{AppID: h.AppID, OpenID: "oA", Scope: "snsapi_base", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix()}
+	id := newIdentity(s)
+	r := httptest.NewRequest("GET", "https://wx.example.com/", nil)
+	hdr := http.Header{}
+	h.assertIdentity(r, hdr, id)
+	first := hdr[h.assert.header]
+	if len(first) != 1 || first[0] == "" {
+		t.Fatalf("no assertion: %v", hdr)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { h.assertIdentity(r, hdr, id) }); allocs != 0 {
+		t.Errorf("a repeat request allocates %.0f times, want 0", allocs)
+	}
+	if got := hdr[h.assert.header]; &got[0] != &first[0] {
+		t.Error("a repeat request signed a new assertion instead of reusing the cached one")
+	}
+	// Past the renewal point (a minute before exp) a new one is signed,
+	// so the upstream never receives one about to lapse.
+	*now = now.Add(4*time.Minute + time.Second)
+	h.assertIdentity(r, hdr, id)
+	if got := hdr[h.assert.header]; &got[0] == &first[0] {
+		t.Error("the assertion was not renewed a minute before it expires")
+	}
+}
+
+func TestCatchAllSiteWithoutIssuerAndAudienceGetsNoAssertion(t *testing.T) {
+	// A unit-test handler sees no site routes, so it counts as a catch-all:
+	// a default iss/aud would come from whatever Host the request names.
+	h, now := assertionHandler(t, &Assertion{})
+	id := newIdentity(Session{AppID: h.AppID, OpenID: "oA", Scope: "snsapi_base", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix()})
+	hdr := http.Header{}
+	h.assertIdentity(httptest.NewRequest("GET", "https://evil.example/", nil), hdr, id)
+	if v, ok := hdr[h.assert.header]; ok {
+		t.Fatalf("an assertion for a Host-chosen audience: %q", v)
+	}
+}
+
+func TestAssertionSettingsAreChecked(t *testing.T) {
+	for _, c := range []struct {
+		a    Assertion
+		want string
+	}{
+		{Assertion{TTL: caddy.Duration(10 * time.Minute)}, "assertion ttl"},
+		{Assertion{Header: "X Bad"}, "assertion header"},
+		{Assertion{Keys: []string{"not a key"}}, "assertion key #1: no PEM block"},
+		{Assertion{Keys: []string{publicKeyPEM(t)}}, "must be the private key"},
+	} {
+		h := &Handler{AppID: "wx0123456789abcdef", AppSecret: "0123456789abcdef0123456789abcdef", Assertion: &c.a}
+		err := provisionHandler(t, h)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.a, err, c.want)
+		}
+	}
+}
+
+func publicKeyPEM(t *testing.T) string {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
