@@ -37,8 +37,17 @@ if (!is_string($phone) || !preg_match('/^1[3-9]\d{9}$/D', $phone)) {
     exit;
 }
 
-function phone_taken(string $phone): void
+function phone_taken(string $phone, string $owner, string $person): void
 {
+    // A number bound by unionid (on the computer, or after 完善资料) may be
+    // this visitor's own: a silent sign-in carries no unionid until the
+    // profile is shared, and then the two are known to be one person.
+    if (str_starts_with($owner, 'unionid:') && !str_starts_with($person, 'unionid:')) {
+        error_page(409, '这个号码可能是您在电脑上绑定的',
+            '号码 ' . $phone . ' 已经绑定在一个微信用户名下，可能就是您：静默登录时我们还不知道您在电脑上扫码登录的是不是同一个人。',
+            '请先在首页点“完善资料：使用微信头像昵称”并允许授权，我们就能认出是同一个人并显示这个号码；如果不是您的号码，请换一个号码绑定。');
+        exit;
+    }
     error_page(409, '该手机号已被其他微信账号绑定',
         '号码 ' . $phone . ' 已经绑定在另一个微信账号上，一个号码只能绑定一个微信账号。',
         '如果这是您本人的号码，请用原来的微信账号进入本页换绑其他号码，再回来绑定；或联系客服处理。');
@@ -53,7 +62,7 @@ try {
     $current = $owner->fetchColumn();
     if ($current !== false && $current !== $person) {
         $pdo->rollBack();
-        phone_taken($phone);
+        phone_taken($phone, (string) $current, $person);
     }
     $upsert = $pdo->prepare(
         'INSERT INTO person_phones (person, phone, bound_at) VALUES (?, ?, ?) ' .
@@ -66,7 +75,7 @@ try {
     }
     if ($e->getCode() === '23000') {
         // UNIQUE(phone): another visitor bound this number between our check and our write.
-        phone_taken($phone);
+        phone_taken($phone, '', $person);
     }
     error_log('bind.php: ' . $e->getMessage());
     error_page(500, '暂时无法绑定',

@@ -103,6 +103,20 @@ func (b *phoneBook) bind(person, phone string) error {
 	return nil
 }
 
+// owner is the person a phone is bound to, "" for none.
+func (b *phoneBook) owner(phone string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.byPhone[phone]
+}
+
+// mayBeOwnUnionID: a number bound by unionid (on the computer, or after
+// 完善资料) may be this visitor's own when their sign-in carried no unionid
+// yet: sharing the profile tells.
+func mayBeOwnUnionID(owner, person string) bool {
+	return strings.HasPrefix(owner, "unionid:") && !strings.HasPrefix(person, "unionid:")
+}
+
 func (b *phoneBook) phone(person string) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -210,6 +224,11 @@ func (a *demoApp) serveBind(w http.ResponseWriter, r *http.Request) {
 		p.Title = "该手机号已被其他微信账号绑定"
 		p.Error = "号码 " + phone + " 已经绑定在另一个微信账号上，一个号码只能绑定一个微信账号。"
 		p.Fix = "如果这是您本人的号码，请用原来的微信账号进入本页换绑其他号码，再回来绑定。"
+		if mayBeOwnUnionID(a.book.owner(phone), p.Person) {
+			p.Title = "这个号码可能是您在电脑上绑定的"
+			p.Error = "号码 " + phone + " 已经绑定在一个微信用户名下，可能就是您：静默登录时我们还不知道您在电脑上扫码登录的是不是同一个人。"
+			p.Fix = "请先点本页的“完善资料：使用微信头像昵称”并允许授权，我们就能认出是同一个人并显示这个号码；如果不是您的号码，请换一个号码绑定。"
+		}
 		renderDemo(w, http.StatusConflict, "page", p)
 		return
 	}

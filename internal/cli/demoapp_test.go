@@ -230,3 +230,22 @@ func TestDemoAppMovesANumberBoundBeforeTheUnionIDWasKnownToTheUnionID(t *testing
 		t.Errorf("adoption overwrote a unionid's own number: unionid %q, openid %q", app.book.phone("unionid:u-bob"), app.book.phone("mp:o-mp-dave"))
 	}
 }
+
+// Bound on the computer (by unionid), the number may be the silently
+// signed-in visitor's own: the 409 points to 完善资料 instead of "another
+// account". Bound by another openid, it is someone else's.
+func TestDemoAppConflictWithAUnionIDNumberPointsToTheProfileButton(t *testing.T) {
+	app := &demoApp{}
+	web := map[string]string{"X-WeChat-UnionID": "u-bob", "X-WeChat-Source": "web", "X-WeChat-Scope": "snsapi_login"}
+	asVisitor(t, app, http.MethodPost, "/bind", "o-web-bob", url.Values{"phone": {"13800138000"}}, web)
+	base := map[string]string{"X-WeChat-Source": "mp", "X-WeChat-Scope": "snsapi_base"}
+	w := asVisitor(t, app, http.MethodPost, "/bind", "o-mp-bob", url.Values{"phone": {"13800138000"}}, base)
+	if body := w.Body.String(); w.Code != http.StatusConflict || !strings.Contains(body, "完善资料") || strings.Contains(body, "已被其他微信账号绑定") {
+		t.Errorf("silent visitor, number bound by unionid: %d, want 409 pointing to 完善资料\n%s", w.Code, body)
+	}
+	bindAs(t, app, "o-alice", "13900139000")
+	w = asVisitor(t, app, http.MethodPost, "/bind", "o-mp-bob", url.Values{"phone": {"13900139000"}}, base)
+	if body := w.Body.String(); w.Code != http.StatusConflict || !strings.Contains(body, "已被其他微信账号绑定") {
+		t.Errorf("number bound by another openid: %d, want 409 已被其他微信账号绑定\n%s", w.Code, body)
+	}
+}
