@@ -13,20 +13,20 @@ import (
 	"time"
 )
 
-// The front Caddys' admin endpoints (127.0.0.1, kernel-picked ports): the
-// heap allocations each request costs (/debug/vars: the Go runtime's count,
+// The Caddys' admin endpoints (127.0.0.1, kernel-picked ports): the heap
+// allocations each request costs the front and the upstream (/debug/vars: the Go runtime's count,
 // exact whatever else runs on the machine) and, with PROFILE=DIR, a CPU
 // profile of each front under load (/debug/pprof/profile).
 
 var adminClient = &http.Client{Timeout: 90 * time.Second}
 
-// mallocs is the front process's count of heap allocations so far, 0 when it
-// has no admin endpoint (the upstream) or does not answer.
-func (l *lab) mallocs(t target) uint64 {
-	p := l.servers[serverKey(t)]
-	if p.admin == "" {
+// mallocs is a Caddy's count of heap allocations so far, 0 for none (no
+// process, or it does not answer).
+func mallocs(ps []*proc) uint64 {
+	if len(ps) == 0 || ps[0].admin == "" {
 		return 0
 	}
+	p := ps[0]
 	resp, err := adminClient.Get("http://" + p.admin + "/debug/vars")
 	if err != nil {
 		return 0

@@ -31,7 +31,7 @@ type lab struct {
 type proc struct {
 	name  string
 	addr  string // 127.0.0.1:port
-	admin string // a front Caddy's admin endpoint (127.0.0.1:port) for /debug/vars and /debug/pprof; "" for none
+	admin string // a Caddy's admin endpoint (127.0.0.1:port) for /debug/vars and /debug/pprof; "" for none
 	cmd   *exec.Cmd
 	log   string
 	done  chan struct{} // closed when the process has exited
@@ -54,17 +54,18 @@ func startLab(ctx context.Context, cfg config, targets []target) (*lab, error) {
 	}
 	l := &lab{dir: dir, servers: map[string]*proc{}}
 	hashKey, blockKey := randomKey(), randomKey()
-	ports, err := freePorts(3 + 2*len(targets))
+	ports, err := freePorts(4 + 2*len(targets))
 	if err != nil {
 		return l, err
 	}
 	port := func() string { p := ports[0]; ports = ports[1:]; return p }
-	mockPort, upstreamPort, redisPort := port(), port(), port()
+	mockPort, upstreamPort, redisPort, upstreamAdmin := port(), port(), port(), "127.0.0.1:"+port()
 
 	logf("starting the simulator, the upstream and one Caddy per server on 127.0.0.1")
 	l.start(cfg.serverCPUs, "simulator", mockPort, nil, cfg.caddy, "wechat-mock", "--listen", "127.0.0.1:"+mockPort)
-	l.upstream = l.start(cfg.serverCPUs, "upstream", upstreamPort, []string{"BENCH_PORT=" + upstreamPort},
+	l.upstream = l.start(cfg.serverCPUs, "upstream", upstreamPort, []string{"BENCH_PORT=" + upstreamPort, "BENCH_ADMIN=" + upstreamAdmin},
 		cfg.caddy, "run", "--config", "bench/upstream.Caddyfile", "--adapter", "caddyfile")
+	l.upstream.admin = upstreamAdmin
 	l.servers[serverKey(respond)] = l.upstream
 	for _, t := range targets {
 		key := serverKey(t)

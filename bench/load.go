@@ -20,6 +20,7 @@ type sample struct {
 	upstream float64 // the upstream Caddy
 	redis    float64 // redis-server, for a store target
 	allocs   float64 // heap allocations per request in the front process (its /debug/vars), -1 when unknown
+	upAllocs float64 // the same in the upstream, -1 when there is none (the upstream as the target)
 }
 
 // measurements is everything the load part of the report needs.
@@ -76,10 +77,10 @@ func (m *measurements) run(ctx context.Context, cfg config, l *lab, t target, d 
 	argv := pinned(cfg.wrkCPUs, "wrk", append(args, l.url(t))...)
 	front, upstream, redis := l.serverSide(t)
 	frontCPU, upstreamCPU, redisCPU := cpuTicks(front), cpuTicks(upstream), cpuTicks(redis)
-	mallocs := l.mallocs(t)
+	frontMallocs, upstreamMallocs := mallocs(front), mallocs(upstream)
 	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	frontCPU, upstreamCPU, redisCPU = cpuTicks(front)-frontCPU, cpuTicks(upstream)-upstreamCPU, cpuTicks(redis)-redisCPU
-	mallocs = l.mallocs(t) - mallocs
+	frontMallocs, upstreamMallocs = mallocs(front)-frontMallocs, mallocs(upstream)-upstreamMallocs
 	if err != nil {
 		return sample{}, fmt.Errorf("wrk on %s: %w\n%s", l.url(t), err, out)
 	}
@@ -100,10 +101,13 @@ func (m *measurements) run(ctx context.Context, cfg config, l *lab, t target, d 
 		p50: v["p50_us"], p99: v["p99_us"],
 		cpu:   perRequest(frontCPU + upstreamCPU + redisCPU),
 		front: perRequest(frontCPU), upstream: perRequest(upstreamCPU), redis: perRequest(redisCPU),
-		allocs: -1,
+		allocs: -1, upAllocs: -1,
 	}
-	if mallocs > 0 {
-		s.allocs = float64(mallocs) / v["requests"]
+	if frontMallocs > 0 {
+		s.allocs = float64(frontMallocs) / v["requests"]
+	}
+	if upstreamMallocs > 0 {
+		s.upAllocs = float64(upstreamMallocs) / v["requests"]
 	}
 	return s, nil
 }

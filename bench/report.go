@@ -20,15 +20,16 @@ type report struct {
 
 // summary is a comparison's medians over the rounds, for the verdicts.
 type summary struct {
-	c                      comparison
-	ratio, over, cpuRatio  float64
-	frontRatio, upRatio    float64 // front process's and upstream's CPU per request, test ÷ base
-	baseRPS, testRPS       float64
-	baseP99, testP99       float64
-	baseFront, testFront   float64
-	baseAllocs, testAllocs float64
-	minRatio, maxRatio     float64
-	minFront, maxFront     float64
+	c                          comparison
+	ratio, over, cpuRatio      float64
+	frontRatio, upRatio        float64 // front process's and upstream's CPU per request, test ÷ base
+	baseRPS, testRPS           float64
+	baseP99, testP99           float64
+	baseFront, testFront       float64
+	baseAllocs, testAllocs     float64
+	baseUpAllocs, testUpAllocs float64
+	minRatio, maxRatio         float64
+	minFront, maxFront         float64
 }
 
 func newReport() *report { return &report{} }
@@ -82,8 +83,8 @@ func (r *report) header(ctx context.Context, cfg config, l *lab, targets []targe
 	r.say("  server-side processes (the Caddy, the upstream, Redis if used) spent per request during the run, from")
 	r.say("  /proc; CPU ratio = test ÷ base, the cost in CPU, less sensitive than req/s to other load on the machine.")
 	r.say("  Second table: the same CPU per process — front = the target's Caddy, what wechat_auth adds to; up = the")
-	r.say("  upstream Caddy (what the headers sent to it cost it); redis — and allocs/req = heap allocations per request")
-	r.say("  in the front process (its runtime's count via /debug/vars: exact, whatever else runs on the machine).")
+	r.say("  upstream Caddy (what the headers sent to it cost it); redis — and allocs = heap allocations per request in")
+	r.say("  the front and the upstream (each runtime's count via /debug/vars: exact, whatever else runs on the machine).")
 	r.say("  Median row: each column's median over the rounds; the ratios and p99 over are medians of the per-round values.")
 }
 
@@ -125,7 +126,7 @@ func (r *report) table(c comparison, m *measurements) {
 // processTable prints a comparison's CPU per request by process and the
 // front process's allocations, round by round, and fills s's medians.
 func (r *report) processTable(c comparison, a, b []sample, s *summary) {
-	const format = "%-6s %10s %10s %7s %10s %10s %7s %10s %10s %10s"
+	const format = "%-6s %10s %10s %7s %10s %10s %7s %10s %10s %10s %10s %10s"
 	us := func(v float64) string { return fmt.Sprintf("%.1fµs", v) }
 	allocs := func(v float64) string {
 		if v < 0 {
@@ -143,11 +144,12 @@ func (r *report) processTable(c comparison, a, b []sample, s *summary) {
 			upRatio = fmt.Sprintf("%.3f", up)
 		}
 		r.say(format, label, us(a.front), us(b.front), fmt.Sprintf("%.3f", front), us(a.upstream), us(b.upstream),
-			upRatio, redis, allocs(a.allocs), allocs(b.allocs))
+			upRatio, redis, allocs(a.allocs), allocs(b.allocs), allocs(a.upAllocs), allocs(b.upAllocs))
 	}
-	r.say("  CPU per request by process, and the front process's heap allocations per request:")
-	r.say(format, "round", "front", "front", "front", "up", "up", "up", "redis", "allocs", "allocs")
-	r.say(format, "", c.base.label, c.test.label, "ratio", c.base.label, c.test.label, "ratio", c.test.label, c.base.label, c.test.label)
+	r.say("  CPU per request by process, and heap allocations per request in the front and the upstream:")
+	r.say(format, "round", "front", "front", "front", "up", "up", "up", "redis", "allocs", "allocs", "up allocs", "up allocs")
+	r.say(format, "", c.base.label, c.test.label, "ratio", c.base.label, c.test.label, "ratio", c.test.label, c.base.label, c.test.label,
+		c.base.label, c.test.label)
 	var fronts, ups []float64
 	for i := range a {
 		front, up := b[i].front/a[i].front, ratioOrZero(b[i].upstream, a[i].upstream)
@@ -163,12 +165,14 @@ func (r *report) processTable(c comparison, a, b []sample, s *summary) {
 	}
 	medRow := func(ss []sample) sample {
 		return sample{front: col(ss, func(x sample) float64 { return x.front }), upstream: col(ss, func(x sample) float64 { return x.upstream }),
-			redis: col(ss, func(x sample) float64 { return x.redis }), allocs: col(ss, func(x sample) float64 { return x.allocs })}
+			redis: col(ss, func(x sample) float64 { return x.redis }), allocs: col(ss, func(x sample) float64 { return x.allocs }),
+			upAllocs: col(ss, func(x sample) float64 { return x.upAllocs })}
 	}
 	s.frontRatio, s.upRatio = median(fronts), median(ups)
 	s.minFront, s.maxFront = slices.Min(fronts), slices.Max(fronts)
 	ma, mb := medRow(a), medRow(b)
 	s.baseFront, s.testFront, s.baseAllocs, s.testAllocs = ma.front, mb.front, ma.allocs, mb.allocs
+	s.baseUpAllocs, s.testUpAllocs = ma.upAllocs, mb.upAllocs
 	row("median", ma, mb, s.frontRatio, s.upRatio)
 	r.say("  per-round front CPU ratio range: %.3f … %.3f", s.minFront, s.maxFront)
 }
@@ -201,8 +205,8 @@ func (r *report) goals(cfg config, m *measurements) {
 		r.verdict(s.frontRatio <= 1.03, "%s front-process CPU per request ≤ 1.03 × base: %.3f (%.1f vs %.1f µs)",
 			pair, s.frontRatio, s.testFront, s.baseFront)
 		r.verdict(s.over <= 10, "%s p99 latency overhead ≤ 10%%: %+.1f%% (%s vs %s)%s", pair, s.over, ms(s.testP99), ms(s.baseP99), noisy)
-		r.say("  (info)  %s server CPU per request (front + upstream + redis): %.3f; upstream's: %.3f; front allocs/req %s vs %s",
-			pair, s.cpuRatio, s.upRatio, allocText(s.testAllocs), allocText(s.baseAllocs))
+		r.say("  (info)  %s server CPU per request (front + upstream + redis): %.3f; upstream's: %.3f; allocs/req front %s vs %s, upstream %s vs %s",
+			pair, s.cpuRatio, s.upRatio, allocText(s.testAllocs), allocText(s.baseAllocs), allocText(s.testUpAllocs), allocText(s.baseUpAllocs))
 	}
 	for _, e := range m.socketErrors {
 		r.say("  (info)  wrk socket errors: %s", e)
