@@ -58,3 +58,65 @@ func TestSentinelGracefulFailoverKeepsRevocationsFlowing(t *testing.T) {
 		t.Fatal("no log line says the store's server changed")
 	}
 }
+
+// TestClusterShardLoss: on a three-master Cluster without replicas, losing
+// a shard that does not hold the revocations leaves the store up (no
+// flapping, claims carry on from memory) and `wechat-session revoke`
+// working even when the session_ttl key is on the lost shard; losing the
+// revocations' shard queues the revocations made meanwhile, and when it
+// comes back empty they and every older one are written back.
+func TestClusterShardLoss(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	url := cluster.URL() + "&read_timeout=200ms&write_timeout=200ms&dial_timeout=300ms"
+	a, _, logsA := replicaStore(t, url, true)
+	_, setB, _ := replicaStore(t, url, true)
+	until := time.Now().Add(time.Hour).Unix()
+	ctx := context.Background()
+	inCluster := func(r Revocation) bool {
+		v, err := cluster.Owner(t, "test:revocations").Do("ZSCORE", "test:revocations", r.encode())
+		return err == nil && v != ""
+	}
+	before := Revocation{AppID: "wxapp", SessionID: "before-loss", Until: until}
+	_ = a.Revoke(ctx, before)
+	waitFor(t, 3*time.Second, "written and received", func() bool { return inCluster(before) && setB.revoked("wxapp", "before-loss", "o", 0) })
+
+	// An app whose session_ttl key lives on another shard than the set.
+	revShard := cluster.Owner(t, "test:revocations")
+	app := ""
+	for i := 0; app == ""; i++ {
+		cand := fmt.Sprintf("wx0123456789ab%04d", i)
+		if cluster.Owner(t, "test:"+sessionTTLKey(cand)) != revShard {
+			app = cand
+		}
+	}
+	other := cluster.Owner(t, "test:"+sessionTTLKey(app))
+	other.Stop()
+	for i := range 40 { // claims everywhere for 2 s: some keys hash to the lost shard
+		if _, err := a.Claim(ctx, fmt.Sprintf("claim:%d", i), []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if !a.up() {
+			t.Fatal("the store went down for a shard that holds no revocation")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := logsA.FilterMessageSnippet("unreachable").Len(); n != 0 {
+		t.Fatalf("%d outage lines for a shard that holds no revocation", n)
+	}
+	r, note, err := RevokeOpenID(ctx, url, "test:", app, "oUser_1", time.Hour)
+	if err != nil || note == "" {
+		t.Fatalf("wechat-session revoke with the session_ttl shard lost: %v, note %q", err, note)
+	}
+	waitFor(t, 3*time.Second, "the CLI's revocation reaches a replica", func() bool { return setB.revoked(app, "", "oUser_1", r.IssuedBefore) })
+	other.Restart()
+
+	// The revocations' shard is lost, and comes back empty.
+	revShard.Stop()
+	during := Revocation{AppID: "wxapp", SessionID: "during-loss", Until: until}
+	_ = a.Revoke(ctx, during)
+	waitFor(t, 5*time.Second, "the store is down while the revocations' shard is", func() bool { return !a.up() })
+	revShard.Restart()
+	waitFor(t, 15*time.Second, "both revocations are in the cluster again and the other replica has the new one", func() bool {
+		return inCluster(before) && inCluster(during) && setB.revoked("wxapp", "during-loss", "o", 0)
+	})
+}

@@ -38,6 +38,7 @@ type redisStore struct {
 
 	state      atomic.Int32 // stateUnknown, stateUp or stateDown
 	subscribed atomic.Bool
+	shardWarn  everyMinute // Cluster: one line a minute for other shards' failures
 	report     bool // this store's state is the process's store gauges
 	queue      revocationQueue
 	flushMu    sync.Mutex // one flush at a time
@@ -100,7 +101,16 @@ func (s *redisStore) key(k string) string { return s.prefix + k }
 
 func (s *redisStore) revocationsKey() string { return s.prefix + "revocations" }
 
-func (s *redisStore) channel() string { return s.prefix + "revoked" }
+// channel is where revocations are announced. On Cluster its name carries
+// the revocation key as a hash tag, so the set, the announcements and the
+// subscription all live on one shard: losing another shard never touches
+// revocations.
+func (s *redisStore) channel() string {
+	if s.cluster {
+		return "{" + s.revocationsKey() + "}revoked"
+	}
+	return s.prefix + "revoked"
+}
 
 // up reports whether Redis answered last time; while it did not, operations
 // go to memory without waiting on the network.
@@ -119,6 +129,16 @@ func (s *redisStore) failed(ctx context.Context, op string, err error) {
 		return
 	}
 	procMetrics.storeError("redis", op)
+	if s.cluster && !revocationOp(op) {
+		// One shard of a Cluster failed for one key: the shard holding the
+		// revocations (checked every second) decides whether the store is
+		// up; this call carries on from memory, said once a minute.
+		if s.shardWarn.allow(s.now()) {
+			s.logger.Warn("a Redis Cluster shard did not answer for one wechat store key: this call carried on from this process's memory; revocations are unaffected unless their own shard fails",
+				zap.String("store", s.where), zap.String("op", op), zap.String("error", s.redact(err)))
+		}
+		return
+	}
 	if s.state.Swap(stateDown) != stateDown {
 		s.gauge(storeMetrics.up, 0)
 		s.logger.Error("the wechat store is unreachable: sessions keep working from their cookies, logins use this process's claims, and logouts and revocations made now are queued and reach the other replicas when it is back; check the store setting of the wechat global option and that Redis/Valkey is running",
@@ -131,6 +151,32 @@ func (s *redisStore) gauge(g interface{ Set(float64) }, v float64) {
 	if s.report {
 		g.Set(v)
 	}
+}
+
+// revocationOp reports whether op is on the revocation set or its
+// channel (whose shard decides, on Cluster, whether the store is up).
+func revocationOp(op string) bool {
+	switch op {
+	case "health", "publish", "restore", "load", "revoke":
+		return true
+	}
+	return false
+}
+
+// everyMinute lets something happen at most once a minute.
+type everyMinute struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (e *everyMinute) allow(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if now.Sub(e.last) < time.Minute {
+		return false
+	}
+	e.last = now
+	return true
 }
 
 func (s *redisStore) redact(err error) string { return redactAll(err.Error(), s.secrets) }

@@ -32,6 +32,7 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	args []string // extra redis-server arguments
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -57,7 +58,13 @@ func Binary(t testing.TB) string {
 // a private working directory, and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir()}
+	return StartWith(t)
+}
+
+// StartWith is Start with extra redis-server arguments.
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), args: args}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if s.port, err = freePort(); err != nil {
@@ -82,11 +89,11 @@ func (s *Server) start() error {
 	// --port is chosen by the kernel a moment before; "--save ''" and
 	// "--appendonly no" keep nothing on disk, so a restart starts empty as
 	// after a real crash without persistence.
-	cmd := exec.Command(s.bin,
+	cmd := exec.Command(s.bin, append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--protected-mode", "yes", "--daemonize", "no",
-		"--logfile", "")
+		"--logfile", ""}, s.args...)...)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
