@@ -39,7 +39,7 @@ type redisStore struct {
 	state      atomic.Int32 // stateUnknown, stateUp or stateDown
 	subscribed atomic.Bool
 	shardWarn  everyMinute // Cluster: one line a minute for other shards' failures
-	report     bool // this store's state is the process's store gauges
+	report     bool        // this store's state is the process's store gauges
 	queue      revocationQueue
 	flushMu    sync.Mutex // one flush at a time
 	syncMu     sync.Mutex // one resync at a time; guards epoch and server
