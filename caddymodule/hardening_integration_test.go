@@ -140,12 +140,12 @@ func TestConcurrentLoginsBrowsingLogoutsAndKeyRotation(t *testing.T) {
 				for page := 0; page < 3; page++ {
 					// A reload swaps Caddy's servers and closes their
 					// connections; a browser retries such a GET, so do we,
-					// for up to 15 s (a loaded 2-core machine under -race
+					// for up to 60 s (a loaded 2-core machine under -race
 					// can take seconds to finish a reload). HTTP-level
 					// errors are never retried.
 					var resp *http.Response
 					var err error
-					for try, giveUp := 0, time.Now().Add(15*time.Second); ; try++ {
+					for try, giveUp := 0, time.Now().Add(60*time.Second); ; try++ {
 						if resp, err = b.Client.Get(fmt.Sprintf("%s/p/%s/%d", g.URL, user, page)); err == nil || time.Now().After(giveUp) {
 							break
 						}
