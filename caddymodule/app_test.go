@@ -20,6 +20,7 @@ func TestWeChatGlobalOptionErrors(t *testing.T) {
 		{"store twice", "{\n\twechat redis://a {\n\t\tstore redis://b\n\t}\n}\n:8080\n", "store is given twice"},
 		{"no url", "{\n\twechat {\n\t\tstore\n\t}\n}\n:8080\n", "needs a URL"},
 		{"extra arg", "{\n\twechat {\n\t\tstore redis://a redis://b\n\t}\n}\n:8080\n", "wrong argument count"},
+		{"unchecked_sessions", "{\n\twechat {\n\t\tunchecked_sessions maybe\n\t}\n}\n:8080\n", "is not refuse or admit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := adaptCaddyfile(t, "Caddyfile", tc.body)

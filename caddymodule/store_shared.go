@@ -52,6 +52,9 @@ func (a *App) sharedStoreFor(storeURL string) (*sharedStore, string, error) {
 	if !existed && sh.redis != nil {
 		if sh.redis.waitLoaded(firstLoadWait) {
 			a.logger.Info("loaded the wechat store's revocations before serving", zap.Int("revocations", sh.revocations.size()))
+		} else if sh.redis.state.Load() != stateDown {
+			a.logger.Warn("the wechat store's revocations are still loading: until they are, a session issued before this replica started is handled as unchecked_sessions says",
+				zap.String("store", sh.redis.where), zap.Duration("waited", firstLoadWait))
 		} else if a.UncheckedSessions == uncheckedAdmit {
 			a.logger.Warn("the wechat store is unreachable at start: sessions issued before this replica started are admitted without a revocation check (unchecked_sessions admit) until it answers")
 		} else {
