@@ -25,9 +25,10 @@ import (
 // phpSite is examples/php running for real: php-fpm on a unix socket, Caddy
 // with the example Caddyfile, the simulator as WeChat, SQLite in a temp dir.
 type phpSite struct {
-	URL string // http://127.0.0.1:PORT
-	DB  string // the SQLite file
-	Sim *wechattest.Server
+	URL  string // http://127.0.0.1:PORT
+	DB   string // the SQLite file
+	Sim  *wechattest.Server
+	Sock string // php-fpm's socket
 }
 
 func randomKey(t *testing.T, n int) string {
@@ -110,8 +111,9 @@ import %s
 		"WECHAT_SESSION_BLOCK_KEY=" + randomKey(t, 32),
 		"WECHAT_API_BASE=" + sim.URL,
 		"WECHAT_OPEN_BASE=" + sim.URL,
+		"WECHAT_ASSERTION_ISSUER=" + site, // assertion.php fetches the keys from it
 	}, extraEnv...), site+"/")
-	return &phpSite{URL: site, DB: db, Sim: sim}
+	return &phpSite{URL: site, DB: db, Sim: sim, Sock: sock}
 }
 
 func (s *phpSite) openID(user string) string {

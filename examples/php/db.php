@@ -7,6 +7,8 @@
 
 declare(strict_types=1);
 
+require_once __DIR__ . '/assertion.php';
+
 const DEFAULT_PHONE_DB = '/var/lib/phone-binding/phones.sqlite';
 
 function db(): PDO
@@ -38,6 +40,7 @@ function db(): PDO
 // "-") before setting its own. Never expose php-fpm to anything else.
 function wechat_id(string $key): ?string
 {
+    wechat_assertion_guard(); // the signed identity, when configured (assertion.php)
     $id = $_SERVER[$key] ?? '';
     if (!is_string($id) || !preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $id)) {
         return null;
