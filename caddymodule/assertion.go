@@ -151,7 +151,7 @@ func (h *Handler) provisionAssertion(repl *caddy.Replacer) error {
 		for i, k := range a.Keys {
 			// The value is not echoed: it is a private key.
 			if pems[i], err = expand(repl, "assertion key", k); err != nil {
-				return errors.New("assertion key: a placeholder in it could not be expanded; write it as {file./path/key.pem}")
+				return fmt.Errorf("assertion key #%d: a placeholder in it could not be expanded: use {file./path/key.pem} with a readable file, or {env.NAME} with NAME set", i+1)
 			}
 		}
 		set, err := parseKeySet(pems)

@@ -203,3 +203,18 @@ func TestPHPVerifierRefusesEveryForgedOrMisdirectedAssertion(t *testing.T) {
 		}
 	}
 }
+
+// testAssertionPEM is a new P-256 private key in PEM, as the Secret's
+// WECHAT_ASSERTION_KEY holds it.
+func testAssertionPEM(t *testing.T) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}

@@ -94,7 +94,8 @@ func TestKubernetesRedisVariantPatchesOnlyTheStoreIntoTheParentsCaddyfile(t *tes
 	}
 	const secretURL = "redis://:v4lkey-pa55@phone-binding-valkey:6379/0"
 	env := append(caddyEnv(t), "WECHAT_APP_ID=wx0123456789abcdef", "WECHAT_APP_SECRET=0123456789abcdef0123456789abcdef",
-		"WECHAT_SESSION_HASH_KEY="+randomKey(t, 32), "WECHAT_SESSION_BLOCK_KEY="+randomKey(t, 32), "WECHAT_STORE="+secretURL)
+		"WECHAT_SESSION_HASH_KEY="+randomKey(t, 32), "WECHAT_SESSION_BLOCK_KEY="+randomKey(t, 32), "WECHAT_STORE="+secretURL,
+		"WECHAT_ASSERTION_KEY="+testAssertionPEM(t))
 	for _, sub := range []string{"adapt", "validate"} {
 		cmd := exec.Command(bin, sub, "--config", file, "--adapter", "caddyfile")
 		cmd.Env = env

@@ -355,6 +355,8 @@ func gatewayContainerEnv(t *testing.T, gw k8sContainer) (env []string, secrets [
 		v := e.Value
 		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 			switch {
+			case e.Name == "WECHAT_ASSERTION_KEY":
+				v = testAssertionPEM(t)
 			case strings.Contains(e.Name, "KEY"):
 				v = randomKey(t, 32)
 			default:
