@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,5 +222,106 @@ func TestConfiguredKeysNeverReachLogsOrAdaptedJSON(t *testing.T) {
 		if strings.Contains(text, secret) || strings.Contains(text, "PRIVATE KEY") {
 			t.Errorf("the private key appears in the %s", what)
 		}
+	}
+}
+
+// writePublicPEM writes the public half of the private key PEM at priv.
+func writePublicPEM(t *testing.T, priv, dst string) {
+	t.Helper()
+	b, _ := os.ReadFile(priv)
+	block, _ := pem.Decode(b)
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.(*ecdsa.PrivateKey).PublicKey)
+	if err := os.WriteFile(dst, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKeyRotationDuringTrafficFailsNoVerification rotates configured keys
+// the documented way (publish the new key second, then let it sign with
+// the old one second, then drop the old one) by config reloads while
+// visitors keep asking for assertions, and a verifier that fetched the
+// JWKS once, at the start, verifies every one of them: a new key is
+// published before it signs.
+func TestKeyRotationDuringTrafficFailsNoVerification(t *testing.T) {
+	dir := t.TempDir()
+	k1, k2, k3 := writeKeyPEM(t, dir, "k1.pem"), writeKeyPEM(t, dir, "k2.pem"), writeKeyPEM(t, dir, "k3.pem")
+	first, second := filepath.Join(dir, "first.pem"), filepath.Join(dir, "second.pem")
+	copyFile := func(src, dst string) {
+		b, _ := os.ReadFile(src)
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(k1, first)
+	writePublicPEM(t, k2, second) // step 0: k1 signs, k2 is published
+	g := startGateway(t, gatewayConfig{settings: fmt.Sprintf("assertion {\n\tkey {file.%s}\n\tkey {file.%s}\n}", first, second)})
+	cached := fetchJWKS(t, g.URL+"/wechat_auth/jwks.json") // never fetched again
+
+	var browsers []*browser
+	for _, u := range []string{"alice", "bob", "carol"} {
+		b := newBrowser(u)
+		g.login(t, b, "/start")
+		browsers = append(browsers, b)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var verified, failed atomic.Int64
+	kidsSeen := sync.Map{}
+	for _, b := range browsers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest(http.MethodGet, g.URL+"/wechat_auth/auth", nil)
+				resp, err := b.Client.Do(req)
+				if err != nil {
+					continue // a connection cut by the reload: not a verification
+				}
+				resp.Body.Close()
+				tok := resp.Header.Get("X-WeChat-Assertion")
+				if resp.StatusCode != http.StatusOK || tok == "" {
+					continue
+				}
+				if _, err := verifyAssertion(tok, cached, g.URL, g.URL, time.Now()); err != nil {
+					failed.Add(1)
+					t.Errorf("verification failed during rotation: %v", err)
+					continue
+				}
+				if parts := strings.SplitN(tok, ".", 2); len(parts) == 2 {
+					kidsSeen.Store(parts[0], true)
+				}
+				verified.Add(1)
+			}
+		}()
+	}
+	step := func(a, b string, bPublic bool) {
+		time.Sleep(300 * time.Millisecond) // traffic under the current config
+		copyFile(a, first)
+		if bPublic {
+			writePublicPEM(t, b, second)
+		} else {
+			copyFile(b, second)
+		}
+		loadCaddyfile(t, g.config) // the same Caddyfile, the files read anew
+	}
+	step(k2, k1, true) // step 1: k2 signs, k1 still published
+	step(k2, k3, true) // step 2: k1 dropped, k3 published next
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	n := 0
+	kidsSeen.Range(func(any, any) bool { n++; return true })
+	t.Logf("%d assertions verified with the JWKS fetched before the rotation, %d failed, %d signing keys seen", verified.Load(), failed.Load(), n)
+	if n < 2 || verified.Load() == 0 {
+		t.Fatalf("the rotation was not exercised: %d signing keys seen, %d verified", n, verified.Load())
 	}
 }

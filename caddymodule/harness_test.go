@@ -89,6 +89,7 @@ type gateway struct {
 	sim     *wechattest.Server
 	up      *upstream
 	logFile string
+	config  string // the Caddyfile loaded, for reload
 }
 
 type gatewayConfig struct {
@@ -159,6 +160,7 @@ http://127.0.0.1:%d {
 	%s
 }
 `, g.logFile, gc.global, port, g.logFile+".access", body)
+	g.config = cfg
 	loadCaddyfile(t, cfg)
 	waitListening(t, port)
 	return g
