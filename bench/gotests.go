@@ -51,6 +51,7 @@ var benchLimits = []struct {
 	{"BenchmarkSessionCheckRepeat", 1000, 2, "repeat-request session check ≤ 1 µs/op and ≤ 2 allocs/op"},
 	{"BenchmarkSessionCheckRepeatRedisStore", 1000, 2, "the same with the Redis store configured (issue 15)"},
 	{"BenchmarkSessionCheckFirstSeen", 8000, -1, "first-seen cookie ≤ 8 µs/op"},
+	{"BenchmarkServeHTTPAuthenticatedAssertion", 3000, 2, "authenticated ServeHTTP with assertion: the cached assertion, ≤ 2 allocs/op as without (issue 28)"},
 }
 
 // runGoSteps runs every step and reports whether one did not build.
