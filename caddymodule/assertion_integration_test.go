@@ -191,7 +191,7 @@ func TestConfiguredKeysNeverReachLogsOrAdaptedJSON(t *testing.T) {
 	dir := t.TempDir()
 	k1 := writeKeyPEM(t, dir, "k1.pem")
 	pemText, _ := os.ReadFile(k1)
-	g := startGateway(t, gatewayConfig{settings: fmt.Sprintf("assertion {\n\tkey {file.%s}\n}", k1)})
+	g := startGateway(t, gatewayConfig{settings: fmt.Sprintf("assertion {\n\tkey {file.%s}\n}", k1), site: metricsSite})
 	b := newBrowser("alice")
 	got := g.login(t, b, "/start")
 	set := fetchJWKS(t, g.URL+"/wechat_auth/jwks.json")
@@ -218,7 +218,8 @@ func TestConfiguredKeysNeverReachLogsOrAdaptedJSON(t *testing.T) {
 		t.Fatalf("adapt: %v %s", err, adapted)
 	}
 	jwks, _ := json.Marshal(set)
-	for what, text := range map[string]string{"log": string(logs), "access log": string(access), "adapted JSON": string(adapted), "jwks": string(jwks)} {
+	_, metrics := g.scrape(t)
+	for what, text := range map[string]string{"log": string(logs), "access log": string(access), "adapted JSON": string(adapted), "jwks": string(jwks), "metrics": metrics} {
 		if strings.Contains(text, secret) || strings.Contains(text, "PRIVATE KEY") {
 			t.Errorf("the private key appears in the %s", what)
 		}

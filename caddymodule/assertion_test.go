@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"net/http"
 	"net/http/httptest"
@@ -94,4 +95,33 @@ func publicKeyPEM(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+func TestCaddyfileAssertionBlock(t *testing.T) {
+	var h Handler
+	d := caddyfile.NewTestDispenser("wechat_auth {\n app_id wx1\n assertion {\n  header X-Proof\n  issuer https://gw.example\n  audience app\n  key {file./a.pem}\n  key {file./b.pem}\n  ttl 2m\n  well_known\n }\n scope snsapi_base\n}")
+	if err := h.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	a := h.Assertion
+	if a == nil || a.Header != "X-Proof" || a.Issuer != "https://gw.example" || a.Audience != "app" || len(a.Keys) != 2 ||
+		a.Keys[1] != "{file./b.pem}" || a.TTL != caddy.Duration(2*time.Minute) || !a.WellKnown || h.Scope != "snsapi_base" {
+		t.Errorf("parsed %+v (scope %q)", a, h.Scope)
+	}
+	var bare Handler
+	if err := bare.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wechat_auth {\n assertion\n}")); err != nil || bare.Assertion == nil {
+		t.Errorf("a bare assertion: %v, %+v", err, bare.Assertion)
+	}
+	for block, want := range map[string]string{
+		"assertion x":                              "takes its settings in a block",
+		"assertion {\n bogus 1\n}":                 `unknown assertion setting "bogus"`,
+		"assertion {\n audience a\n audience b\n}": "assertion audience is set twice",
+		"assertion {\n ttl 0\n}":                   "ttl 0 would mean the default",
+	} {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wechat_auth {\n" + block + "\n}"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", block, err, want)
+		}
+	}
 }
