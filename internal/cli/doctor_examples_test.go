@@ -70,6 +70,7 @@ func TestEveryExampleCaddyfilePassesTheDoctorAndIsFormatted(t *testing.T) {
 		"WECHAT_SESSION_HASH_KEY": doctorHashKey, "WECHAT_SESSION_BLOCK_KEY": doctorBlockKey,
 		"WECHAT_RELAY_SECRET": doctorHashKey, "SHOP_RELAY_KEY": doctorBlockKey, "M_RELAY_KEY": doctorBlockKey,
 		"WECHAT_WEB_APP_SECRET": "0123456789abcdef0123456789abcdef",
+		"WECHAT_ASSERTION_KEY":  doctorAssertionKey,
 		"HOME":                  t.TempDir(),
 	}
 	for i, site := range []string{"WX", "SHOP", "M"} {
@@ -96,3 +97,12 @@ func TestEveryExampleCaddyfilePassesTheDoctorAndIsFormatted(t *testing.T) {
 		})
 	}
 }
+
+// doctorAssertionKey is a throwaway ECDSA P-256 key for the Kubernetes
+// example's assertion (WECHAT_ASSERTION_KEY).
+const doctorAssertionKey = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgRFrjYL5t2EO7nu9H
+1X5Dbbr8GRUxjxQ7P29a7kxHEOahRANCAASrU/3jyX6p7sx17/kByGJFvAjrc/jk
+Ipd+hr18LPuqtD+iodZreeLkrFsApMgMK2eCIfgCWAah6snRL3xwKUJx
+-----END PRIVATE KEY-----
+`
