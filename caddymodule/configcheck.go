@@ -47,8 +47,22 @@ func CheckConfig(raw json.RawMessage) error {
 			return err
 		}
 	}
-	_, _, err = expandSessionKeys(repl, h.SessionKeys)
-	return err
+	if _, _, err = expandSessionKeys(repl, h.SessionKeys); err != nil {
+		return err
+	}
+	// The assertion's signing keys, parsed as provisionAssertion does.
+	if a := h.Assertion; a != nil && len(a.Keys) > 0 {
+		pems := make([]string, len(a.Keys))
+		for i, k := range a.Keys {
+			if pems[i], err = expand(repl, "assertion key", k); err != nil {
+				return fmt.Errorf("assertion key #%d: a placeholder in it could not be expanded: use {file./path/key.pem} with a readable file, or {env.NAME} with NAME set", i+1)
+			}
+		}
+		if _, err := parseKeySet(pems); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkSecret runs the Provision rules after Validate that need expanded

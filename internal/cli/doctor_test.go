@@ -301,6 +301,8 @@ var settingsCases = []doctorCase{
 		check: "config", level: levelUnchecked, fix: []string{"set DOCTOR_TEST_UNSET_ID", "{$DOCTOR_TEST_UNSET_ID}"}, code: 2},
 	{name: "a page file that is missing", files: one(siteWith("wx.example.com", "\t\t\tpage declined /nonexistent/declined.html\n")),
 		check: "settings", message: []string{"page declined", "/nonexistent/declined.html"}, code: 1},
+	{name: "an assertion key that is no PEM key", files: one(siteWith("wx.example.com", "\t\t\tassertion {\n\t\t\t\taudience app\n\t\t\t\tkey {env.DOCTOR_TEST_BLOCK}\n\t\t\t}\n")),
+		check: "settings", message: []string{"Caddy refuses to start", "assertion"}, code: 1},
 	{name: "no block key: signed, not encrypted", files: one(strings.Replace(goodSite, " {env.DOCTOR_TEST_BLOCK}", "", 1)), args: []string{"--offline"},
 		check: "session_keys_block", level: levelNote, message: []string{"not encrypted"}, fix: []string{"WECHAT_SESSION_BLOCK_KEY"}, code: 0},
 	{name: "a forward-auth front is no missing wechat_auth", files: map[string]string{"Caddyfile": "wx.example.com {\n\tforward_auth 127.0.0.1:9091 {\n\t\turi /wechat_auth/auth\n\t\tcopy_headers X-WeChat-OpenID\n\t}\n\treverse_proxy 127.0.0.1:9\n}\n"}, args: []string{"--offline"},
