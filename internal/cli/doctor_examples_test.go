@@ -3,12 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,16 +73,6 @@ func TestEveryExampleCaddyfilePassesTheDoctorAndIsFormatted(t *testing.T) {
 		"WECHAT_ASSERTION_KEY":  doctorAssertionKey,
 		"HOME":                  t.TempDir(),
 	}
-	// The Kubernetes example signs X-WeChat-Assertion with an ECDSA P-256 key (PEM).
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env["WECHAT_ASSERTION_KEY"] = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	for i, site := range []string{"WX", "SHOP", "M"} {
 		env[site+"_SESSION_HASH_KEY"] = base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
 		env[site+"_SESSION_BLOCK_KEY"] = base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", 10+i)))
