@@ -115,6 +115,9 @@ var whitelistIP = regexp.MustCompile(`invalid ip ([0-9A-Fa-f.:]+)`)
 // say. For an IP whitelist refusal it names the IP WeChat saw, when WeChat
 // gives it.
 func (e *APIError) Hint() string {
+	if h, ok := e.weComHint(); ok {
+		return h
+	}
 	h := hints[e.Code]
 	if e.Code == 40164 || e.Code == 61004 {
 		if m := whitelistIP.FindStringSubmatch(e.Msg); m != nil && net.ParseIP(m[1]) != nil {

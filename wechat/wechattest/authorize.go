@@ -44,6 +44,9 @@ func isWeChatUA(ua string) bool {
 }
 
 func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if s.wecomAuthorize(w, r) { // appid is a WeCom corp ID
+		return
+	}
 	if !s.anyBrowser && !isWeChatUA(r.UserAgent()) {
 		s.renderPage(w, http.StatusOK, "browser", nil)
 		return

@@ -50,6 +50,7 @@ func (s *Simulator) buildRoutes() {
 		{"/{$}", "", s.handleIndex},
 		{"/", "", s.handleNotFound},
 	}
+	s.routes = append(s.routes, s.wecomRoutes()...) // WeCom (wecom_login.go)
 	m := http.NewServeMux()
 	for _, rt := range s.routes {
 		m.HandleFunc(rt.path, rt.handler)

@@ -42,6 +42,7 @@ type Simulator struct {
 	faults     map[string][]faultQueue
 	calls      []Call
 	nextMenuID int64
+	wecom      wecomState // the WeCom corps (wecom.go)
 }
 
 // appState is an app with its per-app state; guarded by Simulator.mu.
