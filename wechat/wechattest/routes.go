@@ -50,7 +50,9 @@ func (s *Simulator) buildRoutes() {
 		{"/{$}", "", s.handleIndex},
 		{"/", "", s.handleNotFound},
 	}
-	s.routes = append(s.routes, s.wecomRoutes()...) // WeCom (wecom_login.go)
+	if len(s.wecom.corps) > 0 { // WeCom's paths exist once a corp does (wecom_login.go)
+		s.routes = append(s.routes, s.wecomRoutes()...)
+	}
 	m := http.NewServeMux()
 	for _, rt := range s.routes {
 		m.HandleFunc(rt.path, rt.handler)

@@ -324,3 +324,57 @@ func TestWeComDepartmentsIncludeTheirSubDepartments(t *testing.T) {
 		t.Fatal("WithinDepartments: 后端组 (3) is in 研发部 (2), 销售部 (4) is not")
 	}
 }
+
+// TestWeComJSONBodiesPassAStrictParser calls every WeCom API, in success and
+// in error, decodes each body strictly, and checks Summary lists the paths.
+func TestWeComJSONBodiesPassAStrictParser(t *testing.T) {
+	e := newWeComEnv(t, nil)
+	b := e.sim.URL
+	tok, err := e.client.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(e.site.URL, "http://")
+	ticketCode := e.sim.IssueWeComCode(wechattest.DefaultCorpID, wechattest.DefaultAgentID, "zhangsan", "snsapi_privateinfo", host)
+	id, err := e.client.Identity(context.Background(), ticketCode)
+	if err != nil || id.UserTicket == "" {
+		t.Fatalf("privateinfo code: %+v, %v", id, err)
+	}
+	code := func(user string) string {
+		return e.sim.IssueWeComCode(wechattest.DefaultCorpID, 0, user, "snsapi_base", host)
+	}
+	reqs := []struct{ method, url, body string }{
+		{"GET", b + "/cgi-bin/gettoken?corpid=" + wechattest.DefaultCorpID + "&corpsecret=" + wechattest.DefaultAgentSecret, ""},
+		{"GET", b + "/cgi-bin/gettoken?corpid=" + wechattest.DefaultCorpID + "&corpsecret=x", ""},
+		{"GET", b + "/cgi-bin/auth/getuserinfo?access_token=" + tok + "&code=" + code("zhangsan"), ""},
+		{"GET", b + "/cgi-bin/auth/getuserinfo?access_token=" + tok + "&code=" + code("bob"), ""},
+		{"GET", b + "/cgi-bin/auth/getuserinfo?access_token=" + tok + "&code=x", ""},
+		{"GET", b + "/cgi-bin/user/getuserinfo?access_token=" + tok + "&code=" + code("wangwu"), ""},
+		{"GET", b + "/cgi-bin/user/getuserinfo?access_token=x&code=x", ""},
+		{"POST", b + "/cgi-bin/auth/getuserdetail?access_token=" + tok, `{"user_ticket":"` + id.UserTicket + `"}`},
+		{"POST", b + "/cgi-bin/auth/getuserdetail?access_token=" + tok, `{"user_ticket":"x"}`},
+		{"GET", b + "/cgi-bin/user/get?access_token=" + tok + "&userid=zhangsan", ""},
+		{"GET", b + "/cgi-bin/user/get?access_token=" + tok + "&userid=lisi", ""},
+		{"GET", b + "/cgi-bin/department/simplelist?access_token=" + tok, ""},
+		{"GET", b + "/cgi-bin/department/simplelist?access_token=" + tok + "&id=99", ""},
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		resp, body := raw(t, r.method, r.url, r.body)
+		if _, err := strictDecode(body); err != nil || resp.Header.Get("Content-Type") != weChatJSONType {
+			t.Errorf("%s %s: %v (Content-Type %q): %q", r.method, r.url, err, resp.Header.Get("Content-Type"), body)
+		}
+		seen[resp.Request.URL.Path] = true
+	}
+	s := e.sim.Summary("http://sim")
+	for _, p := range e.sim.Paths() {
+		wecom := slices.Contains([]string{"/cgi-bin/gettoken", "/cgi-bin/auth/getuserinfo", "/cgi-bin/user/getuserinfo",
+			"/cgi-bin/auth/getuserdetail", "/cgi-bin/user/get", "/cgi-bin/department/simplelist"}, p)
+		if wecom != seen[p] {
+			t.Errorf("%s: a WeCom API %v, decoded %v", p, wecom, seen[p])
+		}
+		if !strings.Contains(s, "http://sim"+p+"\n") {
+			t.Errorf("Summary lacks %s", p)
+		}
+	}
+}
