@@ -320,6 +320,9 @@ func TestWeComDepartmentsIncludeTheirSubDepartments(t *testing.T) {
 	if err != nil || len(sub) != 2 {
 		t.Fatalf("Departments(2) = %v, %v; want 2 and 3", sub, err)
 	}
+	if all, err := e.client.Departments(context.Background(), 1); err != nil || len(all) != 4 {
+		t.Fatalf("Departments(1) = %v, %v; want 1 and every level below it", all, err)
+	}
 	if !wechat.WithinDepartments([]int64{3}, []int64{2}, tree) || wechat.WithinDepartments([]int64{4}, []int64{2}, tree) {
 		t.Fatal("WithinDepartments: 后端组 (3) is in 研发部 (2), 销售部 (4) is not")
 	}
