@@ -24,6 +24,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/redistest"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -217,4 +218,83 @@ func testAssertionPEM(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// TestReplicaProcessesOnRedisSignWithOneGeneratedKeySet: two Caddy
+// processes with assertion and no configured key, on one real redis-server,
+// publish the same JWKS, and an assertion either one signs verifies (go-jose)
+// with the key set fetched from the other.
+func TestReplicaProcessesOnRedisSignWithOneGeneratedKeySet(t *testing.T) {
+	redisSrv := redistest.Start(t)
+	sim := wechattest.NewServer()
+	t.Cleanup(sim.Close)
+	conf := writeFile(t, t.TempDir(), "Caddyfile", strings.Replace(replicaCaddyfile,
+		"open_base {env.WECHAT_OPEN_BASE}", "open_base {env.WECHAT_OPEN_BASE}\n\t\tassertion {\n\t\t\tissuer https://gw.example\n\t\t\taudience app\n\t\t}", 1))
+	hash, block := randomKey(t, 32), randomKey(t, 32)
+	var urls []string
+	for i := 0; i < 2; i++ {
+		port := freePort(t)
+		u := fmt.Sprintf("http://127.0.0.1:%d", port)
+		p := startCaddy(t, fmt.Sprintf("replica%d", i), conf, []string{
+			fmt.Sprintf("PORT=%d", port), "WECHAT_STORE=" + redisSrv.URL(),
+			"WECHAT_APP_ID=" + wechattest.DefaultAppID, "WECHAT_APP_SECRET=" + wechattest.DefaultAppSecret,
+			"WECHAT_SESSION_HASH_KEY=" + hash, "WECHAT_SESSION_BLOCK_KEY=" + block,
+			"WECHAT_API_BASE=" + sim.URL, "WECHAT_OPEN_BASE=" + sim.URL,
+		}, u+"/")
+		p.waitReady(t, "store connected", func() error {
+			if !strings.Contains(p.out.String(), "the wechat store is connected") {
+				return fmt.Errorf("no store connection logged yet")
+			}
+			return nil
+		})
+		urls = append(urls, u)
+	}
+	cookie := login(t, sim, replica{url: urls[0]}, "alice")
+	var sets []jose.JSONWebKeySet
+	for _, u := range urls {
+		resp, err := http.Get(u + "/wechat_auth/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var set jose.JSONWebKeySet
+		err = json.NewDecoder(resp.Body).Decode(&set)
+		resp.Body.Close()
+		if err != nil || len(set.Keys) == 0 {
+			t.Fatalf("%s JWKS: %v", u, err)
+		}
+		sets = append(sets, set)
+	}
+	kidsOf := func(s jose.JSONWebKeySet) (k []string) {
+		for _, x := range s.Keys {
+			k = append(k, x.KeyID)
+		}
+		return k
+	}
+	if fmt.Sprint(kidsOf(sets[0])) != fmt.Sprint(kidsOf(sets[1])) {
+		t.Fatalf("the replicas publish different keys: %v / %v", kidsOf(sets[0]), kidsOf(sets[1]))
+	}
+	for i, u := range urls {
+		req, _ := http.NewRequest(http.MethodGet, u+"/wechat_auth/auth", nil)
+		req.Header.Set("User-Agent", wechatUA)
+		req.Header.Set("Cookie", "wechat_session="+cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		tok, err := jwt.ParseSigned(resp.Header.Get("X-WeChat-Assertion"), []jose.SignatureAlgorithm{jose.ES256})
+		if resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("replica %d /auth: %d, %v", i, resp.StatusCode, err)
+		}
+		other := sets[1-i].Key(tok.Headers[0].KeyID)
+		var c struct {
+			jwt.Claims
+			OpenID string `json:"openid"`
+		}
+		if len(other) != 1 || tok.Claims(other[0].Key, &c) != nil ||
+			c.Validate(jwt.Expected{Issuer: "https://gw.example", AnyAudience: jwt.Audience{"app"}, Time: time.Now()}) != nil ||
+			c.OpenID != sim.OpenID(wechattest.DefaultAppID, "alice") {
+			t.Errorf("replica %d's assertion does not verify with replica %d's key set (%d keys for its kid)", i, 1-i, len(other))
+		}
+	}
 }
