@@ -1,6 +1,7 @@
 package wechat
 
 import (
+	"errors"
 	"net"
 	"regexp"
 	"strings"
@@ -49,4 +50,23 @@ func (e *APIError) weComHint() (string, bool) {
 		}
 	}
 	return h, true
+}
+
+// IsWeComConfig reports WeCom errors an operator must fix in the admin
+// console or the configuration, where retrying cannot help: a wrong secret
+// (40001 from gettoken) or corp ID (40013), a wrong agentid (40056), a
+// missing API permission (48002), a redirect host that is not a trusted
+// domain (50001), or a server IP missing from the trusted IPs (60020).
+func IsWeComConfig(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) || !weComOps[ae.Op] {
+		return false
+	}
+	switch ae.Code {
+	case 40013, 40056, 48002, 50001, 60020:
+		return true
+	case 40001:
+		return ae.Op == pathWeComToken
+	}
+	return false
 }

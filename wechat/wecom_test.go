@@ -60,3 +60,24 @@ func TestWeComErrcodesGetWeComHints(t *testing.T) {
 		t.Fatalf("50001 hints: OA %q, WeCom %q", oa.Hint(), wc.Hint())
 	}
 }
+
+func TestIsWeComConfigTellsSettingsFromTransientErrors(t *testing.T) {
+	for _, tc := range []struct {
+		op   string
+		code int
+		want bool
+	}{
+		{"/cgi-bin/gettoken", 40001, true},
+		{"/cgi-bin/gettoken", 40013, true},
+		{"/cgi-bin/auth/getuserinfo", 50001, true},
+		{"/cgi-bin/auth/getuserinfo", 60020, true},
+		{"/cgi-bin/auth/getuserinfo", 40029, false}, // the visitor's code, not a setting
+		{"/cgi-bin/user/get", 42001, false},
+		{"/cgi-bin/gettoken", -1, false},
+		{"/sns/oauth2/access_token", 50001, false}, // an Official Account path
+	} {
+		if got := wechat.IsWeComConfig(&wechat.APIError{Op: tc.op, Code: tc.code}); got != tc.want {
+			t.Errorf("IsWeComConfig(%s %d) = %v, want %v", tc.op, tc.code, got, tc.want)
+		}
+	}
+}

@@ -143,6 +143,7 @@ func (s *Simulator) Summary(baseURL string) string {
 	} else {
 		b.WriteString(" (authorize needs a WeChat User-Agent; --any-browser lifts that)")
 	}
+	s.wecomSummary(&b)
 	fmt.Fprintf(&b, "\n\nUse %s as both api_base and open_base.\n", baseURL)
 	labels := map[string]string{"page": "page       ", "api": "api        ", "mock": "mock       "}
 	for _, rt := range s.routes {

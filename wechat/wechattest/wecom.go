@@ -1,6 +1,7 @@
 package wechattest
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -254,4 +255,20 @@ func redirectHost(redirectURI string) string {
 		return ""
 	}
 	return strings.ToLower(u.Host)
+}
+
+// Corps returns the WeCom corps the simulator plays.
+func (s *Simulator) Corps() []Corp { return slices.Clone(s.wecom.corps) }
+
+// wecomSummary adds the corps, their apps and members to Summary.
+func (s *Simulator) wecomSummary(b *strings.Builder) {
+	for _, c := range s.wecom.corps {
+		fmt.Fprintf(b, "\n\nWeCom corp %s (appid of the authorize and /wwlogin/sso/login URLs; X-WeChat-Mock-User names a member):", c.ID)
+		for _, a := range c.Apps {
+			fmt.Fprintf(b, "\n  app %d  secret %s  trusted domains %s", a.AgentID, a.Secret, strings.Join(a.TrustedDomains, ", "))
+		}
+		for _, m := range c.Members {
+			fmt.Fprintf(b, "\n  member %-12s %s  departments %v", m.UserID, m.Name, m.Departments)
+		}
+	}
 }

@@ -370,6 +370,9 @@ func TestWeComJSONBodiesPassAStrictParser(t *testing.T) {
 		seen[resp.Request.URL.Path] = true
 	}
 	s := e.sim.Summary("http://sim")
+	if !strings.Contains(s, "WeCom corp "+wechattest.DefaultCorpID) || !strings.Contains(s, "member zhangsan") {
+		t.Errorf("Summary does not list the corp and its members:\n%s", s)
+	}
 	for _, p := range e.sim.Paths() {
 		wecom := slices.Contains([]string{"/cgi-bin/gettoken", "/cgi-bin/auth/getuserinfo", "/cgi-bin/user/getuserinfo",
 			"/cgi-bin/auth/getuserdetail", "/cgi-bin/user/get", "/cgi-bin/department/simplelist"}, p)
