@@ -180,6 +180,7 @@ type request struct {
 // refresh_token, and any parameter added later) is redacted by construction.
 var publicParams = map[string]bool{
 	"appid": true, "grant_type": true, "lang": true, "openid": true, "type": true, "force_refresh": true,
+	"component_appid": true,
 }
 
 // secrets returns the values of r that must never reach an error: the app

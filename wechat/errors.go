@@ -49,7 +49,9 @@ func shortMsg(msg string) string {
 const (
 	consoleSecret    = "微信开发者平台 (developers.weixin.qq.com/platform → 公众号 → 开发密钥 AppSecret; formerly 公众平台 → 基本配置)"
 	consoleWhitelist = "the API IP whitelist (API IP白名单) on 微信开发者平台 (developers.weixin.qq.com/platform → 公众号; formerly 公众平台 → 基本配置 → IP白名单)"
-	menuRuleHint     = "the menu breaks WeChat's menu rules; check it offline with wechat.ValidateMenu (caddy wechat-menu validate FILE) to see which button"
+	// consoleComponentWhitelist is a third-party platform's own IP list, not an Official Account's.
+	consoleComponentWhitelist = "the third-party platform's 白名单IP地址列表 (Open Platform console → 第三方平台 → 详情 → 开发资料)"
+	menuRuleHint              = "the menu breaks WeChat's menu rules; check it offline with wechat.ValidateMenu (caddy wechat-menu validate FILE) to see which button"
 )
 
 // hints says what an operator or developer should do about an errcode. It is
@@ -94,6 +96,8 @@ var hints = map[int]string{
 	50001: "the user has not authorized this API",
 	50002: "the user is limited by WeChat",
 	61004: "add this server's public egress IP to " + consoleWhitelist + "; retrying cannot help until then",
+	61005: "the component_verify_ticket is expired (older than 12 hours); fetch again with the newest ticket pushed to the platform's 授权事件接收URL, and check that pushes arrive",
+	61006: "the component_verify_ticket is invalid or not the latest; fetch again with the newest ticket pushed to the platform's 授权事件接收URL",
 	65316: "the menu links to more than 3 domains besides the account's own; use at most 3",
 	89501: "this server's IP awaits the administrator's confirmation; ask the administrator to confirm it in WeChat, then retry (no sooner than a minute)",
 	89503: "this call from a new IP awaits the administrator's confirmation; ask the administrator to confirm it in WeChat, then retry (no sooner than a minute); add the IP to " + consoleWhitelist + " to skip this",
@@ -119,6 +123,9 @@ func (e *APIError) Hint() string {
 		return h
 	}
 	h := hints[e.Code]
+	if e.Code == 61004 && e.Op == pathComponentToken {
+		h = "add this server's public egress IP to " + consoleComponentWhitelist + "; retrying cannot help until then"
+	}
 	if e.Code == 40164 || e.Code == 61004 {
 		if m := whitelistIP.FindStringSubmatch(e.Msg); m != nil && net.ParseIP(m[1]) != nil {
 			h = strings.Replace(h, "this server's public egress IP", m[1]+" (the IP WeChat saw)", 1)

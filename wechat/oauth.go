@@ -33,11 +33,17 @@ func (c *Client) AuthorizeURL(redirectURI, scope, state string, opts AuthorizeOp
 // connectURL starts an open.weixin.qq.com page URL in WeChat's fixed order:
 // appid, redirect_uri, response_type=code, scope, state.
 func (c *Client) connectURL(path, redirectURI, scope, state string) *strings.Builder {
+	return c.connectURLFor(c.cfg.AppID, path, redirectURI, scope, state)
+}
+
+// connectURLFor is connectURL for another account's appid: a third-party
+// platform authorizes on behalf of its authorizers.
+func (c *Client) connectURLFor(appID, path, redirectURI, scope, state string) *strings.Builder {
 	b := new(strings.Builder)
 	b.WriteString(c.openBase)
 	b.WriteString(path)
 	b.WriteString("?appid=")
-	b.WriteString(url.QueryEscape(c.cfg.AppID))
+	b.WriteString(url.QueryEscape(appID))
 	b.WriteString("&redirect_uri=")
 	b.WriteString(url.QueryEscape(redirectURI))
 	b.WriteString("&response_type=code&scope=")

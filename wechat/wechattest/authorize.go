@@ -20,6 +20,7 @@ const (
 // consentTicket is a pending snsapi_userinfo consent page.
 type consentTicket struct {
 	app, user, scope, redirectURI, state string
+	component                            string // the platform's AppID, "" for the account itself
 	snapshot                             bool
 	expires                              time.Time
 }
@@ -33,6 +34,7 @@ var authorizeErrors = map[int]string{
 	10011: "redirect_uri不能为空",
 	10012: "appid不能为空",
 	10013: "state不能为空",
+	10015: "公众号未授权第三方平台，请检查授权情况",
 	10016: "不支持的AppID：网站应用请使用 /connect/qrconnect",
 	40013: "appid无效，请检查appid参数",
 }
@@ -70,13 +72,35 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, 10010)
 	case scope != "snsapi_base" && scope != "snsapi_userinfo":
 		s.authorizeError(w, 10005)
-	case s.checkRedirect(redirectURI) != 0:
-		s.redirectError(w, s.checkRedirect(redirectURI), redirectURI, s.Domains())
+	case q.Has("component_appid") && s.componentAuthorizeError(appID, q.Get("component_appid")) != 0:
+		s.authorizeError(w, s.componentAuthorizeError(appID, q.Get("component_appid")))
+	case s.checkRedirectIn(s.authorizeDomains(appID, q), redirectURI) != 0:
+		s.redirectError(w, s.checkRedirectIn(s.authorizeDomains(appID, q), redirectURI), redirectURI, domainNames(s.authorizeDomains(appID, q)))
 	case !q.Has("state"):
 		s.authorizeError(w, 10013)
 	default:
 		s.authorizeUser(w, r, a, redirectURI, scope, state, q)
 	}
+}
+
+// authorizeDomains are the settings redirect_uri is checked against: the
+// platform's 公众号开发域名 when a third-party platform authorizes on the
+// account's behalf (the account's own 网页授权域名 do not apply), else the
+// account's.
+func (s *Simulator) authorizeDomains(appID string, q url.Values) []Domain {
+	if cs := s.componentFor(q.Get("component_appid")); cs != nil {
+		return cs.componentDomains(appID)
+	}
+	return s.domains
+}
+
+// domainNames renders settings for an error page.
+func domainNames(ds []Domain) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return out
 }
 
 // authorizeUser continues once the request is valid: who is it, do they consent.
@@ -97,9 +121,10 @@ func (s *Simulator) authorizeUser(w http.ResponseWriter, r *http.Request, a *app
 		return
 	}
 	snapshot := u.Snapshot || q.Get("forceSnapShot") == "true"
+	component := q.Get("component_appid")
 	if scope == "snsapi_base" || snapshot {
 		// Base scope is silent; the snapshot page hands out its virtual identity without consent.
-		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, snapshot)
+		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, snapshot, component)
 		return
 	}
 	s.mu.Lock()
@@ -108,17 +133,17 @@ func (s *Simulator) authorizeUser(w http.ResponseWriter, r *http.Request, a *app
 	switch answer := r.Header.Get(ConsentHeader); {
 	case already && q.Get("forcePopup") != "true":
 		// Once allowed, WeChat does not ask again unless forcePopup=true.
-		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, false)
+		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, false, component)
 	case answer == "allow":
 		s.allow(a.ID, u.Name)
-		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, false)
+		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, false, component)
 	case answer == "deny":
 		http.Redirect(w, r, withQuery(redirectURI, url.Values{"state": {state}}), http.StatusFound)
 	default:
 		ticket := randomID(24)
 		s.mu.Lock()
 		s.consents[ticket] = &consentTicket{app: a.ID, user: u.Name, scope: scope, redirectURI: redirectURI,
-			state: state, expires: s.now().Add(codeTTL)}
+			state: state, component: component, expires: s.now().Add(codeTTL)}
 		s.mu.Unlock()
 		s.renderPage(w, http.StatusOK, "consent", map[string]any{"Ticket": ticket, "User": u, "AppID": a.ID,
 			"Avatar": s.avatarURL(r, u, false)})
@@ -151,13 +176,18 @@ func (s *Simulator) handleConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.allow(t.app, t.user)
-	s.redirectWithCode(w, r, t.app, t.user, t.scope, t.redirectURI, t.state, t.snapshot)
+	s.redirectWithCode(w, r, t.app, t.user, t.scope, t.redirectURI, t.state, t.snapshot, t.component)
 }
 
-func (s *Simulator) redirectWithCode(w http.ResponseWriter, r *http.Request, app, user, scope, redirectURI, state string, snapshot bool) {
-	code := s.issueCode(app, user, scope, snapshot)
-	// WeChat puts code before state.
-	http.Redirect(w, r, withQuery(redirectURI, url.Values{"code": {code}, "state": {state}}), http.StatusFound)
+func (s *Simulator) redirectWithCode(w http.ResponseWriter, r *http.Request, app, user, scope, redirectURI, state string, snapshot bool, component string) {
+	code := s.issueCode(app, user, scope, snapshot, component)
+	// WeChat puts code before state; on behalf of a platform it adds the
+	// account's appid ("redirect_uri?code=CODE&state=STATE&appid=APPID").
+	v := url.Values{"code": {code}, "state": {state}}
+	if component != "" {
+		v.Set("appid", app)
+	}
+	http.Redirect(w, r, withQuery(redirectURI, v), http.StatusFound)
 }
 
 // withQuery adds code and state to redirectURI as WeChat does: into the query,
@@ -170,7 +200,7 @@ func withQuery(redirectURI string, v url.Values) string {
 	}
 	var b strings.Builder
 	b.WriteString(base)
-	for _, k := range []string{"code", "state"} {
+	for _, k := range []string{"code", "state", "appid"} {
 		if vals, ok := v[k]; ok {
 			b.WriteString(sep)
 			b.WriteString(k + "=" + url.QueryEscape(vals[0]))

@@ -67,26 +67,46 @@ func (s *Simulator) handleCodeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	g, ok := s.codes[code]
-	switch {
-	case !ok || g.app != a.ID:
-		// A code is bound to the app that issued it; for any other app it does not exist.
+	g, fail := s.redeemCodeLocked(code, a.ID, "")
+	if fail != 0 {
 		s.mu.Unlock()
-		s.fail(w, r, 40029)
-		return
-	case g.used:
-		s.mu.Unlock()
-		s.fail(w, r, 40163)
-		return
-	case !s.now().Before(g.expires):
-		s.mu.Unlock()
-		s.fail(w, r, 40029)
+		s.fail(w, r, fail)
 		return
 	}
-	g.used = true
 	res := s.issueWebTokenLocked(g, randomRefreshToken())
 	s.mu.Unlock()
 	s.writeJSON(w, res)
+}
+
+// redeemCodeLocked takes code for app, asked for by the platform component
+// ("" for the account itself), and marks it used; the errcode is 0 when it
+// is good. A code is bound to the app that issued it (and a platform's code
+// to the platform): for any other caller it does not exist. Callers hold s.mu.
+func (s *Simulator) redeemCodeLocked(code, app, component string) (*grant, int) {
+	g, ok := s.codes[code]
+	switch {
+	case !ok || g.app != app || g.component != component:
+		return nil, 40029
+	case g.used:
+		return nil, 40163
+	case !s.now().Before(g.expires):
+		return nil, 40029
+	}
+	g.used = true
+	return g, 0
+}
+
+// refreshGrantLocked checks a refresh_token as redeemCodeLocked checks a
+// code. Callers hold s.mu.
+func (s *Simulator) refreshGrantLocked(rt, app, component string) (*grant, int) {
+	g, ok := s.refreshes[rt]
+	switch {
+	case !ok || g.app != app || g.component != component:
+		return nil, 40030
+	case !s.now().Before(g.expires):
+		return nil, 42002
+	}
+	return g, 0
 }
 
 func randomRefreshToken() string { return randomID(86) }
@@ -95,9 +115,11 @@ func randomRefreshToken() string { return randomID(86) }
 func (s *Simulator) issueWebTokenLocked(g *grant, refresh string) tokenResponse {
 	at := randomID(86)
 	now := s.now()
-	s.webTokens[at] = &grant{app: g.app, user: g.user, scope: g.scope, snapshot: g.snapshot, expires: now.Add(webTokenTTL)}
+	s.webTokens[at] = &grant{app: g.app, user: g.user, scope: g.scope, snapshot: g.snapshot, expires: now.Add(webTokenTTL),
+		component: g.component}
 	if _, ok := s.refreshes[refresh]; !ok {
-		s.refreshes[refresh] = &grant{app: g.app, user: g.user, scope: g.scope, snapshot: g.snapshot, expires: now.Add(refreshTokenTTL)}
+		s.refreshes[refresh] = &grant{app: g.app, user: g.user, scope: g.scope, snapshot: g.snapshot,
+			expires: now.Add(refreshTokenTTL), component: g.component}
 	}
 	openID, unionID := s.identity(g)
 	res := tokenResponse{AccessToken: at, ExpiresIn: int(webTokenTTL.Seconds()), RefreshToken: refresh,
@@ -135,15 +157,10 @@ func (s *Simulator) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 	}
 	rt := q.Get("refresh_token")
 	s.mu.Lock()
-	g, ok := s.refreshes[rt]
-	switch {
-	case !ok || g.app != a.ID:
+	g, fail := s.refreshGrantLocked(rt, a.ID, "")
+	if fail != 0 {
 		s.mu.Unlock()
-		s.fail(w, r, 40030)
-		return
-	case !s.now().Before(g.expires):
-		s.mu.Unlock()
-		s.fail(w, r, 42002)
+		s.fail(w, r, fail)
 		return
 	}
 	res := s.issueWebTokenLocked(g, rt)

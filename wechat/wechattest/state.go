@@ -23,7 +23,8 @@ type Simulator struct {
 	users      []User
 	domains    []Domain
 	anyBrowser bool
-	quotas     map[string]int // path → calls per account and day
+	component  *componentState // the third-party platform, if WithComponent
+	quotas     map[string]int  // path → calls per account and day
 	routes     []route
 	mux        *http.ServeMux
 	done       chan struct{} // closed by Server.Close to release hanging handlers
@@ -71,6 +72,10 @@ type grant struct {
 	snapshot bool
 	expires  time.Time
 	used     bool // codes only
+	// component is the third-party platform's AppID when the grant was
+	// issued on its behalf (authorize with component_appid); only that
+	// platform's sns/oauth2/component calls accept it.
+	component string
 }
 
 // basicToken is a basic access_token or a jsapi ticket.
@@ -110,6 +115,9 @@ func New(opts ...Option) *Simulator {
 		WithDomains("localhost", "127.0.0.1", "[::1]")(s)
 	}
 	s.buildRoutes()
+	if s.component != nil && s.component.cfg.PushEvery > 0 {
+		go s.pushTickets(s.component.cfg.PushEvery)
+	}
 	return s
 }
 
@@ -204,14 +212,21 @@ func (s *Simulator) userByOpenID(app, openID string) (User, bool) {
 // scope; tests use it to skip the browser part.
 func (s *Simulator) IssueCode(appID, user, scope string) string {
 	u, _ := s.user(user)
-	return s.issueCode(appID, user, scope, u.Snapshot)
+	return s.issueCode(appID, user, scope, u.Snapshot, "")
 }
 
-func (s *Simulator) issueCode(appID, user, scope string, snapshot bool) string {
+// IssueComponentCode is IssueCode for a code the third-party platform
+// componentAppID asked for on behalf of appID.
+func (s *Simulator) IssueComponentCode(appID, componentAppID, user, scope string) string {
+	return s.issueCode(appID, user, scope, false, componentAppID)
+}
+
+func (s *Simulator) issueCode(appID, user, scope string, snapshot bool, component string) string {
 	code := randomID(32)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.codes[code] = &grant{app: appID, user: user, scope: scope, snapshot: snapshot, expires: s.now().Add(codeTTL)}
+	s.codes[code] = &grant{app: appID, user: user, scope: scope, snapshot: snapshot, expires: s.now().Add(codeTTL),
+		component: component}
 	return code
 }
 

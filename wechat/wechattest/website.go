@@ -152,7 +152,7 @@ func (s *Simulator) handleQRPoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	switch cp.status {
 	case qrConfirmed:
-		s.redirectWithCode(w, r, cp.app, cp.user, scopeLogin, cp.redirectURI, cp.state, false)
+		s.redirectWithCode(w, r, cp.app, cp.user, scopeLogin, cp.redirectURI, cp.state, false, "")
 	case qrDeclined:
 		http.Redirect(w, r, withQuery(cp.redirectURI, url.Values{"state": {cp.state}}), http.StatusFound)
 	default:

@@ -179,9 +179,15 @@ func stableToken(t *testing.T, srv *wechattest.Server) string {
 // TestEveryJSONBodyPassesAStrictParser calls every JSON API the simulator
 // serves, in success and in error, and decodes each body strictly.
 func TestEveryJSONBodyPassesAStrictParser(t *testing.T) {
-	srv := newServer(t, wechattest.WithBoundApp(app, secret, "op"))
+	srv := newServer(t, wechattest.WithBoundApp(app, secret, "op"), wechattest.WithComponent(wechattest.Component{
+		AppID: "wxcomponent0000001", Secret: "csecret", Token: "t", EncodingAESKey: strings.Repeat("a", 43), Authorizers: []string{app}}))
 	b := srv.URL
 	tok := stableToken(t, srv)
+	ticket, _ := srv.PushTicket()
+	ctokBody := call(t, "POST", b+"/cgi-bin/component/api_component_token", `{"component_appid":"wxcomponent0000001","component_appsecret":"csecret","component_verify_ticket":"`+ticket+`"}`)
+	ctok, _ := ctokBody["component_access_token"].(string)
+	ccode := srv.IssueComponentCode(app, "wxcomponent0000001", "alice", "snsapi_base")
+	comp := "&component_appid=wxcomponent0000001&component_access_token=" + ctok
 	code := srv.IssueCode(app, "bob", "snsapi_userinfo")
 	exch := func(code string) string {
 		return b + "/sns/oauth2/access_token?appid=" + app + "&secret=" + secret + "&code=" + code + "&grant_type=authorization_code"
@@ -216,6 +222,10 @@ func TestEveryJSONBodyPassesAStrictParser(t *testing.T) {
 		{"GET", b + "/cgi-bin/menu/get?access_token=" + tok, ""},
 		{"GET", b + "/cgi-bin/get_current_selfmenu_info?access_token=" + tok, ""},
 		{"GET", b + "/cgi-bin/menu/delete?access_token=" + tok, ""},
+		{"POST", b + "/cgi-bin/component/api_component_token", `{"component_appid":"wxcomponent0000001","component_appsecret":"csecret","component_verify_ticket":"x"}`},
+		{"GET", b + "/sns/oauth2/component/access_token?appid=" + app + "&code=" + ccode + "&grant_type=authorization_code" + comp, ""},
+		{"GET", b + "/sns/oauth2/component/access_token?appid=" + app + "&code=" + ccode + "&grant_type=authorization_code" + comp, ""}, // 40163
+		{"GET", b + "/sns/oauth2/component/refresh_token?appid=" + app + "&grant_type=refresh_token&refresh_token=x" + comp, ""},
 	}
 	seen := map[string]bool{"/sns/oauth2/access_token": true}
 	for _, r := range reqs {
