@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -227,4 +228,24 @@ func (s *Simulator) Authorizers() []string {
 		}
 	}
 	return out
+}
+
+// componentSummary is the platform's part of Summary, "" without one.
+func (s *Simulator) componentSummary() string {
+	cs := s.component
+	if cs == nil {
+		return ""
+	}
+	push := cs.cfg.PushURL
+	if push == "" {
+		push = "nowhere (no push URL)"
+	}
+	auth := s.Authorizers()
+	sort.Strings(auth)
+	domains := strings.Join(domainNames(cs.domains), ", ") + " and <authorizer AppID>. subdomains"
+	if len(cs.domains) == 0 {
+		domains = "localhost, 127.0.0.1, [::1]"
+	}
+	return fmt.Sprintf("\nThird-party platform %s  %s  Token %s  EncodingAESKey %s\n  authorizers %s; 公众号开发域名 %s; pushes to %s\n",
+		cs.cfg.AppID, cs.cfg.Secret, cs.cfg.Token, cs.cfg.EncodingAESKey, strings.Join(auth, ", "), domains, push)
 }

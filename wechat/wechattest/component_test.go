@@ -159,6 +159,11 @@ func TestComponentFlow(t *testing.T) {
 	if err != nil || ui.Nickname != "张三" {
 		t.Fatalf("UserInfo with a component web token = %+v, %v", ui, err)
 	}
+	// A second redemption fails, and the error names neither the code nor the component token.
+	_, err = cl.ComponentExchangeCode(ctx, merchantA, loc.Query().Get("code"), ct.AccessToken)
+	if !wechat.IsCodeUsed(err) || strings.Contains(err.Error(), loc.Query().Get("code")) || strings.Contains(err.Error(), ct.AccessToken) {
+		t.Fatalf("second redemption: %v", err)
+	}
 	rt, err := cl.ComponentRefreshToken(ctx, merchantA, tok.RefreshToken, ct.AccessToken)
 	if err != nil || rt.OpenID != tok.OpenID || rt.AccessToken == tok.AccessToken {
 		t.Fatalf("ComponentRefreshToken = %+v, %v", rt, err)
@@ -185,7 +190,9 @@ func mustClient(t *testing.T, sim *wechattest.Server, appID string) *wechat.Clie
 // <authorizer AppID>.<that domain>; anything else is 10003.
 func TestComponentDomainRule(t *testing.T) {
 	sim, cl := newPlatform(t, wechattest.Component{Domains: []string{"wx.vendor.example"}})
-	_ = sim
+	if sum := sim.Summary("http://sim"); !strings.Contains(sum, "Third-party platform "+compAppID) || !strings.Contains(sum, "wx.vendor.example and <authorizer AppID>.") {
+		t.Errorf("Summary does not describe the platform:\n%s", sum)
+	}
 	for _, tc := range []struct {
 		cb   string
 		want string

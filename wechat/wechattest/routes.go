@@ -140,6 +140,7 @@ func (s *Simulator) Summary(baseURL string) string {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(s.componentSummary())
 	fmt.Fprintf(&b, "\nCallback domains: %s", strings.Join(s.Domains(), ", "))
 	if s.anyBrowser {
 		b.WriteString(" (any browser may authorize)")
