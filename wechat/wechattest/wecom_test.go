@@ -384,3 +384,22 @@ func TestWeComJSONBodiesPassAStrictParser(t *testing.T) {
 		}
 	}
 }
+
+func TestWeComUserAgentsAreWeComAndNotWeChat(t *testing.T) {
+	e := newWeComEnv(t, nil)
+	// Windows WeCom also says WindowsWechat: still WeCom.
+	b := wechattest.NewWeComBrowser("zhangsan")
+	b.UserAgent = wechattest.WeComWindowsUA
+	if p := b.Get(t, e.client.AuthorizeURL(e.site.URL+"/cb", wechat.WeComScopeBase, "s")); p.Body != "callback" {
+		t.Fatalf("Windows WeCom on the WeCom authorize: %s", p.Body)
+	}
+	// WeCom opening an Official Account's authorize URL gets the open-in-WeChat page.
+	oa := e.sim.URL + "/connect/oauth2/authorize?appid=" + wechattest.DefaultAppID + "&redirect_uri=" +
+		url.QueryEscape(e.site.URL+"/cb") + "&response_type=code&scope=snsapi_base&state=s#wechat_redirect"
+	for _, ua := range []string{wechattest.WeComIPhoneUA, wechattest.WeComWindowsUA} {
+		b.UserAgent = ua
+		if p := b.Get(t, oa); p.Body == "callback" {
+			t.Fatalf("%s passed the Official Account's authorize", ua)
+		}
+	}
+}
