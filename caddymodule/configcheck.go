@@ -21,22 +21,11 @@ func CheckConfig(raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return fmt.Errorf("the wechat_auth JSON does not fit the handler: %v", err)
 	}
-	h.setDefaults()
 	repl := caddy.NewReplacer()
+	if _, err := h.expandChecked(repl); err != nil {
+		return err
+	}
 	var err error
-	if h.AppID, err = expand(repl, "app_id", h.AppID); err != nil {
-		return err
-	}
-	secret, err := expand(repl, "app_secret", h.AppSecret)
-	if err != nil {
-		return err
-	}
-	if err := h.Validate(); err != nil {
-		return err
-	}
-	if err := h.checkSecret(secret); err != nil {
-		return err
-	}
 	if dl := h.DesktopLogin; dl != nil {
 		if s, err := expand(repl, "desktop_login", dl.AppSecret); err != nil || s == "" {
 			return errors.New("desktop_login's secret is empty: set the website application's AppSecret, e.g. desktop_login <website-appid> {env.WECHAT_WEB_APP_SECRET}, and make sure that variable is set")
@@ -63,6 +52,24 @@ func CheckConfig(raw json.RawMessage) error {
 		}
 	}
 	return nil
+}
+
+// expandChecked applies the rules Provision and CheckConfig share, in
+// Provision's order: defaults, app_id and app_secret expanded, Validate, then
+// checkSecret. It returns the expanded secret.
+func (h *Handler) expandChecked(repl *caddy.Replacer) (secret string, err error) {
+	h.setDefaults()
+	if h.AppID, err = expand(repl, "app_id", h.AppID); err != nil {
+		return "", err
+	}
+	if secret, err = expand(repl, "app_secret", h.AppSecret); err != nil {
+		return "", err
+	}
+	if err = h.Validate(); err != nil {
+		return "", err
+	}
+	h.validated = true
+	return secret, h.checkSecret(secret)
 }
 
 // checkSecret runs the Provision rules after Validate that need expanded

@@ -21,22 +21,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.setDefaults()
-
 	repl := caddy.NewReplacer()
-	var err error
-	if h.AppID, err = expand(repl, "app_id", h.AppID); err != nil {
-		return err
-	}
-	secret, err := expand(repl, "app_secret", h.AppSecret)
+	secret, err := h.expandChecked(repl)
 	if err != nil {
-		return err
-	}
-	if err := h.Validate(); err != nil {
-		return err
-	}
-	h.validated = true
-	if err := h.checkSecret(secret); err != nil {
 		return err
 	}
 	apiBase, err := expand(repl, "api_base", h.APIBase)
