@@ -129,8 +129,13 @@ func (s *Simulator) authorizeUser(w http.ResponseWriter, r *http.Request, a *app
 	}
 	s.mu.Lock()
 	already := s.consented[a.ID+"\x00"+u.Name]
+	_, follows := s.subscribedSince(a, u)
 	s.mu.Unlock()
 	switch answer := r.Header.Get(ConsentHeader); {
+	case follows && fromAccount(r.Header.Get(EntryHeader)):
+		// The guide's special case: a follower coming from the account's chat
+		// or menu is not asked, even with forcePopup=true.
+		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, false, component)
 	case already && q.Get("forcePopup") != "true":
 		// Once allowed, WeChat does not ask again unless forcePopup=true.
 		s.redirectWithCode(w, r, a.ID, u.Name, scope, redirectURI, state, false, component)

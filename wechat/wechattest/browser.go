@@ -42,6 +42,9 @@ type Browser struct {
 	// Consent is sent as ConsentHeader ("allow" or "deny"); "" sends none, so
 	// the consent page is shown. NewBrowser sets "allow".
 	Consent string
+	// Entry is sent as EntryHeader: where the visit came from ("menu" or
+	// "chat" of the account, for the follower special case); "" sends none.
+	Entry string
 	// Header is added to every request under its keys as written (no
 	// canonicalisation, so X_WeChat_OpenID stays itself).
 	Header http.Header
@@ -82,6 +85,9 @@ func (t browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if b.Consent != "" {
 		r.Header.Set(ConsentHeader, b.Consent)
+	}
+	if b.Entry != "" {
+		r.Header.Set(EntryHeader, b.Entry)
 	}
 	for k, v := range b.Header {
 		r.Header[k] = v

@@ -101,9 +101,9 @@ func (s *Simulator) redeemCodeLocked(code, app, component string) (*grant, int) 
 func (s *Simulator) refreshGrantLocked(rt, app, component string) (*grant, int) {
 	g, ok := s.refreshes[rt]
 	switch {
-	case !ok || g.app != app || g.component != component:
+	case !ok || g.app != app || g.component != component || g.withdrawn:
 		return nil, 40030
-	case !s.now().Before(g.expires):
+	case s.expired(g.expires):
 		return nil, 42002
 	}
 	return g, 0
@@ -163,6 +163,9 @@ func (s *Simulator) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fail)
 		return
 	}
+	if s.rotateRefresh {
+		rt = s.rotateLocked(rt, g)
+	}
 	res := s.issueWebTokenLocked(g, rt)
 	s.mu.Unlock()
 	s.writeJSON(w, res)
@@ -191,6 +194,8 @@ func (s *Simulator) webGrant(w http.ResponseWriter, r *http.Request) *grant {
 	switch {
 	case !ok:
 		s.fail(w, r, 40014)
+	case cp.withdrawn: // the simulator's choice: WeChat documents none
+		s.fail(w, r, 40003)
 	case !s.now().Before(cp.expires):
 		s.fail(w, r, 42001)
 	default:
@@ -221,6 +226,7 @@ func (s *Simulator) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	openID, unionID := s.identity(g)
 	u, _ := s.user(g.user)
+	u = s.withProfile(u)
 	res := userInfoResponse{OpenID: openID, Nickname: u.Nickname, HeadImgURL: s.avatarURL(r, u, g.snapshot),
 		Privilege: []string{}, UnionID: unionID}
 	if g.snapshot {

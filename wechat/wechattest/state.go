@@ -44,6 +44,11 @@ type Simulator struct {
 	calls      []Call
 	nextMenuID int64
 	wecom      wecomState // the WeCom corps (wecom.go)
+
+	// Web token lifecycle (webtokens.go): SetProfile's nicknames and avatars
+	// by user (guarded by mu), and WithRotatingRefreshTokens.
+	profiles      map[string]profile
+	rotateRefresh bool
 }
 
 // appState is an app with its per-app state; guarded by Simulator.mu.
@@ -76,6 +81,8 @@ type grant struct {
 	// issued on its behalf (authorize with component_appid); only that
 	// platform's sns/oauth2/component calls accept it.
 	component string
+	// withdrawn: the user withdrew the app's authorization (Withdraw).
+	withdrawn bool
 }
 
 // basicToken is a basic access_token or a jsapi ticket.
