@@ -1,6 +1,7 @@
 package wechatauth_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,12 +14,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"golang.org/x/sys/unix"
 
 	_ "github.com/wxgate/caddy-wechat-auth/caddymodule"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
@@ -102,14 +105,50 @@ type gatewayConfig struct {
 	secretEnv string
 }
 
+// heldPorts are the listeners freePort keeps open until Caddy has bound
+// their ports (loadCaddyfile releases them).
+var heldPorts struct {
+	sync.Mutex
+	ls []net.Listener
+}
+
+// freePort returns a port the kernel picked, still held by a listener with
+// SO_REUSEPORT (as Caddy sets it), so nothing else on the machine can take
+// it before Caddy binds it beside ours: closing it at once let an outgoing
+// connection of another process grab it under load ("bind: address already
+// in use"). The hold ends when loadCaddyfile has loaded Caddy, or with the test.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	heldPorts.Lock()
+	heldPorts.ls = append(heldPorts.ls, l)
+	heldPorts.Unlock()
+	t.Cleanup(func() { l.Close() })
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// releaseHeldPorts closes freePort's listeners: Caddy holds the ports now,
+// and connections to them must reach Caddy, not a listener that never
+// accepts (the more specific 127.0.0.1 bind would win them).
+func releaseHeldPorts() {
+	heldPorts.Lock()
+	defer heldPorts.Unlock()
+	for _, l := range heldPorts.ls {
+		l.Close()
+	}
+	heldPorts.ls = nil
 }
 
 // startGateway loads a Caddyfile into the in-process Caddy.
@@ -177,7 +216,9 @@ func loadCaddyfile(t *testing.T, cfg string) {
 			t.Logf("caddyfile warning: %s", w)
 		}
 	}
-	if err := caddy.Load(adapted, true); err != nil {
+	err = caddy.Load(adapted, true)
+	releaseHeldPorts()
+	if err != nil {
 		t.Fatalf("loading the config: %v\n%s", err, adapted)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
