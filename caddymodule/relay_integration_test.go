@@ -241,6 +241,22 @@ func (e *relayEnv) browser(user string) *browser {
 
 func (e *relayEnv) openID(user string) string { return e.sim.OpenID(testAppID, user) }
 
+// lastRelayCallback is the last URL by which WeChat returned to the relay's
+// callback with a code.
+func (e *relayEnv) lastRelayCallback(t *testing.T) string {
+	t.Helper()
+	var callback string
+	for _, u := range e.traffic.all() {
+		if strings.HasPrefix(u, "http://"+relayHost+"/wechat_auth/callback?code=") {
+			callback = u
+		}
+	}
+	if callback == "" {
+		t.Fatal("no relay callback in the traffic")
+	}
+	return callback
+}
+
 // handBackURL starts a login at u and returns the hand-back URL the relay
 // sends the browser to, without delivering it.
 func (e *relayEnv) handBackURL(t *testing.T, b *browser, u string) string {
@@ -778,15 +794,7 @@ func TestRelayCallbackRefreshAfterLoginContinuesOnTheClient(t *testing.T) {
 	if resp, _ := b.get(t, start); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	var callback string
-	for _, u := range e.traffic.all() {
-		if strings.HasPrefix(u, "http://"+relayHost+"/wechat_auth/callback?code=") {
-			callback = u
-		}
-	}
-	if callback == "" {
-		t.Fatal("no relay callback in the traffic")
-	}
+	callback := e.lastRelayCallback(t)
 	session := b.cookie("http://"+shopHost+"/", "wechat_session")
 	resp, body := b.get(t, callback)
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != start {

@@ -158,15 +158,7 @@ func TestReplayedRelayCallbackCodeGivesAnotherBrowserNoSession(t *testing.T) {
 	if resp, _ := victim.get(t, start); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the victim's login: %d", resp.StatusCode)
 	}
-	var callback string
-	for _, u := range e.traffic.all() {
-		if strings.HasPrefix(u, "http://"+relayHost+"/wechat_auth/callback?code=") {
-			callback = u
-		}
-	}
-	if callback == "" {
-		t.Fatal("no relay callback in the traffic")
-	}
+	callback := e.lastRelayCallback(t)
 	code := mustURL(callback).Query().Get("code")
 
 	attacker := e.browser("bob")

@@ -40,42 +40,37 @@ func (s *Simulator) componentWebCall(w http.ResponseWriter, r *http.Request, gra
 // handleComponentCodeToken is GET sns/oauth2/component/access_token: a code
 // the authorize page issued with component_appid, redeemed by the platform.
 func (s *Simulator) handleComponentCodeToken(w http.ResponseWriter, r *http.Request) {
-	cs, appID := s.componentWebCall(w, r, "authorization_code")
-	if cs == nil {
-		return
-	}
-	code := r.URL.Query().Get("code")
-	if code == "" {
-		s.mu.Unlock()
-		s.fail(w, r, 41008)
-		return
-	}
-	g, fail := s.redeemCodeLocked(code, appID, cs.cfg.AppID)
-	if fail != 0 {
-		s.mu.Unlock()
-		s.fail(w, r, fail)
-		return
-	}
-	res := s.issueWebTokenLocked(g, randomRefreshToken())
-	s.mu.Unlock()
-	// The component page lists five fields; unionid comes from sns/userinfo.
-	res.UnionID, res.IsSnapshotUser = "", 0
-	s.writeJSON(w, res)
+	s.componentWebToken(w, r, "authorization_code", "code", 41008, func(code, appID, componentAppID string) (*grant, int, string) {
+		g, fail := s.redeemCodeLocked(code, appID, componentAppID)
+		return g, fail, randomRefreshToken()
+	})
 }
 
 // handleComponentRefresh is GET sns/oauth2/component/refresh_token.
 func (s *Simulator) handleComponentRefresh(w http.ResponseWriter, r *http.Request) {
-	cs, appID := s.componentWebCall(w, r, "refresh_token")
+	s.componentWebToken(w, r, "refresh_token", "refresh_token", 41003, func(rt, appID, componentAppID string) (*grant, int, string) {
+		g, fail := s.refreshGrantLocked(rt, appID, componentAppID)
+		return g, fail, rt
+	})
+}
+
+// componentWebToken answers both component web-token calls: the platform's
+// credentials checked, the query parameter param present (else missing),
+// redeem run under the lock, and the five fields the component page lists
+// (unionid comes from sns/userinfo).
+func (s *Simulator) componentWebToken(w http.ResponseWriter, r *http.Request, grantType, param string, missing int,
+	redeem func(value, appID, componentAppID string) (g *grant, fail int, refreshToken string)) {
+	cs, appID := s.componentWebCall(w, r, grantType)
 	if cs == nil {
 		return
 	}
-	rt := r.URL.Query().Get("refresh_token")
-	if rt == "" {
+	v := r.URL.Query().Get(param)
+	if v == "" {
 		s.mu.Unlock()
-		s.fail(w, r, 41003)
+		s.fail(w, r, missing)
 		return
 	}
-	g, fail := s.refreshGrantLocked(rt, appID, cs.cfg.AppID)
+	g, fail, rt := redeem(v, appID, cs.cfg.AppID)
 	if fail != 0 {
 		s.mu.Unlock()
 		s.fail(w, r, fail)
