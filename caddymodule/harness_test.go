@@ -1,7 +1,6 @@
 package wechatauth_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,16 +13,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
-	"golang.org/x/sys/unix"
 
 	_ "github.com/wxgate/caddy-wechat-auth/caddymodule"
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -105,51 +103,10 @@ type gatewayConfig struct {
 	secretEnv string
 }
 
-// heldPorts are the listeners freePort keeps open until Caddy has bound
-// their ports (loadCaddyfile releases them).
-var heldPorts struct {
-	sync.Mutex
-	ls []net.Listener
-}
-
-// freePort returns a port the kernel picked, still held by a listener with
-// SO_REUSEPORT (as Caddy sets it), so nothing else on the machine can take
-// it before Caddy binds it beside ours: closing it at once let an outgoing
-// connection of another process grab it under load ("bind: address already
-// in use"). The hold ends when loadCaddyfile has loaded Caddy, or with the test.
-func freePort(t *testing.T) int {
-	t.Helper()
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	heldPorts.Lock()
-	heldPorts.ls = append(heldPorts.ls, l)
-	heldPorts.Unlock()
-	t.Cleanup(func() { l.Close() })
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// releaseHeldPorts closes freePort's listeners: Caddy holds the ports now,
-// and connections to them must reach Caddy, not a listener that never
-// accepts (the more specific 127.0.0.1 bind would win them).
-func releaseHeldPorts() {
-	heldPorts.Lock()
-	defer heldPorts.Unlock()
-	for _, l := range heldPorts.ls {
-		l.Close()
-	}
-	heldPorts.ls = nil
-}
+// freePort is testnet.Port: a loopback port the kernel picked, held for the
+// test until it ends (bound, not listening), which Caddy binds beside the
+// hold, so no other process can take it first.
+func freePort(t *testing.T) int { return testnet.Port(t) }
 
 // startGateway loads a Caddyfile into the in-process Caddy.
 func startGateway(t *testing.T, gc gatewayConfig) *gateway {
@@ -216,9 +173,7 @@ func loadCaddyfile(t *testing.T, cfg string) {
 			t.Logf("caddyfile warning: %s", w)
 		}
 	}
-	err = caddy.Load(adapted, true)
-	releaseHeldPorts()
-	if err != nil {
+	if err := caddy.Load(adapted, true); err != nil {
 		t.Fatalf("loading the config: %v\n%s", err, adapted)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })

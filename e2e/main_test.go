@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -90,16 +91,11 @@ func needTool(t *testing.T, debianPkg string, names ...string) string {
 	return ""
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort is testnet.Port: a loopback port the kernel picked, held for the
+// test until it ends (bound, not listening), which the server the test
+// starts (Caddy, nginx, the demo) binds beside the hold, so no other process
+// can take it first.
+func freePort(t *testing.T) int { return testnet.Port(t) }
 
 // shortTempDir is a temp dir with a short path: unix socket paths are limited
 // to 108 bytes, which a long test name in t.TempDir can exceed.

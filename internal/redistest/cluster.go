@@ -2,9 +2,12 @@ package redistest
 
 import (
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 )
 
 // Cluster is a Redis Cluster of masters without replicas, each a Server
@@ -16,14 +19,18 @@ type Cluster struct {
 
 // StartCluster runs n masters (n >= 3) as one cluster, node timeout 1 s,
 // serving the slots that remain when a shard is lost
-// (cluster-require-full-coverage no), and waits until it is ok.
+// (cluster-require-full-coverage no), and waits until it is ok. Each
+// master's cluster bus gets a reserved port of its own (cluster-port)
+// rather than Redis's default of its port + 10000, which nothing reserves
+// and which is past 65535 for a kernel-picked port above 55535.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{}
 	addrs := make([]string, 0, n)
 	for range n {
 		s := StartWith(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no")
+			"--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no",
+			"--cluster-port", strconv.Itoa(testnet.Port(t)))
 		c.Masters = append(c.Masters, s)
 		addrs = append(addrs, s.Addr)
 	}

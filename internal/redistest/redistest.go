@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 )
 
 // Server is one redis-server process.
@@ -67,9 +69,7 @@ func StartWith(t testing.TB, args ...string) *Server {
 	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), args: args}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if s.port, err = freePort(); err != nil {
-			continue
-		}
+		s.port = testnet.Port(t)
 		if err = s.start(); err == nil {
 			break
 		}
@@ -86,7 +86,8 @@ func StartWith(t testing.TB, args ...string) *Server {
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
 func (s *Server) start() error {
-	// --port is chosen by the kernel a moment before; "--save ''" and
+	// --port is reserved for the test (testnet.Port) until it ends, so a
+	// restart finds it free; "--save ''" and
 	// "--appendonly no" keep nothing on disk, so a restart starts empty as
 	// after a real crash without persistence.
 	cmd := exec.Command(s.bin, append([]string{
@@ -235,13 +236,4 @@ func ping(addr string) error {
 		return fmt.Errorf("unexpected reply %q", line)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

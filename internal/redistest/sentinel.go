@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 )
 
 // StartReplica runs a second redis-server that replicates master, and
@@ -62,10 +64,7 @@ func SentinelBinary(t testing.TB) string {
 func StartSentinel(t testing.TB, name string, master *Server, want int) *Sentinel {
 	t.Helper()
 	bin := SentinelBinary(t)
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := testnet.Port(t)
 	host, mport, _ := net.SplitHostPort(master.Addr)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sentinel.conf")
