@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 )
 
 // These tests load configurations into real Caddy (in this process, admin
@@ -36,16 +37,6 @@ func exampleEnv(t *testing.T, site string) {
 	t.Setenv("WECHAT_APP_SECRET", "0123456789abcdef0123456789abcdef")
 	t.Setenv("WECHAT_SESSION_HASH_KEY", doctorHashKey)
 	t.Setenv("WECHAT_SESSION_BLOCK_KEY", doctorBlockKey)
-}
-
-func loopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // serveWithCaddy adapts the Caddyfile, runs it in this process with the admin
@@ -98,7 +89,7 @@ func TestCaddyfileExampleServesMPVerifyToAPlainHTTPClientAndTheOldShapeDidNot(t 
 			if err != nil {
 				t.Fatal(err)
 			}
-			base := fmt.Sprintf("http://127.0.0.1:%d", loopbackPort(t))
+			base := fmt.Sprintf("http://127.0.0.1:%d", testnet.Port(t))
 			exampleEnv(t, base)
 			status, body := serveWithCaddy(t, src, base, verifyPath)
 			if status != tc.status || (tc.body != "" && body != tc.body) {
@@ -147,26 +138,13 @@ func TestDoctorRouteReadingAgreesWithCaddy(t *testing.T) {
 	}
 	for name, body := range shapes {
 		t.Run(name, func(t *testing.T) {
-			base := fmt.Sprintf("http://127.0.0.1:%d", loopbackPort(t))
+			base := fmt.Sprintf("http://127.0.0.1:%d", testnet.Port(t))
 			exampleEnv(t, base)
 			caddyfile := []byte(base + " {\n" + body + "\n}\n")
 			status, _ := serveWithCaddy(t, caddyfile, base, verifyPath)
 
-			p := filepath.Join(t.TempDir(), "Caddyfile")
-			if err := os.WriteFile(p, caddyfile, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := loadDoctorConfig(p, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			sites, err := cfg.sites()
-			if err != nil || len(sites) != 1 {
-				t.Fatalf("sites: %v, %v", sites, err)
-			}
-			cctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-			defer cancel()
-			out := (&routeEval{ctx: cctx}).probe(sites[0], verifyPath)
+			site, e := oneSite(t, "Caddyfile", caddyfile)
+			out := e.probe(site, verifyPath)
 			if out.Status != status {
 				t.Fatalf("Caddy answered %d, the doctor thinks %d (%+v)", status, out.Status, out)
 			}

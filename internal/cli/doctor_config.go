@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile" // the Caddyfile adapter
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	wechatauth "github.com/wxgate/caddy-wechat-auth/caddymodule"
 )
@@ -46,65 +47,27 @@ type doctorServer struct {
 // doctorRoute is a caddyhttp.Route in its JSON form; handlers stay raw, as
 // each kind has its own fields.
 type doctorRoute struct {
-	Group    string                       `json:"group"`
-	Match    []map[string]json.RawMessage `json:"match"`
-	Handle   []json.RawMessage            `json:"handle"`
-	Terminal bool                         `json:"terminal"`
+	Group    string                   `json:"group"`
+	Match    caddyhttp.RawMatcherSets `json:"match"`
+	Handle   []json.RawMessage        `json:"handle"`
+	Terminal bool                     `json:"terminal"`
 }
 
-// authConfig is a wechat_auth handler's JSON (caddymodule.Handler's fields).
-// Relay and RelayFor are read when present, for configurations of versions
-// that log in through a relay.
+// authConfig is a wechat_auth handler as the gateway decodes it: its JSON
+// goes into the gateway's own Handler, so every setting the doctor reads
+// (app_id, scope, session_keys, relay, desktop_login, protect, …) is the
+// field Caddy fills, under the name Caddy reads, and cannot drift from it.
 type authConfig struct {
-	AppID       string                       `json:"app_id"`
-	AppSecret   string                       `json:"app_secret"`
-	Scope       string                       `json:"scope"`
-	SessionKeys []sessionKeyConfig           `json:"session_keys"`
-	PathPrefix  string                       `json:"path_prefix"`
-	NonWeChat   string                       `json:"non_wechat"`
-	APIBase     string                       `json:"api_base"`
-	Protect     []map[string]json.RawMessage `json:"protect"`
-	RelayRaw    json.RawMessage              `json:"relay"`
-	RelayForRaw json.RawMessage              `json:"relay_for"`
-	// RelayKeys and RelaySecret are the gateway's own fields (relay.md).
-	RelayKeys   []wechatauth.RelayKey `json:"relay_keys"`
-	RelaySecret []string              `json:"relay_secret"`
-	// DesktopLogin is the Open Platform website application (desktop_login).
-	DesktopLogin *struct {
-		AppID     string `json:"app_id"`
-		AppSecret string `json:"app_secret"`
-	} `json:"desktop_login"`
-	// Relay is the relay's origin on a site that logs in through one;
-	// RelayFor the hosts a callback domain logs in for (from the raw fields,
-	// read leniently: a shape the doctor does not know is no relay).
-	Relay    string   `json:"-"`
-	RelayFor []string `json:"-"`
+	*wechatauth.Handler
 	// Raw is the handler's JSON, for the gateway's own checks.
 	Raw json.RawMessage `json:"-"`
 }
 
-// readRelay fills Relay and RelayFor from their raw JSON.
-func (a *authConfig) readRelay() {
-	if json.Unmarshal(a.RelayRaw, &a.Relay) != nil {
-		var o struct {
-			Origin string `json:"origin"`
-			URL    string `json:"url"`
-		}
-		if json.Unmarshal(a.RelayRaw, &o) == nil {
-			a.Relay = o.Origin + o.URL
-		}
-	}
-	if json.Unmarshal(a.RelayForRaw, &a.RelayFor) != nil {
-		var one string
-		if json.Unmarshal(a.RelayForRaw, &one) == nil && one != "" {
-			a.RelayFor = []string{one}
-		}
-	}
-}
-
-type sessionKeyConfig struct {
-	HashKey  string `json:"hash_key"`
-	BlockKey string `json:"block_key"`
+// decodeAuth decodes a wechat_auth handler's JSON.
+func decodeAuth(raw json.RawMessage) (authConfig, error) {
+	a := authConfig{Handler: new(wechatauth.Handler), Raw: raw}
+	err := json.Unmarshal(raw, a.Handler)
+	return a, err
 }
 
 func (a *authConfig) prefix() string {
@@ -265,12 +228,10 @@ func (c *doctorConfig) sites() ([]*authSite, error) {
 							return err
 						}
 					case "wechat_auth":
-						var a authConfig
-						if err := json.Unmarshal(raw, &a); err != nil {
+						a, err := decodeAuth(raw)
+						if err != nil {
 							return fmt.Errorf("%s: server %s: a wechat_auth handler is not valid: %v", c.File, name, err)
 						}
-						a.readRelay()
-						a.Raw = raw
 						// app_id is no secret: expanded, it names the account
 						// in the report and in calls to WeChat.
 						if id, err := caddy.NewReplacer().ReplaceOrErr(a.AppID, true, true); err == nil && id != "" {

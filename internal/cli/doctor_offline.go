@@ -182,7 +182,7 @@ func checkHandler(r *doctorReport, s *authSite) {
 		r.note(name, "desktop_callback", "desktop_login: the website application "+dl.AppID+" redirects to "+host+a.prefix()+"/callback; WeChat checks that against the website application's own 授权回调域, not the Official Account's 网页授权域名",
 			"on open.weixin.qq.com → 管理中心 → 网站应用 → "+dl.AppID+" → 授权回调域, enter "+host+" (no scheme, port or path); bind the website application and app_id to one Open Platform account so logins carry the unionid (docs/desktop.md)")
 	}
-	if a.scope() == "snsapi_userinfo" && len(a.Protect) == 0 {
+	if a.scope() == "snsapi_userinfo" && len(a.ProtectRaw) == 0 {
 		r.problem(name, "userinfo_sitewide", "scope snsapi_userinfo on the whole site asks for consent the moment a page opens: WeChat may answer with its snapshot page (快照页), whose visitors are virtual users without identity",
 			fmt.Sprintf(consentPattern, a.prefix()))
 	}

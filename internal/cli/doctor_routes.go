@@ -115,8 +115,8 @@ func (e *routeEval) handler(raw json.RawMessage, r *http.Request) (outcome, bool
 		}
 		return outcome{Kind: outcomeStatic, Status: status, Body: h.Body, Handler: "respond"}, true
 	case "wechat_auth":
-		var a authConfig
-		if err := json.Unmarshal(raw, &a); err != nil {
+		a, err := decodeAuth(raw)
+		if err != nil {
 			return outcome{Kind: outcomeUnknown, Detail: err.Error()}, true
 		}
 		return e.wechatAuth(a, r)
@@ -136,8 +136,8 @@ func (e *routeEval) wechatAuth(a authConfig, r *http.Request) (outcome, bool) {
 	if strings.HasPrefix(r.URL.Path, p+"/") {
 		return outcome{Kind: outcomeWeChat, Status: http.StatusNotFound, Handler: "wechat_auth"}, true
 	}
-	if len(a.Protect) > 0 {
-		match, err := e.matchSets(a.Protect, r)
+	if len(a.ProtectRaw) > 0 {
+		match, err := e.matchSets(a.ProtectRaw, r)
 		if err != nil {
 			return outcome{Kind: outcomeUnknown, Detail: err.Error()}, true
 		}
@@ -159,7 +159,7 @@ func (e *routeEval) wechatAuth(a authConfig, r *http.Request) (outcome, bool) {
 // matchSets reports whether any set matches (no sets: everything matches),
 // loading Caddy's own matcher modules so that every matcher means here what it
 // means in Caddy.
-func (e *routeEval) matchSets(sets []map[string]json.RawMessage, r *http.Request) (bool, error) {
+func (e *routeEval) matchSets(sets caddyhttp.RawMatcherSets, r *http.Request) (bool, error) {
 	if len(sets) == 0 {
 		return true, nil
 	}
