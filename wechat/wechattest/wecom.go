@@ -105,7 +105,46 @@ func DefaultCorp(port string) Corp {
 
 // WithCorp adds a WeCom corp. Its ID is recognised as the appid of
 // /connect/oauth2/authorize (the in-client sign-in) and of /wwlogin/sso/login.
-func WithCorp(c Corp) Option { return func(s *Simulator) { s.wecom.corps = append(s.wecom.corps, c) } }
+func WithCorp(c Corp) Option {
+	return func(s *Simulator) { c := c.clone(); s.wecom.corps = append(s.wecom.corps, &c) }
+}
+
+// EditCorp changes a corp while the simulator runs, as an admin would in
+// the console: a new department, a member moved, the visible range
+// narrowed. edit gets a copy; the simulator swaps it in whole, so requests
+// in flight see the corp before or after, never half-edited. It reports
+// whether corpID is one the simulator plays.
+func (s *Simulator) EditCorp(corpID string, edit func(*Corp)) bool {
+	s.wecom.cmu.Lock()
+	defer s.wecom.cmu.Unlock()
+	for i, c := range s.wecom.corps {
+		if c.ID == corpID {
+			n := c.clone()
+			edit(&n)
+			n.ID = corpID
+			s.wecom.corps[i] = &n
+			return true
+		}
+	}
+	return false
+}
+
+// clone copies c deeply enough that editing the copy never touches c.
+func (c Corp) clone() Corp {
+	c.Departments = slices.Clone(c.Departments)
+	c.Members = slices.Clone(c.Members)
+	for i := range c.Members {
+		c.Members[i].Departments = slices.Clone(c.Members[i].Departments)
+	}
+	c.Apps = slices.Clone(c.Apps)
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		a.VisibleDepartments, a.VisibleUsers = slices.Clone(a.VisibleDepartments), slices.Clone(a.VisibleUsers)
+		a.TrustedDomains, a.TrustedIPs, a.DeniedAPIs = slices.Clone(a.TrustedDomains), slices.Clone(a.TrustedIPs), slices.Clone(a.DeniedAPIs)
+	}
+	c.Customers = slices.Clone(c.Customers)
+	return c
+}
 
 // The User-Agents of WeCom's clients (observed strings, docs/wechat.md
 // "WeCom"): they say MicroMessenger too, and the Windows one WindowsWechat.
@@ -130,7 +169,10 @@ func isWeComUA(ua string) bool { return strings.Contains(ua, "wxwork/") }
 // wecomState is the simulator's WeCom side; its own lock keeps it apart
 // from the Official Account state.
 type wecomState struct {
-	corps []Corp
+	// corps are replaced whole by EditCorp, never changed in place: a
+	// *Corp read under cmu stays valid and unchanging for its reader.
+	cmu   sync.RWMutex
+	corps []*Corp
 
 	mu        sync.Mutex
 	codes     map[string]*wecomGrant
@@ -186,12 +228,21 @@ func (w *wecomState) init() {
 }
 
 func (w *wecomState) corp(id string) *Corp {
-	for i := range w.corps {
-		if w.corps[i].ID == id {
-			return &w.corps[i]
+	w.cmu.RLock()
+	defer w.cmu.RUnlock()
+	for _, c := range w.corps {
+		if c.ID == id {
+			return c
 		}
 	}
 	return nil
+}
+
+// snapshot returns the corps as they are now.
+func (w *wecomState) snapshot() []*Corp {
+	w.cmu.RLock()
+	defer w.cmu.RUnlock()
+	return slices.Clone(w.corps)
 }
 
 func (c *Corp) app(agentID int64) *CorpApp {
@@ -258,11 +309,17 @@ func redirectHost(redirectURI string) string {
 }
 
 // Corps returns the WeCom corps the simulator plays.
-func (s *Simulator) Corps() []Corp { return slices.Clone(s.wecom.corps) }
+func (s *Simulator) Corps() []Corp {
+	var out []Corp
+	for _, c := range s.wecom.snapshot() {
+		out = append(out, c.clone())
+	}
+	return out
+}
 
 // wecomSummary adds the corps, their apps and members to Summary.
 func (s *Simulator) wecomSummary(b *strings.Builder) {
-	for _, c := range s.wecom.corps {
+	for _, c := range s.wecom.snapshot() {
 		fmt.Fprintf(b, "\n\nWeCom corp %s (appid of the authorize and /wwlogin/sso/login URLs; X-WeChat-Mock-User names a member):", c.ID)
 		for _, a := range c.Apps {
 			fmt.Fprintf(b, "\n  app %d  secret %s  trusted domains %s", a.AgentID, a.Secret, strings.Join(a.TrustedDomains, ", "))

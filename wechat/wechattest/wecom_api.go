@@ -79,6 +79,8 @@ func (s *Simulator) wecomApp(w http.ResponseWriter, r *http.Request) (*Corp, *Co
 		c := s.wecom.corp(t.corp)
 		a := c.app(t.agentID)
 		switch {
+		case a == nil: // EditCorp removed the app: its tokens die with it
+			s.wecomFail(w, r, 40014)
 		case len(a.TrustedIPs) > 0 && !slices.Contains(a.TrustedIPs, callerIP(r)):
 			s.wecomFail(w, r, 60020)
 		case slices.Contains(a.DeniedAPIs, r.URL.Path):

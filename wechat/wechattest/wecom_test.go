@@ -403,3 +403,38 @@ func TestWeComUserAgentsAreWeComAndNotWeChat(t *testing.T) {
 		}
 	}
 }
+
+// An admin changing the corp while the simulator runs: a ticket-holder
+// removed from the visible range gets 60021 from getuserdetail and 60011
+// from user/get; a new department under 研发部 shows in simplelist at once.
+func TestWeComEditCorpWhileRunning(t *testing.T) {
+	e := newWeComEnv(t, nil)
+	ctx := context.Background()
+	q := e.signIn(t, "zhangsan", wechat.WeComScopePrivateInfo, "allow")
+	id, err := e.client.Identity(ctx, q.Get("code"))
+	if err != nil || id.UserTicket == "" {
+		t.Fatalf("Identity = %+v, %v; want a user_ticket", id, err)
+	}
+	if !e.sim.EditCorp(wechattest.DefaultCorpID, func(c *wechattest.Corp) {
+		c.Apps[0].VisibleDepartments = []int64{4}
+		c.Departments = append(c.Departments, wechattest.Department{ID: 5, ParentID: 4, Name: "华南销售"})
+	}) {
+		t.Fatal("EditCorp did not find the default corp")
+	}
+	if _, err := e.client.UserDetail(ctx, id.UserTicket); wechat.Code(err) != 60021 || !strings.Contains(err.Error(), "可见范围") {
+		t.Fatalf("UserDetail after leaving the visible range: %v, want 60021 with its hint", err)
+	}
+	if _, err := e.client.User(ctx, "zhangsan"); wechat.Code(err) != 60011 {
+		t.Fatalf("User after leaving the visible range: %v, want 60011", err)
+	}
+	tree, err := e.client.Departments(ctx, 0)
+	if err != nil || len(tree) != 2 || tree[0].ID != 4 || tree[1].ID != 5 {
+		t.Fatalf("Departments(0) after the edit = %+v, %v; want 4 and its new child 5", tree, err)
+	}
+	if e.sim.EditCorp("wwnosuchcorp", func(*wechattest.Corp) {}) {
+		t.Fatal("EditCorp of an unknown corp reported success")
+	}
+	if c := e.sim.Corps()[0]; len(c.Departments) != 5 || slices.Equal(c.Apps[0].VisibleDepartments, []int64{2}) {
+		t.Fatalf("Corps() after the edit = %+v", c)
+	}
+}
