@@ -202,7 +202,9 @@ func validWeComUser(s string) bool {
 	return true
 }
 
-func wecomAlnum(b byte) bool { return b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }
+func wecomAlnum(b byte) bool {
+	return b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+}
 
 // expanded returns a copy of c with its placeholders expanded by expand
 // (the handler's {env.*}/{file.*} expansion), checked again; the secret is
