@@ -57,23 +57,8 @@ func TestPHPExampleRefusesAnIdentityThatDidNotComeThroughTheGateway(t *testing.T
 
 	// A server that reaches php-fpm without wechat_auth (a mis-set
 	// NetworkPolicy, a port left open).
-	dir := shortTempDir(t)
-	port := freePort(t)
-	around := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cf := writeFile(t, dir, "Caddyfile", fmt.Sprintf(`{
-	admin off
-	default_bind 127.0.0.1
-}
-%s {
-	root * %s
-	php_fastcgi unix/%s {
-		env PHONE_DB %s
-		env WECHAT_ASSERTION_ISSUER %s
-		env WECHAT_ASSERTION_AUDIENCE phone-binding
-	}
-}
-`, around, filepath.Join(repoRoot, "examples", "php"), s.Sock, s.DB, s.URL))
-	startCaddy(t, "caddy-around", cf, nil, around+"/")
+	around := startPHPAroundTheGateway(t, shortTempDir(t), s.Sock,
+		"PHONE_DB "+s.DB, "WECHAT_ASSERTION_ISSUER "+s.URL, "WECHAT_ASSERTION_AUDIENCE phone-binding")
 
 	openID, bobID := s.openID("alice"), s.openID("bob")
 	for _, c := range []struct {
@@ -228,27 +213,10 @@ func TestReplicaProcessesOnRedisSignWithOneGeneratedKeySet(t *testing.T) {
 	redisSrv := redistest.Start(t)
 	sim := wechattest.NewServer()
 	t.Cleanup(sim.Close)
-	conf := writeFile(t, t.TempDir(), "Caddyfile", strings.Replace(replicaCaddyfile,
-		"open_base {env.WECHAT_OPEN_BASE}", "open_base {env.WECHAT_OPEN_BASE}\n\t\tassertion {\n\t\t\tissuer https://gw.example\n\t\t\taudience app\n\t\t}", 1))
-	hash, block := randomKey(t, 32), randomKey(t, 32)
-	var urls []string
-	for i := 0; i < 2; i++ {
-		port := freePort(t)
-		u := fmt.Sprintf("http://127.0.0.1:%d", port)
-		p := startCaddy(t, fmt.Sprintf("replica%d", i), conf, []string{
-			fmt.Sprintf("PORT=%d", port), "WECHAT_STORE=" + redisSrv.URL(),
-			"WECHAT_APP_ID=" + wechattest.DefaultAppID, "WECHAT_APP_SECRET=" + wechattest.DefaultAppSecret,
-			"WECHAT_SESSION_HASH_KEY=" + hash, "WECHAT_SESSION_BLOCK_KEY=" + block,
-			"WECHAT_API_BASE=" + sim.URL, "WECHAT_OPEN_BASE=" + sim.URL,
-		}, u+"/")
-		p.waitReady(t, "store connected", func() error {
-			if !strings.Contains(p.out.String(), "the wechat store is connected") {
-				return fmt.Errorf("no store connection logged yet")
-			}
-			return nil
-		})
-		urls = append(urls, u)
-	}
+	rs := startReplicasOf(t, strings.Replace(replicaCaddyfile,
+		"open_base {env.WECHAT_OPEN_BASE}", "open_base {env.WECHAT_OPEN_BASE}\n\t\tassertion {\n\t\t\tissuer https://gw.example\n\t\t\taudience app\n\t\t}", 1),
+		2, sim, redisSrv.URL())
+	urls := []string{rs[0].url, rs[1].url}
 	cookie := login(t, sim, replica{url: urls[0]}, "alice")
 	var sets []jose.JSONWebKeySet
 	for _, u := range urls {

@@ -3,14 +3,9 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
@@ -19,21 +14,7 @@ import (
 // returns its exit status and output.
 func runDoctorBinary(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command(needCaddy(t), append([]string{"wechat-doctor"}, args...)...)
-	cmd.Env = caddyEnv(t, append([]string{"PATH=" + os.Getenv("PATH")}, env...)...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, out.String()
-	case errors.As(err, &exit):
-		return exit.ExitCode(), out.String()
-	}
-	t.Fatalf("running wechat-doctor: %v\n%s", err, out.String())
-	return 0, ""
+	return runCaddy(t, env, append([]string{"wechat-doctor"}, args...)...)
 }
 
 func TestBinaryWechatDoctorExitStatusesAndIPWhitelistReport(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,7 +66,6 @@ func k8sDocs(t *testing.T, parts ...string) []k8sDoc {
 // and validates, configures the store as a placeholder, keeps the store
 // password out of the output, and serves /metrics on :9180.
 func TestKubernetesRedisVariantPatchesOnlyTheStoreIntoTheParentsCaddyfile(t *testing.T) {
-	bin := needCaddy(t)
 	dir := t.TempDir()
 	parent := ""
 	for _, d := range k8sDocs(t, "configmap.yaml") {
@@ -93,28 +91,23 @@ func TestKubernetesRedisVariantPatchesOnlyTheStoreIntoTheParentsCaddyfile(t *tes
 		t.Fatal("the variant adds no file to the gateway's ConfigMap")
 	}
 	const secretURL = "redis://:v4lkey-pa55@phone-binding-valkey:6379/0"
-	env := append(caddyEnv(t), "WECHAT_APP_ID=wx0123456789abcdef", "WECHAT_APP_SECRET=0123456789abcdef0123456789abcdef",
-		"WECHAT_SESSION_HASH_KEY="+randomKey(t, 32), "WECHAT_SESSION_BLOCK_KEY="+randomKey(t, 32), "WECHAT_STORE="+secretURL,
-		"WECHAT_ASSERTION_KEY="+testAssertionPEM(t))
+	env := []string{"WECHAT_APP_ID=wx0123456789abcdef", "WECHAT_APP_SECRET=0123456789abcdef0123456789abcdef",
+		"WECHAT_SESSION_HASH_KEY=" + randomKey(t, 32), "WECHAT_SESSION_BLOCK_KEY=" + randomKey(t, 32), "WECHAT_STORE=" + secretURL,
+		"WECHAT_ASSERTION_KEY=" + testAssertionPEM(t)}
 	for _, sub := range []string{"adapt", "validate"} {
-		cmd := exec.Command(bin, sub, "--config", file, "--adapter", "caddyfile")
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("caddy %s: %v\n%s", sub, err, out)
-		}
-		if strings.Contains(string(out), "v4lkey-pa55") {
+		out := caddyCheck(t, env, sub, file)
+		if strings.Contains(out, "v4lkey-pa55") {
 			t.Fatalf("caddy %s shows the store password:\n%s", sub, out)
 		}
 		if sub != "adapt" {
 			continue
 		}
 		for _, want := range []string{`"wechat":{"store":"{env.WECHAT_STORE}"}`, `"scope":"snsapi_base"`, `":9180"`, `"handler":"metrics"`} {
-			if !strings.Contains(string(out), want) {
+			if !strings.Contains(out, want) {
 				t.Fatalf("adapted JSON lacks %s:\n%s", want, out)
 			}
 		}
-		if strings.Contains(string(out), "snsapi_userinfo\"") && !strings.Contains(parent, "scope snsapi_userinfo") {
+		if strings.Contains(out, "snsapi_userinfo\"") && !strings.Contains(parent, "scope snsapi_userinfo") {
 			t.Fatalf("the variant switched the scope to snsapi_userinfo:\n%s", out)
 		}
 	}
@@ -144,17 +137,6 @@ func TestKubernetesRedisVariantValkeyKeepsItsDataAndStaysOutOfTheGatewaySelector
 		t.Fatal(err)
 	}
 	serviceSelector := svc.Spec.Selector
-	matches := func(sel, labels map[string]string) bool {
-		if len(sel) == 0 {
-			return false
-		}
-		for k, v := range sel {
-			if labels[k] != v {
-				return false
-			}
-		}
-		return true
-	}
 	found := false
 	for _, d := range k8sDocs(t, "redis", "valkey.yaml") {
 		if d.Kind != "Deployment" {
@@ -162,7 +144,7 @@ func TestKubernetesRedisVariantValkeyKeepsItsDataAndStaysOutOfTheGatewaySelector
 		}
 		found = true
 		pod := d.Spec.Template.Metadata.Labels
-		if matches(gatewaySelector, pod) || matches(serviceSelector, pod) {
+		if subset(gatewaySelector, pod) || subset(serviceSelector, pod) {
 			t.Fatalf("the Valkey pod's labels %v match the gateway's selector %v / %v", pod, gatewaySelector, serviceSelector)
 		}
 		args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -373,21 +372,15 @@ func gatewayContainerEnv(t *testing.T, gw k8sContainer) (env []string, secrets [
 }
 
 func TestKubernetesGatewayCaddyfileAdaptsAndValidatesWithoutLeakingSecrets(t *testing.T) {
-	bin := needCaddy(t)
 	objs := k8sManifests(t)
 	gw := findContainer(t, decodeSpec[k8sDeploymentSpec](t, objs["Deployment"]), "gateway")
 	env, secrets := gatewayContainerEnv(t, gw)
 	file := writeFile(t, t.TempDir(), "Caddyfile", objs["ConfigMap"].Data["Caddyfile"])
 
 	for _, sub := range []string{"adapt", "validate"} {
-		cmd := exec.Command(bin, sub, "--config", file, "--adapter", "caddyfile")
-		cmd.Env = append(caddyEnv(t), env...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("caddy %s: %v\n%s", sub, err, out)
-		}
+		out := caddyCheck(t, env, sub, file)
 		for _, s := range secrets {
-			if strings.Contains(string(out), s) {
+			if strings.Contains(out, s) {
 				t.Errorf("caddy %s output contains a secret from the environment:\n%s", sub, out)
 			}
 		}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -239,6 +240,38 @@ func caddyEnv(t *testing.T, extra ...string) []string {
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
 		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
 	}, extra...)
+}
+
+// runCaddy runs the built binary once, `caddy args...`, with caddyEnv, PATH
+// and env, and returns its exit status and output.
+func runCaddy(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(needCaddy(t), args...)
+	cmd.Env = caddyEnv(t, append([]string{"PATH=" + os.Getenv("PATH")}, env...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String()
+	case errors.As(err, &exit):
+		return exit.ExitCode(), out.String()
+	}
+	t.Fatalf("running caddy %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	return 0, ""
+}
+
+// caddyCheck runs `caddy adapt` or `caddy validate` (sub) on a Caddyfile,
+// failing the test unless it succeeds, and returns the output.
+func caddyCheck(t *testing.T, env []string, sub, caddyfile string) string {
+	t.Helper()
+	code, out := runCaddy(t, env, sub, "--config", caddyfile, "--adapter", "caddyfile")
+	if code != 0 {
+		t.Fatalf("caddy %s: exit %d\n%s", sub, code, out)
+	}
+	return out
 }
 
 // startCaddy runs `caddy run` with a Caddyfile and waits until readyURL answers.

@@ -15,9 +15,14 @@ import (
 
 // gatewayEnv is the environment of a gateway Caddyfile from examples/.
 func gatewayEnv(t *testing.T, sim *wechattest.Server, port int) []string {
+	return append([]string{"CADDY_ADMIN=off", fmt.Sprintf("GATEWAY_PORT=%d", port)}, wechatEnv(t, sim)...)
+}
+
+// wechatEnv is what the example Caddyfiles read to sign in with the
+// simulator's default app: its id and secret, new session keys, and the
+// simulator as WeChat.
+func wechatEnv(t *testing.T, sim *wechattest.Server) []string {
 	return []string{
-		"CADDY_ADMIN=off",
-		fmt.Sprintf("GATEWAY_PORT=%d", port),
 		"WECHAT_APP_ID=" + wechattest.DefaultAppID,
 		"WECHAT_APP_SECRET=" + wechattest.DefaultAppSecret,
 		"WECHAT_SESSION_HASH_KEY=" + randomKey(t, 32),

@@ -72,6 +72,29 @@ php_admin_flag[display_errors] = off
 	return sock
 }
 
+// startPHPAroundTheGateway serves examples/php from the php-fpm at sock
+// through a Caddy without wechat_auth, as a server that reaches the app
+// around the gateway would (a mis-set NetworkPolicy, a port left open), with
+// php_fastcgi env lines ("NAME value"), and returns its URL.
+func startPHPAroundTheGateway(t *testing.T, dir, sock string, env ...string) string {
+	t.Helper()
+	site := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	caddyfile := writeFile(t, dir, "Caddyfile", fmt.Sprintf(`{
+	admin off
+	default_bind 127.0.0.1
+}
+
+%s {
+	root * %s
+	php_fastcgi unix/%s {
+		env %s
+	}
+}
+`, site, filepath.Join(repoRoot, "examples", "php"), sock, strings.Join(env, "\n\t\tenv ")))
+	startCaddy(t, "caddy-around", caddyfile, nil, site+"/")
+	return site
+}
+
 func startPHPSite(t *testing.T) *phpSite {
 	t.Helper()
 	return startPHPSiteWith(t, filepath.Join(repoRoot, "examples", "php", "Caddyfile"), nil)
@@ -100,19 +123,14 @@ func startPHPSiteWith(t *testing.T, example string, extraEnv []string, opts ...w
 import %s
 `, example))
 	db := filepath.Join(dir, "phones.sqlite")
-	startCaddy(t, "caddy", caddyfile, append([]string{
+	env := append([]string{
 		"SITE_ADDRESS=" + site,
 		"PHP_APP_ROOT=" + filepath.Join(repoRoot, "examples", "php"),
 		"PHP_FPM_SOCKET=" + sock,
 		"PHONE_DB=" + db,
-		"WECHAT_APP_ID=" + wechattest.DefaultAppID,
-		"WECHAT_APP_SECRET=" + wechattest.DefaultAppSecret,
-		"WECHAT_SESSION_HASH_KEY=" + randomKey(t, 32),
-		"WECHAT_SESSION_BLOCK_KEY=" + randomKey(t, 32),
-		"WECHAT_API_BASE=" + sim.URL,
-		"WECHAT_OPEN_BASE=" + sim.URL,
 		"WECHAT_ASSERTION_ISSUER=" + site, // assertion.php fetches the keys from it
-	}, extraEnv...), site+"/")
+	}, wechatEnv(t, sim)...)
+	startCaddy(t, "caddy", caddyfile, append(env, extraEnv...), site+"/")
 	return &phpSite{URL: site, DB: db, Sim: sim, Sock: sock}
 }
 
@@ -419,21 +437,7 @@ func TestPHPExampleAnswers403WhenTheIdentityHeaderIsAbsent(t *testing.T) {
 	needTool(t, "php-sqlite3", "/usr/lib/php/*/pdo_sqlite.so")
 	dir := shortTempDir(t)
 	sock := startPHPFPM(t, dir)
-	port := freePort(t)
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	caddyfile := writeFile(t, dir, "Caddyfile", fmt.Sprintf(`{
-	admin off
-	default_bind 127.0.0.1
-}
-
-%s {
-	root * %s
-	php_fastcgi unix/%s {
-		env PHONE_DB %s
-	}
-}
-`, site, filepath.Join(repoRoot, "examples", "php"), sock, filepath.Join(dir, "phones.sqlite")))
-	startCaddy(t, "caddy", caddyfile, nil, site+"/")
+	site := startPHPAroundTheGateway(t, dir, sock, "PHONE_DB "+filepath.Join(dir, "phones.sqlite"))
 	for _, path := range []string{"/index.php", "/bind.php"} {
 		req, _ := http.NewRequest(http.MethodPost, site+path, strings.NewReader("phone=13800138000"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

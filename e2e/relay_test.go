@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -38,12 +36,10 @@ func TestRelayKeepFragmentReturnsToTheHashRouteInChromium(t *testing.T) {
 	// The relay's operator derives shop's key with the real command, and
 	// shop gets that key and session keys of its own, nothing of the relay's.
 	secret := base64.StdEncoding.EncodeToString([]byte("e2e-relay-secret-0123456789abcdef"))
-	cmd := exec.Command(needCaddy(t), "wechat-relay-key", shop)
-	cmd.Env = caddyEnv(t, "PATH="+os.Getenv("PATH"), "WECHAT_RELAY_SECRET="+secret)
-	out, err := cmd.CombinedOutput()
-	line := strings.Fields(string(out))
-	if err != nil || len(line) != 3 || line[0] != "relay_key" || line[1] != shop {
-		t.Fatalf("caddy wechat-relay-key %s: %v\n%s", shop, err, out)
+	code, out := runCaddy(t, []string{"WECHAT_RELAY_SECRET=" + secret}, "wechat-relay-key", shop)
+	line := strings.Fields(out)
+	if code != 0 || len(line) != 3 || line[0] != "relay_key" || line[1] != shop {
+		t.Fatalf("caddy wechat-relay-key %s: exit %d\n%s", shop, code, out)
 	}
 	env := append(gatewayEnv(t, sim, port), "WECHAT_RELAY_SECRET="+secret, "SHOP_RELAY_KEY="+line[2],
 		"SHOP_SESSION_HASH_KEY="+base64.StdEncoding.EncodeToString([]byte("shop-hash-key-0123456789abcdef01")),

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +48,14 @@ type replica struct {
 // and waits until each has connected to the store.
 func startReplicas(t *testing.T, n int, sim *wechattest.Server, store string) []replica {
 	t.Helper()
-	conf := writeFile(t, t.TempDir(), "Caddyfile", replicaCaddyfile)
+	return startReplicasOf(t, replicaCaddyfile, n, sim, store)
+}
+
+// startReplicasOf is startReplicas with another Caddyfile, which reads the
+// same environment as replicaCaddyfile ({$PORT}, WECHAT_*).
+func startReplicasOf(t *testing.T, caddyfile string, n int, sim *wechattest.Server, store string) []replica {
+	t.Helper()
+	conf := writeFile(t, t.TempDir(), "Caddyfile", caddyfile)
 	hash, block := randomKey(t, 32), randomKey(t, 32)
 	var rs []replica
 	for i := 0; i < n; i++ {
@@ -173,12 +179,10 @@ func TestReplicasShareLogoutRevokeAndCallbackClaimsThroughRedis(t *testing.T) {
 		laptop := login(t, sim, rs[2], "bob")
 		wantServed(t, sim, rs, phone, "bob")
 		wantServed(t, sim, rs, laptop, "bob")
-		cmd := exec.Command(needCaddy(t), "wechat-session", "revoke",
+		code, out := runCaddy(t, []string{"WECHAT_STORE=" + redisSrv.URL()}, "wechat-session", "revoke",
 			"--app", wechattest.DefaultAppID, "--openid", sim.OpenID(wechattest.DefaultAppID, "bob"))
-		cmd.Env = append(caddyEnv(t), "WECHAT_STORE="+redisSrv.URL())
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "revoked every session") {
-			t.Fatalf("wechat-session revoke: %v\n%s", err, out)
+		if code != 0 || !strings.Contains(out, "revoked every session") {
+			t.Fatalf("wechat-session revoke: exit %d\n%s", code, out)
 		}
 		wantRefusedWithin(t, rs, phone, 2*time.Second, "phone after revoke")
 		wantRefusedWithin(t, rs, laptop, 2*time.Second, "laptop after revoke")

@@ -30,16 +30,10 @@ func TestSoakGatewayMemoryLevelsOff(t *testing.T) {
 	srv := redistest.Start(t)
 	sim := wechattest.NewServer()
 	t.Cleanup(sim.Close)
-	conf := writeFile(t, t.TempDir(), "Caddyfile", strings.Replace(replicaCaddyfile,
-		"\t\topen_base {env.WECHAT_OPEN_BASE}\n", "\t\topen_base {env.WECHAT_OPEN_BASE}\n\t\tsession_ttl 2m\n", 1))
-	port := freePort(t)
-	u := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p := startCaddy(t, "soak", conf, []string{
-		fmt.Sprintf("PORT=%d", port), "WECHAT_STORE=" + srv.URL(),
-		"WECHAT_APP_ID=" + wechattest.DefaultAppID, "WECHAT_APP_SECRET=" + wechattest.DefaultAppSecret,
-		"WECHAT_SESSION_HASH_KEY=" + randomKey(t, 32), "WECHAT_SESSION_BLOCK_KEY=" + randomKey(t, 32),
-		"WECHAT_API_BASE=" + sim.URL, "WECHAT_OPEN_BASE=" + sim.URL,
-	}, u+"/")
+	r := startReplicasOf(t, strings.Replace(replicaCaddyfile,
+		"\t\topen_base {env.WECHAT_OPEN_BASE}\n", "\t\topen_base {env.WECHAT_OPEN_BASE}\n\t\tsession_ttl 2m\n", 1),
+		1, sim, srv.URL())[0]
+	p, u := r.p, r.url
 	pid := p.cmd.Process.Pid
 	start := time.Now()
 	next := start
