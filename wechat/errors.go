@@ -189,7 +189,9 @@ func IsBusy(err error) bool {
 // IsTokenInvalid reports an access_token WeChat rejects: invalid or not the
 // latest (40001), invalid (40014) or expired (42001). It is the client's one
 // definition: a basic-token call that fails with it drops the token, fetches
-// it again (normal mode, never force_refresh) and runs once more.
+// it again (normal mode, never force_refresh) and runs once more. For a
+// visitor's web access_token and refresh_token use WebTokenActionOf, which
+// also knows 40003, 40030, 42002 and 42007.
 func IsTokenInvalid(err error) bool {
 	c := Code(err)
 	return c == 40001 || c == 40014 || c == 42001
