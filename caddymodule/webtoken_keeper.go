@@ -105,7 +105,8 @@ type webTokenKeeper struct {
 	entries map[string]*webTokenEntry
 	swept   time.Time
 
-	work sync.WaitGroup // rounds in flight, for close
+	work   sync.WaitGroup // rounds in flight, for close
+	warned atomic.Int64   // Unix seconds of the last warning
 }
 
 // webTokenEntry is one session in a replica's memory.

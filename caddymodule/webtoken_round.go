@@ -2,7 +2,6 @@ package wechatauth
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat"
@@ -191,13 +190,11 @@ func (k *webTokenKeeper) failed(next *webTokens, err error, now int64) {
 	k.warn("WeChat did not answer about a session's web tokens; the session keeps working and WeChat is asked again in "+webTokenRetry.String(), err)
 }
 
-// lastWarn spaces the keeper's warnings: while WeChat is away every active
+// warn logs at most once a minute: while WeChat is away every active
 // session would say the same.
-var lastWarn atomic.Int64
-
 func (k *webTokenKeeper) warn(msg string, err error) {
 	now := time.Now().Unix()
-	if last := lastWarn.Load(); now-last < 60 || !lastWarn.CompareAndSwap(last, now) {
+	if last := k.warned.Load(); now-last < 60 || !k.warned.CompareAndSwap(last, now) {
 		return
 	}
 	// err is a *wechat.APIError or *wechat.RequestError: the client keeps
