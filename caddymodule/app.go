@@ -60,6 +60,14 @@ type App struct {
 	// store is always loaded before the replica serves.
 	UncheckedSessions string `json:"unchecked_sessions,omitempty"`
 
+	// Component is the third-party platform (第三方平台) this Caddy serves
+	// Official Accounts through, if any: its AppID, AppSecret, message
+	// Token and EncodingAESKey (docs/third-party.md). Its pushes arrive at
+	// a wechat_component_events route; its ticket, token and authorizers
+	// live in the store.
+	Component *ComponentConfig `json:"component,omitempty"`
+
+	component   *component // the provisioned Component
 	store       Store
 	redis       *redisStore // store, when it is Redis
 	revocations *revocationSet
@@ -122,6 +130,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := validUncheckedSessions(a.UncheckedSessions); err != nil {
 		return err
 	}
+	// Before the store is taken: a refused platform setting leaves no
+	// reference to release.
+	if err := a.provisionComponent(); err != nil {
+		return err
+	}
 	storeURL, err := expand(caddy.NewReplacer(), "wechat store", a.Store)
 	if err != nil {
 		return err
@@ -133,6 +146,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.shared, a.poolKey = sh, key
 	sh.revocations.admit.Store(a.UncheckedSessions == uncheckedAdmit)
 	a.store, a.redis, a.revocations = sh.store, sh.redis, sh.revocations
+	if a.component != nil {
+		a.component.store = a.store
+	}
 	return nil
 }
 

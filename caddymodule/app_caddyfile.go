@@ -17,6 +17,15 @@ func init() {
 //		store              <url>
 //		key_prefix         <prefix>
 //		unchecked_sessions refuse|admit
+//		component {
+//			app_id                    <platform AppID>
+//			app_secret                {env.WECHAT_COMPONENT_SECRET}
+//			token                     {env.WECHAT_COMPONENT_TOKEN}
+//			encoding_aes_key          {env.WECHAT_COMPONENT_AES_KEY}
+//			previous_encoding_aes_key {env.WECHAT_COMPONENT_OLD_AES_KEY}
+//			api_base                  <url>
+//			open_base                 <url>
+//		}
 //	}
 //
 // A one-line form, wechat <url>, sets the store alone.
@@ -61,8 +70,17 @@ func parseWeChatOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			if err := validUncheckedSessions(app.UncheckedSessions); err != nil {
 				return nil, d.Err(err.Error())
 			}
+		case "component":
+			if app.Component != nil {
+				return nil, d.Err("wechat component is given twice: one Caddy serves one third-party platform")
+			}
+			c, err := parseComponentBlock(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Component = c
 		default:
-			return nil, d.Errf("unknown wechat option %q: use store, key_prefix or unchecked_sessions", d.Val())
+			return nil, d.Errf("unknown wechat option %q: use store, key_prefix, unchecked_sessions or component", d.Val())
 		}
 		if d.NextArg() {
 			return nil, d.ArgErr()

@@ -40,8 +40,17 @@ type Component struct {
 	AllowedIPs []string
 }
 
+// The credentials of a test platform, as the console would show them.
+const (
+	DefaultComponentAppID  = "wxcomponent0000001"
+	DefaultComponentSecret = "componentsecret0123456789abcdef0"
+	DefaultComponentToken  = "platformtoken"
+	DefaultComponentAESKey = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+)
+
 // componentState is the platform's live state, guarded by Simulator.mu
-// except key, domains and cfg, which never change.
+// except key, domains and cfg, which never change, but for cfg.PushURL,
+// guarded by pushMu (SetPushURL).
 type componentState struct {
 	cfg        Component
 	key        []byte
@@ -236,7 +245,9 @@ func (s *Simulator) componentSummary() string {
 	if cs == nil {
 		return ""
 	}
+	cs.pushMu.Lock()
 	push := cs.cfg.PushURL
+	cs.pushMu.Unlock()
 	if push == "" {
 		push = "nowhere (no push URL)"
 	}

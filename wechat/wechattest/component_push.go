@@ -177,11 +177,11 @@ func (s *Simulator) UnauthorizeAccount(appID string) error {
 // encrypt_type=aes and msg_signature in the query. Nothing is sent without a
 // PushURL. The receiver must answer "success".
 func (s *Simulator) push(cs *componentState, body string) error {
+	cs.pushMu.Lock()
+	defer cs.pushMu.Unlock()
 	if cs.cfg.PushURL == "" {
 		return nil
 	}
-	cs.pushMu.Lock()
-	defer cs.pushMu.Unlock()
 	enc := sealMessage(cs.key, body, cs.cfg.AppID)
 	ts := strconv.FormatInt(s.now().Unix(), 10)
 	nonce := strconv.FormatUint(uint64(randomUint32()), 10)
@@ -226,4 +226,17 @@ func (s *Simulator) pushTickets(every time.Duration) {
 			_, _ = s.PushTicket()
 		}
 	}
+}
+
+// SetPushURL points the platform's pushes at u (its 授权事件接收URL), for a
+// receiver whose address is known only once the simulator runs.
+func (s *Simulator) SetPushURL(u string) error {
+	cs := s.component
+	if cs == nil {
+		return errors.New("wechattest: no third-party platform configured (WithComponent)")
+	}
+	cs.pushMu.Lock()
+	cs.cfg.PushURL = u
+	cs.pushMu.Unlock()
+	return nil
 }

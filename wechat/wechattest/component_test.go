@@ -22,10 +22,10 @@ import (
 )
 
 const (
-	compAppID  = "wxcomponent0000001"
-	compSecret = "componentsecret0123456789abcdef0"
-	compToken  = "platformtoken"
-	compAESKey = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	compAppID  = wechattest.DefaultComponentAppID
+	compSecret = wechattest.DefaultComponentSecret
+	compToken  = wechattest.DefaultComponentToken
+	compAESKey = wechattest.DefaultComponentAESKey
 	merchantA  = "wxmerchanta000001"
 	merchantB  = "wxmerchantb000001"
 )
