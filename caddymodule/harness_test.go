@@ -162,11 +162,24 @@ http://127.0.0.1:%d {
 	return g
 }
 
+// loadCaddyfile loads cfg into the in-process Caddy, failing the test if
+// the adapter or Caddy refuses it; Caddy stops when the test ends.
 func loadCaddyfile(t *testing.T, cfg string) {
+	t.Helper()
+	if err := tryCaddyfile(t, cfg); err != nil {
+		t.Fatalf("%v\n%s", err, cfg)
+	}
+}
+
+// tryCaddyfile adapts cfg as `caddy run` does (logging the adapter's
+// warnings, formatting hints aside) and loads it into the in-process Caddy,
+// which stops when the test ends; it returns what the adapter or Caddy
+// refused, for tests of configurations that must not start.
+func tryCaddyfile(t *testing.T, cfg string) error {
 	t.Helper()
 	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
-		t.Fatalf("adapting the Caddyfile: %v\n%s", err, cfg)
+		return fmt.Errorf("adapting the Caddyfile: %w", err)
 	}
 	for _, w := range warnings {
 		if !strings.Contains(w.Message, "not formatted") {
@@ -174,9 +187,10 @@ func loadCaddyfile(t *testing.T, cfg string) {
 		}
 	}
 	if err := caddy.Load(adapted, true); err != nil {
-		t.Fatalf("loading the config: %v\n%s", err, adapted)
+		return fmt.Errorf("loading the config: %w", err)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
+	return nil
 }
 
 func waitListening(t *testing.T, port int) {
