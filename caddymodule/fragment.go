@@ -54,7 +54,7 @@ func writeFragmentPage(w http.ResponseWriter, status int, loginURL string) {
 	}{loginURL, template.JS(fragmentScript)} // a constant: see fragmentCSP
 	if err := fragmentPage.Execute(&buf, data); err != nil {
 		buf.Reset()
-		buf.WriteString(`<a href="` + template.HTMLEscapeString(loginURL) + `">登录</a>`)
+		buf.WriteString(`<a href="` + template.HTMLEscapeString(loginURL) + `">` + fragmentFallback + `</a>`)
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/wxgate/caddy-wechat-auth/internal/qrsvg"
 	"github.com/wxgate/caddy-wechat-auth/wechat"
@@ -22,8 +23,10 @@ var pageFiles embed.FS
 // layout. Parsing happens once per process; the sets are read-only after.
 var pageTemplates = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"error", "declined", "declinedkept", "snapshot", "openinwechat", "subscribe"} {
-		m[name] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html"))
+	for _, row := range pageTable[1:] {
+		if m[row.tmpl] == nil {
+			m[row.tmpl] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+row.tmpl+".html"))
+		}
 	}
 	return m
 }()
@@ -82,14 +85,101 @@ func qrSVG(text string) template.HTML {
 	return template.HTML(qrsvg.SVG(text)) // built from numbers only
 }
 
+// pageValues are what a call site knows about one answer; the text comes
+// from pageTable.
+type pageValues struct {
+	ActionURL string // the button's link: retry, sign in, back to the page
+	Ref       string // a short reference for support, never a secret
+	Host      string // the host a relay page is about ({host} in its lines)
+	PageURL   string // openinwechat: the page to open in WeChat
+	QRImage   string // subscribe: the account's QR code image
+	UserInfo  bool   // declined: the consent asked for nickname and avatar
+}
+
+// visitorPages answers visitors with the pages of pageTable, as one site
+// configured them: its name, its own page files, and whether WeChat is the
+// simulator on this machine.
+type visitorPages struct {
+	siteName    string
+	overrides   sitePageSet
+	devLoopback bool
+	logger      *zap.Logger
+}
+
+// pages is the handler's page renderer, built per call until the handler holds one.
+func (h *Handler) pages() *visitorPages {
+	return &visitorPages{siteName: h.SiteName, overrides: h.sitePages, logger: h.logger,
+		devLoopback: loopbackURL(h.APIBase) || loopbackURL(h.OpenBase)}
+}
+
+// builtinPages renders the default pages without a site's settings.
+var builtinPages = &visitorPages{logger: zap.NewNop()}
+
+// show answers r with the page id: JSON for an API request; for an error
+// status the server's error routes (handle_errors) if one of them answers
+// (errorchain.go); otherwise the site's page or the built-in one.
+func (p *visitorPages) show(w http.ResponseWriter, r *http.Request, id pageID, v pageValues) {
+	row := &pageTable[id]
+	if isAPIRequest(r) {
+		login := ""
+		if row.loginURL {
+			login = v.ActionURL
+		}
+		writeJSONError(w, row.status, row.code, row.msg, login)
+		return
+	}
+	if row.status >= http.StatusBadRequest && p.serveErrorRoutes(w, r, id, v) {
+		return
+	}
+	p.write(w, id, v)
+}
+
+// write renders the page id as HTML, the site's own file first.
+func (p *visitorPages) write(w http.ResponseWriter, id pageID, v pageValues) {
+	row := &pageTable[id]
+	pg := page{
+		Title: row.title, Heading: row.heading, Lines: row.linesAbout(v.Host),
+		Ref: v.Ref, UserInfo: v.UserInfo, QRImage: v.QRImage, PageURL: v.PageURL, SiteName: p.siteName,
+	}
+	if row.action != "" { // a page without a button's label has no button
+		pg.ActionURL, pg.ActionLabel = v.ActionURL, row.action
+	}
+	if row.refresh {
+		pg.Refresh = v.ActionURL
+	}
+	if id == pageOpenInWeChat {
+		pg.QR, pg.DevLoopback = qrSVG(v.PageURL), p.devLoopback
+	}
+	t := p.overrides[row.name]
+	if t == nil {
+		t = pageTemplates[row.tmpl]
+	}
+	writeTemplate(w, row.status, t, pg)
+}
+
+// linesAbout is the page's lines with {host} replaced.
+func (row *visitorPage) linesAbout(host string) []string {
+	if host == "" {
+		return row.lines
+	}
+	out := make([]string, len(row.lines))
+	for i, l := range row.lines {
+		out[i] = strings.ReplaceAll(l, "{host}", host)
+	}
+	return out
+}
+
+// message is the page's lines as one text, for a handle_errors route.
+func (row *visitorPage) message(host string) string {
+	return strings.Join(row.linesAbout(host), "")
+}
+
+// The functions below are the call sites' former page writers, kept while
+// those move to show.
+
 func (h *Handler) writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
 	// 403, not 200: forward-auth callers treat any 2xx as "let them in".
-	h.writeSitePage(w, http.StatusForbidden, "openinwechat", page{
-		Title:       "请在微信中打开",
-		QR:          qrSVG(pageURL),
-		PageURL:     pageURL,
-		DevLoopback: loopbackURL(h.APIBase) || loopbackURL(h.OpenBase),
-	})
+	h.pages().write(w, pageOpenInWeChat, pageValues{PageURL: pageURL})
 }
 
 // writeDeclined answers a visitor who declined consent. One who pressed
@@ -97,48 +187,24 @@ func (h *Handler) writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
 // back to the page, rather than a page that asks to authorize again.
 func (h *Handler) writeDeclined(w http.ResponseWriter, r *http.Request, f flowState, retry string) {
 	if f.Scope == wechat.ScopeUserInfo && h.identityFrom(r) != nil {
-		h.writeSitePage(w, http.StatusOK, "declinedkept", page{Title: "未获取头像和昵称", ActionURL: f.Return, Refresh: f.Return})
+		h.pages().write(w, pageDeclinedKept, pageValues{ActionURL: f.Return})
 		return
 	}
-	h.writeSitePage(w, http.StatusOK, "declined", page{Title: "未完成授权", UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
+	h.pages().write(w, pageDeclined, pageValues{UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
 }
 
-func writeDenied(w http.ResponseWriter) {
-	writePage(w, http.StatusForbidden, "error", page{
-		Heading: "请在微信中打开此页面",
-		Lines:   []string{"这个页面只能在微信客户端中使用。请把链接发送到微信，在微信中打开。"},
-	})
-}
+func writeDenied(w http.ResponseWriter) { builtinPages.write(w, pageDenied, pageValues{}) }
 
-func writeBadHost(w http.ResponseWriter) {
-	writePage(w, http.StatusBadRequest, "error", page{
-		Heading: "无法识别的网址",
-		Lines:   []string{"请求中的域名无效，无法完成微信登录。请检查地址栏中的网址是否正确，或从公众号菜单重新打开。"},
-	})
-}
+func writeBadHost(w http.ResponseWriter) { builtinPages.write(w, pageBadHost, pageValues{}) }
 
 func writeWeChatDown(w http.ResponseWriter, retryURL string) {
-	writePage(w, http.StatusServiceUnavailable, "error", page{
-		Heading:     "微信暂时无法响应",
-		Lines:       []string{"微信登录服务暂时繁忙或无法连接，你的信息没有丢失。请稍等片刻后点击下方按钮重试。"},
-		ActionURL:   retryURL,
-		ActionLabel: "重试",
-	})
+	builtinPages.write(w, pageWeChatDown, pageValues{ActionURL: retryURL})
 }
 
-func writeInternal(w http.ResponseWriter) {
-	writePage(w, http.StatusInternalServerError, "error", page{
-		Heading: "登录暂时无法完成",
-		Lines:   []string{"服务器内部出现问题，已记录。请稍后重试。"},
-	})
-}
+func writeInternal(w http.ResponseWriter) { builtinPages.write(w, pageInternal, pageValues{}) }
 
 func writeNotFound(w http.ResponseWriter) {
-	writePage(w, http.StatusNotFound, "error", page{
-		Heading:   "页面不存在",
-		Lines:     []string{"这个登录相关的地址不存在。请返回首页重新打开。"},
-		ActionURL: "/", ActionLabel: "返回首页",
-	})
+	builtinPages.write(w, pageNotFound, pageValues{ActionURL: "/"})
 }
 
 // loopbackURL reports whether a base URL setting points at this machine.

@@ -16,25 +16,35 @@ import (
 // itself (site_name) and may replace the body of each page a visitor reads
 // (page <name> <file>), checked when Caddy starts.
 
-// sitePageNames are the pages a site may replace, with what each is for.
-var sitePageNames = map[string]string{
-	"declined":     "the visitor declined WeChat's consent and has no session",
-	"declinedkept": "the visitor declined the optional consent (完善资料) and keeps the silent session",
-	"snapshot":     "WeChat showed its snapshot page (快照页): no identity",
-	"openinwechat": "a browser outside WeChat: the QR code of the page to open in WeChat",
-	"subscribe":    "require_subscribe: the visitor does not follow the account",
-}
-
 // sitePageSet is a site's own page templates by name.
 type sitePageSet map[string]*template.Template
 
 // maxSiteName bounds site_name, which every page shows in its heading.
 const maxSiteName = 40
 
+// pageByName is the page of pageTable with that name, or 0.
+func pageByName(name string) pageID {
+	for id := pageID(1); id < pageCount; id++ {
+		if pageTable[id].name == name {
+			return id
+		}
+	}
+	return 0
+}
+
+// replaceable reports whether a site may replace the page: those with a
+// template of their own. (The error pages follow once every call site
+// renders through visitorPages; until then handle_errors restyles them.)
+func replaceable(id pageID) bool {
+	return id != 0 && pageTable[id].tmpl != "error"
+}
+
 func sitePageList() string {
-	names := make([]string, 0, len(sitePageNames))
-	for n := range sitePageNames {
-		names = append(names, n)
+	var names []string
+	for id := pageID(1); id < pageCount; id++ {
+		if replaceable(id) {
+			names = append(names, pageTable[id].name)
+		}
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
@@ -47,7 +57,7 @@ func (h *Handler) validateSitePages() error {
 		return fmt.Errorf("site_name %q must be one line of at most %d characters, without < or >", h.SiteName, maxSiteName)
 	}
 	for name, file := range h.Pages {
-		if _, ok := sitePageNames[name]; !ok {
+		if !replaceable(pageByName(name)) {
 			return fmt.Errorf("page %q is not a page the gateway shows: use one of %s", name, sitePageList())
 		}
 		if strings.TrimSpace(file) == "" {
@@ -80,7 +90,9 @@ func loadSitePages(pages map[string]string) (sitePageSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("page %s: %s is not a valid template: %v", name, file, err)
 		}
-		sample := page{Title: "t", SiteName: "s", ActionURL: "/", PageURL: "https://example.com/", QR: qrSVG("https://example.com/"), QRImage: "https://example.com/qr.png", UserInfo: true}
+		sample := page{Title: "t", Heading: "h", Lines: []string{"l"}, ActionURL: "/", ActionLabel: "a", Ref: "errcode 40029",
+			SiteName: "s", PageURL: "https://example.com/", QR: qrSVG("https://example.com/"), QRImage: "https://example.com/qr.png",
+			UserInfo: true, Refresh: "/", DevLoopback: true}
 		if err := t.ExecuteTemplate(io.Discard, "layout", sample); err != nil {
 			return nil, fmt.Errorf("page %s: %s fails to render: %v", name, file, err)
 		}
@@ -93,6 +105,9 @@ func loadSitePages(pages map[string]string) (sitePageSet, error) {
 // site's name.
 func (h *Handler) writeSitePage(w http.ResponseWriter, status int, name string, p page) {
 	p.SiteName = h.SiteName
+	if row := &pageTable[pageByName(name)]; p.Heading == "" { // its heading and button are the table's
+		p.Heading, p.ActionLabel = row.heading, row.action
+	}
 	if t := h.sitePages[name]; t != nil {
 		writeTemplate(w, status, t, p)
 		return
