@@ -174,10 +174,8 @@ func loadDoctorConfig(file, adapter string) (*doctorConfig, error) {
 	}
 	var cfg struct {
 		Apps struct {
-			WeChat struct {
-				Store string `json:"store"`
-			} `json:"wechat"`
-			HTTP struct {
+			WeChat *wechatauth.App `json:"wechat"` // the gateway's own type
+			HTTP   struct {
 				HTTPPort  int                      `json:"http_port"`
 				HTTPSPort int                      `json:"https_port"`
 				Servers   map[string]*doctorServer `json:"servers"`
@@ -187,8 +185,11 @@ func loadDoctorConfig(file, adapter string) (*doctorConfig, error) {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("reading the adapted JSON of %s: %v", file, err)
 	}
-	c := &doctorConfig{File: file, Source: src, Servers: cfg.Apps.HTTP.Servers, Store: cfg.Apps.WeChat.Store,
+	c := &doctorConfig{File: file, Source: src, Servers: cfg.Apps.HTTP.Servers,
 		HTTP: cfg.Apps.HTTP.HTTPPort, HTTPS: cfg.Apps.HTTP.HTTPSPort}
+	if cfg.Apps.WeChat != nil {
+		c.Store = cfg.Apps.WeChat.Store
+	}
 	if c.HTTP == 0 {
 		c.HTTP = 80
 	}

@@ -20,8 +20,9 @@ import (
 // Caddy decodes into it) reaches the doctor with every setting the doctor
 // reads: app_id, app_secret, scope, session_keys, path_prefix, non_wechat,
 // api_base, protect, relay, relay_for, relay_keys, relay_secret and
-// desktop_login. A setting renamed in the Handler that a copy of its JSON
-// kept under the old name arrives empty here.
+// desktop_login; and the wechat global option's store, from the gateway's
+// App. A setting renamed in the gateway that a copy of its JSON kept under
+// the old name arrives empty here.
 func TestDoctorReadsEverySettingUnderTheNameTheGatewayWritesIt(t *testing.T) {
 	h := wechatauth.Handler{
 		AppID:        "wx0123456789abcdef",
@@ -47,7 +48,8 @@ func TestDoctorReadsEverySettingUnderTheNameTheGatewayWritesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	handler["handler"] = "wechat_auth"
-	cfg, err := json.Marshal(map[string]any{"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
+	app := wechatauth.App{Store: "{env.DOCTOR_TEST_STORE}"}
+	cfg, err := json.Marshal(map[string]any{"apps": map[string]any{"wechat": app, "http": map[string]any{"servers": map[string]any{
 		"srv0": map[string]any{"listen": []string{":443"}, "routes": []any{map[string]any{
 			"match":  []any{map[string]any{"host": []string{"shop.example.com"}}},
 			"handle": []any{handler},
@@ -69,6 +71,7 @@ func TestDoctorReadsEverySettingUnderTheNameTheGatewayWritesIt(t *testing.T) {
 		setting   string
 		got, want any
 	}{
+		{"the wechat option's store", s.Config.Store, app.Store},
 		{"app_id", a.AppID, h.AppID},
 		{"app_secret", a.AppSecret, h.AppSecret},
 		{"scope", a.scope(), h.Scope},
