@@ -23,7 +23,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "wechat-mock",
-		Usage: "[--listen <addr>] [--app <appid>:<secret>[:<open-platform>]]... [--domain [<scheme>://]<host>[/<path>]]... [--user <name>[:<nickname>[:snapshot,follower]]]... [--any-browser]",
+		Usage: "[--listen <addr>] [--app <appid>:<secret>[:<open-platform>]]... [--domain [<scheme>://]<host>[/<path>]]... [--user <name>[:<nickname>[:snapshot,follower]]]... [--any-browser] [--corp <corpid>:<agentid>:<secret>|demo [--corp-domain <host>[:<port>]]... [--member <userid>[:<name>[:<dept>,...]]]... [--department <id>:<parent>[:<name>]]... [--visible <dept>|<userid>,...] [--trusted-ip <ip>]...]",
 		Short: "Serves a WeChat simulator for local development and tests",
 		Long:  mockLong,
 		CobraFunc: func(cmd *cobra.Command) {
@@ -62,7 +62,7 @@ at /mock/users, or send the header X-WeChat-Mock-User: NAME.
 real platform, only a WeChat User-Agent (MicroMessenger) may.
 
 The simulator keeps everything in memory; stop it with Ctrl-C.
-`
+` + mockWeComLong
 
 // mockFlags declares wechat-mock's flags on fs (cobra's, or a test's).
 func mockFlags(fs *pflag.FlagSet) {
@@ -72,6 +72,7 @@ func mockFlags(fs *pflag.FlagSet) {
 	fs.StringArray("domain", nil, "Registered callback domain as [SCHEME://]HOST[/PATH] (repeatable)")
 	fs.StringArray("user", nil, "Test user as NAME[:NICKNAME[:snapshot,follower]] (repeatable)")
 	fs.Bool("any-browser", false, "Do not require a WeChat User-Agent on the authorize page")
+	mockWeComFlags(fs)
 }
 
 // runMock parses args like the command line and serves until ctx ends; tests call it
@@ -130,7 +131,8 @@ func mockOptions(fs *pflag.FlagSet) ([]wechattest.Option, error) {
 	if anyBrowser, _ := fs.GetBool("any-browser"); anyBrowser {
 		opts = append(opts, wechattest.WithAnyBrowser())
 	}
-	return opts, nil
+	corp, err := mockWeComOptions(fs)
+	return append(opts, corp...), err
 }
 
 // mockUser parses NAME[:NICKNAME[:snapshot,follower]].
