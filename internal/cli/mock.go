@@ -61,6 +61,13 @@ at /mock/users, or send the header X-WeChat-Mock-User: NAME.
 --any-browser lets desktop browsers use the authorize page; otherwise, as on the
 real platform, only a WeChat User-Agent (MicroMessenger) may.
 
+--component APPID:SECRET:TOKEN:ENCODINGAESKEY plays a third-party platform
+(第三方平台): --authorizer APPID names accounts that authorized it (repeatable),
+--component-domain HOST its 公众号开发域名 (redirect_uri on HOST or on
+<authorizer AppID>.HOST), --push-url its 授权事件接收URL, where encrypted
+component_verify_ticket pushes go every --push-every (WeChat: 10m), and
+--component-ip its 白名单IP (api_component_token from elsewhere: 61004).
+
 The simulator keeps everything in memory; stop it with Ctrl-C.
 ` + mockWeComLong
 
@@ -73,6 +80,7 @@ func mockFlags(fs *pflag.FlagSet) {
 	fs.StringArray("user", nil, "Test user as NAME[:NICKNAME[:snapshot,follower]] (repeatable)")
 	fs.Bool("any-browser", false, "Do not require a WeChat User-Agent on the authorize page")
 	mockWeComFlags(fs)
+	mockComponentFlags(fs)
 }
 
 // runMock parses args like the command line and serves until ctx ends; tests call it
@@ -132,7 +140,11 @@ func mockOptions(fs *pflag.FlagSet) ([]wechattest.Option, error) {
 		opts = append(opts, wechattest.WithAnyBrowser())
 	}
 	corp, err := mockWeComOptions(fs)
-	return append(opts, corp...), err
+	if err != nil {
+		return nil, err
+	}
+	component, err := mockComponentOptions(fs)
+	return append(append(opts, corp...), component...), err
 }
 
 // mockUser parses NAME[:NICKNAME[:snapshot,follower]].
