@@ -2,6 +2,7 @@ package wechatauth
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,6 +108,7 @@ type webTokenKeeper struct {
 
 	work   sync.WaitGroup // rounds in flight, for close
 	warned atomic.Int64   // Unix seconds of the last warning
+	since  atomic.Int64   // the store's webTokenSinceKey, once read
 }
 
 // webTokenEntry is one session in a replica's memory.
@@ -289,3 +291,52 @@ func (k *webTokenKeeper) forget(ctx context.Context, sessionID string) {
 
 // close waits for the rounds in flight (a config unload).
 func (k *webTokenKeeper) close() { k.work.Wait() }
+
+// webTokenSinceKey holds when the store began keeping web tokens, Unix
+// milliseconds: the first time a keeper met a session without a record.
+const webTokenSinceKey = "webtoken_since"
+
+// predates reports whether a session issued at issuedMs (Unix ms) signed in
+// before the store kept web tokens (the settings were just enabled, or the
+// in-memory store was lost with a restart): it has none, and a silent
+// sign-in gets them. A session issued since then whose record is missing
+// lost it otherwise (a store outage, an eviction) and is served without a
+// token rather than sent to sign in again and again. While a configured
+// store is unreachable nobody predates: its marker cannot be read.
+func (k *webTokenKeeper) predates(ctx context.Context, issuedMs int64) bool {
+	since := k.since.Load()
+	if since == 0 {
+		if _, memory := k.store.(*memoryStore); !memory && !k.store.Shared() {
+			return false
+		}
+		if since = k.loadSince(ctx); since == 0 {
+			return false
+		}
+		k.since.Store(since)
+	}
+	return issuedMs < since
+}
+
+// loadSince reads the store's marker, setting it to now when there is none.
+func (k *webTokenKeeper) loadSince(ctx context.Context) int64 {
+	sctx, cancel := context.WithTimeout(ctx, webTokenStoreTimeout)
+	defer cancel()
+	now := k.now().UnixMilli()
+	const keep = 400 * 24 * time.Hour // longer than any session_ttl
+	won, err := k.store.Claim(sctx, webTokenSinceKey, []byte(strconv.FormatInt(now, 10)), keep)
+	if err != nil {
+		return 0
+	}
+	if won {
+		return now
+	}
+	v, err := k.store.Get(sctx, webTokenSinceKey)
+	if err != nil {
+		return 0
+	}
+	since, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil || since <= 0 {
+		return 0
+	}
+	return since
+}

@@ -67,3 +67,25 @@ func TestWebTokenKeepersOnRedisRefreshOnceAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestWebTokenKeeperOnAnUnreachableRedisSendsNobodyToSignIn: while Redis is
+// away the marker of when tokens began to be kept cannot be read, so a
+// session without a record is served (without a token), never sent to sign
+// in; once Redis is back, a session from before the marker predates it.
+func TestWebTokenKeeperOnAnUnreachableRedisSendsNobodyToSignIn(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newTokenEnv(t)
+	store, _ := startRedisStore(t, srv.URL(), nil)
+	ctx := context.Background()
+	before := e.clock.Now().Add(-time.Hour).UnixMilli()
+	srv.Stop()
+	waitFor(t, 10*time.Second, "the store notices Redis is gone", func() bool { return !store.Shared() })
+	if e.keeper(t, store, nil).predates(ctx, before) {
+		t.Fatal("a session predates a marker that could not be read")
+	}
+	srv.Restart()
+	waitFor(t, 10*time.Second, "the store is back", store.Shared)
+	if !e.keeper(t, store, nil).predates(ctx, before) {
+		t.Fatal("with Redis back, a session from before the marker does not predate it")
+	}
+}

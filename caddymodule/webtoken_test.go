@@ -445,3 +445,25 @@ func TestWebTokenViewAllocatesNothing(t *testing.T) {
 		t.Fatalf("view allocates %.0f times", n)
 	}
 }
+
+// TestWebTokenKeeperTellsSessionsFromBeforeTheTokensWereKept: a session
+// issued before the store began keeping tokens has none and predates; one
+// issued since whose record is gone does not (no sign-in loop); another
+// keeper (a replica, a reload) reads the same marker.
+func TestWebTokenKeeperTellsSessionsFromBeforeTheTokensWereKept(t *testing.T) {
+	e := newTokenEnv(t)
+	store := newMemoryStore(nil, e.clock.Now)
+	k := e.keeper(t, store, nil)
+	ctx := context.Background()
+	before := e.clock.Now().Add(-time.Hour).UnixMilli()
+	if !k.predates(ctx, before) {
+		t.Fatal("a session from before the keeper does not predate it")
+	}
+	e.clock.Advance(time.Hour)
+	if k.predates(ctx, e.clock.Now().UnixMilli()) {
+		t.Fatal("a session issued since predates")
+	}
+	if other := e.keeper(t, store, nil); !other.predates(ctx, before) || other.predates(ctx, e.clock.Now().Add(-time.Minute).UnixMilli()) {
+		t.Fatal("another keeper on the store reads another marker")
+	}
+}
