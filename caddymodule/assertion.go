@@ -16,8 +16,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
-
-	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 // The signed identity (docs/assertion.md): besides the plain X-WeChat-*
@@ -106,6 +104,7 @@ type assertionSigner struct {
 	renew     time.Duration // renew this long before exp
 	wellKnown bool
 	keys      keySource
+	sites     *siteNames // whether the site's address names its host
 	now       func() time.Time
 	logger    *zap.Logger
 	warned    atomic.Bool // the catch-all warning, once
@@ -168,9 +167,7 @@ func (h *Handler) provisionAssertion(repl *caddy.Replacer) error {
 			return fmt.Errorf("assertion: generating the signing key: %v", err)
 		}
 	}
-	if h.hostGuard == nil {
-		h.hostGuard = &siteNames{}
-	}
+	s.sites = h.hostGuard
 	h.names.alsoStrip(s.header)
 	h.assert = s
 	return nil
@@ -178,8 +175,7 @@ func (h *Handler) provisionAssertion(repl *caddy.Replacer) error {
 
 // assertIdentity sets the assertion header for an admitted identity: the
 // cached one while it is fresh and for this origin, else a new one.
-func (h *Handler) assertIdentity(r *http.Request, hdr http.Header, id *identity) {
-	s := h.assert
+func (s *assertionSigner) assertIdentity(r *http.Request, hdr http.Header, id *identity) {
 	now := s.now().Unix()
 	tls := r.TLS != nil
 	fwd := ""
@@ -193,7 +189,7 @@ func (h *Handler) assertIdentity(r *http.Request, hdr http.Header, id *identity)
 		hdr[s.header] = c.value
 		return
 	}
-	c, err := h.mintAssertion(r, id, now)
+	c, err := s.mint(r, id, now)
 	if err != nil {
 		// No header: a verifier refuses the request, which fails closed.
 		if ce := s.logger.Check(zap.ErrorLevel, "no identity assertion for this request"); ce != nil {
@@ -208,16 +204,16 @@ func (h *Handler) assertIdentity(r *http.Request, hdr http.Header, id *identity)
 
 var errCatchAllAssertion = errors.New("this site's address names no host (a catch-all takes any Host header), so the site origin cannot be the assertion's issuer or audience: set assertion issuer and audience")
 
-// mintAssertion signs a new assertion for s at now.
-func (h *Handler) mintAssertion(r *http.Request, id *identity, now int64) (*signedAssertion, error) {
-	s, sess := h.assert, &id.sess
+// mint signs a new assertion for id at now.
+func (s *assertionSigner) mint(r *http.Request, id *identity, now int64) (*signedAssertion, error) {
+	sess := &id.sess
 	unionID := sess.UnionID
 	if id.unionID != nil {
 		unionID = id.unionID[0] // a follower's, from user/info (subscriber_info)
 	}
 	iss, aud := s.issuer, s.audience
 	if iss == "" || aud == "" {
-		if !h.hostNamed(r) {
+		if !s.sites.hostNamed(r) {
 			if !s.warned.Swap(true) {
 				s.logger.Error("assertion issuer/audience default to the site origin, but " + errCatchAllAssertion.Error())
 			}
@@ -240,11 +236,8 @@ func (h *Handler) mintAssertion(r *http.Request, id *identity, now int64) (*sign
 	}
 	claims := assertionClaims{
 		Iss: iss, Aud: aud, Sub: subject(sess.AppID, sess.OpenID, unionID), OpenID: sess.OpenID, UnionID: unionID,
-		AppID: sess.AppID, Scope: sess.Scope, Source: "mp",
+		AppID: sess.AppID, Scope: sess.Scope, Source: id.sourceName(),
 		Iat: now, Nbf: now, Exp: now + int64(s.ttl/time.Second),
-	}
-	if sess.Scope == wechat.ScopeLogin {
-		claims.Source = "web"
 	}
 	// exp never outlives the session itself.
 	if sess.Expires > 0 && claims.Exp > sess.Expires {
@@ -321,18 +314,14 @@ func signJWS(key *assertionKey, claims any) (string, error) {
 // with well_known): the public keys, cacheable for five minutes, so a new
 // key must be published (listed after the signing one) at least that long
 // before it signs.
-func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	if h.assert == nil {
-		writeNotFound(w)
-		return
-	}
+func (s *assertionSigner) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		hdr.Set("Allow", "GET, HEAD")
 		writeJSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET", "")
 		return
 	}
-	body, err := h.assert.keys.jwks()
+	body, err := s.keys.jwks()
 	if err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "jwks_unavailable", "the signing keys could not be loaded; retry in a moment", "")
 		return

@@ -47,7 +47,7 @@ func redisReplica(t *testing.T, srv *redistest.Server, name string, clock func()
 func jwksOf(t *testing.T, h *Handler) jose.JSONWebKeySet {
 	t.Helper()
 	w := httptest.NewRecorder()
-	h.serveJWKS(w, httptest.NewRequest("GET", "/wechat_auth/jwks.json", nil))
+	h.assert.serveJWKS(w, httptest.NewRequest("GET", "/wechat_auth/jwks.json", nil))
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil || len(set.Keys) == 0 {
 		t.Fatalf("JWKS %d %q: %v", w.Code, w.Body, err)
@@ -118,9 +118,9 @@ func TestReplicasOnRedisShareTheGeneratedKeysAndRotateWithoutAFailedVerification
 			go func() {
 				defer wg.Done()
 				id := newIdentity(Session{AppID: h.AppID, OpenID: "o" + string(rune('A'+i)), Scope: "snsapi_base",
-					Issued: clock().Unix(), Expires: clock().Add(time.Hour).Unix()})
+					Issued: clock().Unix(), Expires: clock().Add(time.Hour).Unix()}, sourceMP)
 				hdr := http.Header{}
-				h.assertIdentity(r, hdr, id)
+				h.assert.assertIdentity(r, hdr, id)
 				if err := verifyWith(hdr.Get("X-Wechat-Assertion"), cached, clock()); err != nil {
 					failures.Add(1)
 					t.Errorf("step %d replica %d: %v", step, i%2, err)

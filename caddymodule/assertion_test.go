@@ -32,15 +32,15 @@ func assertionHandler(t *testing.T, a *Assertion) (*Handler, *time.Time) {
 func TestRepeatAssertionAddsNoSignatureAndNoAllocation(t *testing.T) {
 	h, now := assertionHandler(t, &Assertion{Issuer: "https://gw.example", Audience: "https://app.example"})
 	s := Session{AppID: h.AppID, OpenID: "oA", Scope: "snsapi_base", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix()}
-	id := newIdentity(s)
+	id := newIdentity(s, sourceMP)
 	r := httptest.NewRequest("GET", "https://wx.example.com/", nil)
 	hdr := http.Header{}
-	h.assertIdentity(r, hdr, id)
+	h.assert.assertIdentity(r, hdr, id)
 	first := hdr[h.assert.header]
 	if len(first) != 1 || first[0] == "" {
 		t.Fatalf("no assertion: %v", hdr)
 	}
-	if allocs := testing.AllocsPerRun(100, func() { h.assertIdentity(r, hdr, id) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(100, func() { h.assert.assertIdentity(r, hdr, id) }); allocs != 0 {
 		t.Errorf("a repeat request allocates %.0f times, want 0", allocs)
 	}
 	if got := hdr[h.assert.header]; &got[0] != &first[0] {
@@ -49,7 +49,7 @@ func TestRepeatAssertionAddsNoSignatureAndNoAllocation(t *testing.T) {
 	// Past the renewal point (a minute before exp) a new one is signed,
 	// so the upstream never receives one about to lapse.
 	*now = now.Add(4*time.Minute + time.Second)
-	h.assertIdentity(r, hdr, id)
+	h.assert.assertIdentity(r, hdr, id)
 	if got := hdr[h.assert.header]; &got[0] == &first[0] {
 		t.Error("the assertion was not renewed a minute before it expires")
 	}
@@ -59,9 +59,9 @@ func TestCatchAllSiteWithoutIssuerAndAudienceGetsNoAssertion(t *testing.T) {
 	// A unit-test handler sees no site routes, so it counts as a catch-all:
 	// a default iss/aud would come from whatever Host the request names.
 	h, now := assertionHandler(t, &Assertion{})
-	id := newIdentity(Session{AppID: h.AppID, OpenID: "oA", Scope: "snsapi_base", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix()})
+	id := newIdentity(Session{AppID: h.AppID, OpenID: "oA", Scope: "snsapi_base", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix()}, sourceMP)
 	hdr := http.Header{}
-	h.assertIdentity(httptest.NewRequest("GET", "https://evil.example/", nil), hdr, id)
+	h.assert.assertIdentity(httptest.NewRequest("GET", "https://evil.example/", nil), hdr, id)
 	if v, ok := hdr[h.assert.header]; ok {
 		t.Fatalf("an assertion for a Host-chosen audience: %q", v)
 	}

@@ -30,7 +30,7 @@ func benchSession(h *Handler, openID string) Session {
 
 func sealed(tb testing.TB, h *Handler, s Session) string {
 	tb.Helper()
-	v, err := h.sessions.encode(h.CookieName, s.marshal())
+	v, err := h.sessions.codec.encode(h.CookieName, s.marshal())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -48,12 +48,12 @@ func cookieRequest(h *Handler, value string) *http.Request {
 func BenchmarkSessionCheckRepeat(b *testing.B) {
 	h := provisionedHandler(b, nil)
 	r := cookieRequest(h, sealed(b, h, benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M")))
-	if h.identityFrom(r) == nil {
+	if h.sessions.identityFrom(r) == nil {
 		b.Fatal("the cookie does not verify")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if h.identityFrom(r) == nil {
+		if h.sessions.identityFrom(r) == nil {
 			b.Fatal("lost the session")
 		}
 	}
@@ -85,7 +85,7 @@ func BenchmarkSessionCheckRepeatRedisStore(b *testing.B) {
 	s := benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
 	s.ID = randomAlnum(sessionIDLen)
 	r := cookieRequest(h, sealed(b, h, s))
-	if h.identityFrom(r) == nil {
+	if h.sessions.identityFrom(r) == nil {
 		b.Fatal("the cookie does not verify")
 	}
 	until := time.Now().Add(time.Hour).Unix()
@@ -94,7 +94,7 @@ func BenchmarkSessionCheckRepeatRedisStore(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if h.identityFrom(r) == nil {
+		if h.sessions.identityFrom(r) == nil {
 			b.Fatal("lost the session")
 		}
 	}
@@ -108,8 +108,8 @@ func BenchmarkSessionCheckFirstSeen(b *testing.B) {
 	r := cookieRequest(h, value)
 	b.ReportAllocs()
 	for b.Loop() {
-		h.memo.Delete(value)
-		if h.identityFrom(r) == nil {
+		h.sessions.memo.Delete(value)
+		if h.sessions.identityFrom(r) == nil {
 			b.Fatal("the cookie does not verify")
 		}
 	}
@@ -118,7 +118,7 @@ func BenchmarkSessionCheckFirstSeen(b *testing.B) {
 // BenchmarkHeaders strips spoofed headers and sets ours and the placeholders.
 func BenchmarkHeaders(b *testing.B) {
 	h := provisionedHandler(b, nil)
-	id := newIdentity(benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"))
+	id := newIdentity(benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"), sourceMP)
 	repl := caddy.NewReplacer()
 	hdr := http.Header{
 		"User-Agent": {"x"}, "Accept": {"text/html"}, "Cookie": {"a=1; wechat_session=abc; b=2"},
@@ -128,7 +128,7 @@ func BenchmarkHeaders(b *testing.B) {
 	for b.Loop() {
 		h.names.stripIdentity(hdr, nil)
 		h.names.apply(hdr, repl, id)
-		stripOurCookies(hdr, h.CookieName, h.flowPrefix)
+		stripOurCookies(hdr, h.CookieName, h.logins.cookies.prefix)
 		hdr["Cookie"] = []string{"a=1; wechat_session=abc; b=2"}
 		hdr["X-Wechat-Openid"] = []string{"forged"}
 	}
@@ -193,7 +193,7 @@ func BenchmarkFlowStart(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		h.startLogin(w, r, site, "/bind.php", "snsapi_base", triggerPage)
+		_ = h.logins.start(w, r, site, h.logins.flows[0], "/bind.php", "snsapi_base", triggerPage)
 		if w.Code != http.StatusFound {
 			b.Fatal(w.Code)
 		}
@@ -207,7 +207,7 @@ func BenchmarkCallbackLocalWork(b *testing.B) {
 	site := origin{Scheme: "https", Host: "wx.example.com"}
 	f := flowState{State: randomAlnum(stateLen), Return: "/bind.php", Scope: "snsapi_base", Created: time.Now().Unix()}
 	rec := httptest.NewRecorder()
-	if err := h.setFlow(rec, site, f, flowTTL); err != nil {
+	if err := h.logins.cookies.set(rec, site, f, flowTTL); err != nil {
 		b.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "https://wx.example.com/wechat_auth/callback?code=x&state="+f.State, nil)
@@ -215,16 +215,16 @@ func BenchmarkCallbackLocalWork(b *testing.B) {
 	s := benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
 	b.ReportAllocs()
 	for b.Loop() {
-		got, ok := h.readFlow(r, f.State)
+		got, ok := h.logins.cookies.read(r, f.State)
 		if !ok {
 			b.Fatal("flow not found")
 		}
 		w := httptest.NewRecorder()
-		if err := h.setSession(w, site, s); err != nil {
+		if err := h.sessions.issue(w, site, s); err != nil {
 			b.Fatal(err)
 		}
 		got.Done = true
-		if err := h.setFlow(w, site, got, doneFlowTTL); err != nil {
+		if err := h.logins.cookies.set(w, site, got, doneFlowTTL); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -239,9 +239,9 @@ func BenchmarkCallbackLocalWork(b *testing.B) {
 func TestMemoryBoundAfterManyDistinctSessions(t *testing.T) {
 	h := provisionedHandler(t, nil)
 	n := 3000
-	h.memoMax = 2000
+	h.sessions.memoMax = 2000
 	if v, err := strconv.Atoi(os.Getenv("MEMORY_SESSIONS")); err == nil && v > 0 {
-		n, h.memoMax = v, memoMaxEntries
+		n, h.sessions.memoMax = v, memoMaxEntries
 	}
 	var before runtime.MemStats
 	runtime.GC()
@@ -250,7 +250,7 @@ func TestMemoryBoundAfterManyDistinctSessions(t *testing.T) {
 	for i := 0; i < n; i++ {
 		v := sealed(t, h, benchSession(h, fmt.Sprintf("o6_bmjrPTlm6_2sgVt7h%08d", i)))
 		r.Header["Cookie"] = []string{h.CookieName + "=" + v}
-		if h.identityFrom(r) == nil {
+		if h.sessions.identityFrom(r) == nil {
 			t.Fatalf("cookie %d does not verify", i)
 		}
 	}
@@ -258,11 +258,11 @@ func TestMemoryBoundAfterManyDistinctSessions(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	if c := h.memo.ItemCount(); c > h.memoMax || c < h.memoMax/2 {
-		t.Fatalf("memo holds %d entries, bound %d", c, h.memoMax)
+	if c := h.sessions.memo.ItemCount(); c > h.sessions.memoMax || c < h.sessions.memoMax/2 {
+		t.Fatalf("memo holds %d entries, bound %d", c, h.sessions.memoMax)
 	}
 	const bound = 48 << 20
-	t.Logf("heap grew %.1f MiB after %d distinct sessions (memo: %d entries, bound %d)", float64(grown)/(1<<20), n, h.memo.ItemCount(), h.memoMax)
+	t.Logf("heap grew %.1f MiB after %d distinct sessions (memo: %d entries, bound %d)", float64(grown)/(1<<20), n, h.sessions.memo.ItemCount(), h.sessions.memoMax)
 	if grown > bound {
 		t.Fatalf("heap grew %d MiB after %d distinct sessions, documented bound %d MiB", grown>>20, n, bound>>20)
 	}
@@ -304,11 +304,11 @@ func BenchmarkAssertionSign(b *testing.B) {
 	h := provisionedHandler(b, func(h *Handler) {
 		h.Assertion = &Assertion{Issuer: "https://wx.example.com", Audience: "https://wx.example.com"}
 	})
-	id := newIdentity(benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"))
+	id := newIdentity(benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"), sourceMP)
 	r := httptest.NewRequest("GET", "https://wx.example.com/", nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := h.mintAssertion(r, id, time.Now().Unix()); err != nil {
+		if _, err := h.assert.mint(r, id, time.Now().Unix()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -452,11 +452,11 @@ func TestProvisionExpandsPlaceholdersInKeysAndSecret(t *testing.T) {
 	}
 	// A cookie sealed by a codec built from the literal keys verifies.
 	want := newCookieCodec([][]byte{testKey(3, 32), testKey(4, 32)}, time.Hour)
-	v, err := want.encode(h.CookieName, marshalSession(Session{AppID: testAppID, OpenID: "o", Issued: time.Now().Unix(), Expires: time.Now().Add(time.Hour).Unix()}))
+	v, err := want.encode(h.CookieName, marshalSession(Session{AppID: testAppID, OpenID: "o", Scope: "snsapi_base", Issued: time.Now().Unix(), Expires: time.Now().Add(time.Hour).Unix()}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.verify(v) == nil {
+	if h.sessions.verify(v) == nil {
 		t.Error("Provision did not decode the keys from their placeholders")
 	}
 }

@@ -22,23 +22,23 @@ func TestRedeemedCodeAnswersOnlyItsLoginState(t *testing.T) {
 	const code = "081victimCodeAAAAAAAAAAAAAAAAAAAA"
 	victim, attacker := randomAlnum(stateLen), randomAlnum(stateLen)
 	var exchanges, refused atomic.Int32
-	redeem := func() (authResult, bool) {
+	redeem := func() (loginEnd, bool) {
 		exchanges.Add(1)
-		return authResult{outcome: outcomeSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
+		return loginEnd{ending: endSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
 	}
-	spent := func() (authResult, bool) { refused.Add(1); return authResult{}, true }
-	first, _ := h.redeemOnce(context.Background(), testAppID, code, victim, redeem, spent)
-	if first.outcome != outcomeSession {
+	spent := func() (loginEnd, bool) { refused.Add(1); return loginEnd{}, true }
+	first, _ := redeemOnce(h, context.Background(), testAppID, code, victim, redeem, spent)
+	if first.ending != endSession {
 		t.Fatal("the first redemption gave no session")
 	}
 	for i, after := range []time.Duration{5 * time.Second, 25 * time.Second, 15 * time.Second} {
 		now = now.Add(after)
-		res, answered := h.redeemOnce(context.Background(), testAppID, code, attacker, redeem, spent)
-		if res.outcome == outcomeSession || !answered || refused.Load() != int32(i+1) {
+		res, answered := redeemOnce(h, context.Background(), testAppID, code, attacker, redeem, spent)
+		if res.ending == endSession || !answered || refused.Load() != int32(i+1) {
 			t.Fatalf("another login state's replay %d got %+v (refused %d)", i, res, refused.Load())
 		}
-		res, _ = h.redeemOnce(context.Background(), testAppID, code, victim, redeem, spent)
-		if res.outcome != outcomeSession || res.sess != first.sess {
+		res, _ = redeemOnce(h, context.Background(), testAppID, code, victim, redeem, spent)
+		if res.ending != endSession || res.sess != first.sess {
 			t.Fatalf("the redeeming login state's repeat %d got %+v, want its session", i, res)
 		}
 	}
@@ -61,13 +61,13 @@ func TestReplayedCodeIsSpentWhileItsRedemptionIsPendingOnAnotherReplica(t *testi
 	const code = "081pendingCodeAAAAAAAAAAAAAAAAAAA"
 	release, started := make(chan struct{}), make(chan struct{})
 	var exchanges atomic.Int32
-	done := make(chan authResult)
+	done := make(chan loginEnd)
 	go func() {
-		res, _ := hs[0].redeemOnce(context.Background(), testAppID, code, randomAlnum(stateLen), func() (authResult, bool) {
+		res, _ := redeemOnce(hs[0], context.Background(), testAppID, code, randomAlnum(stateLen), func() (loginEnd, bool) {
 			exchanges.Add(1)
 			close(started)
 			<-release
-			return authResult{outcome: outcomeSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
+			return loginEnd{ending: endSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
 		}, nil)
 		done <- res
 	}()
@@ -77,15 +77,15 @@ func TestReplayedCodeIsSpentWhileItsRedemptionIsPendingOnAnotherReplica(t *testi
 	// rather than waiting out the claim.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	res, _ := hs[1].redeemOnce(ctx, testAppID, code, randomAlnum(stateLen), func() (authResult, bool) {
+	res, _ := redeemOnce(hs[1], ctx, testAppID, code, randomAlnum(stateLen), func() (loginEnd, bool) {
 		exchanges.Add(1)
-		return authResult{outcome: outcomeSession, sess: liveSession("stolen")}, false
-	}, func() (authResult, bool) { refused = true; return authResult{}, true })
+		return loginEnd{ending: endSession, sess: liveSession("stolen")}, false
+	}, func() (loginEnd, bool) { refused = true; return loginEnd{}, true })
 	close(release)
-	if res.outcome == outcomeSession || !refused {
+	if res.ending == endSession || !refused {
 		t.Fatalf("a replay during the redemption got %+v (refused %v)", res, refused)
 	}
-	if (<-done).outcome != outcomeSession || exchanges.Load() != 1 {
+	if (<-done).ending != endSession || exchanges.Load() != 1 {
 		t.Fatalf("%d exchanges, want only the first redeemer's", exchanges.Load())
 	}
 }

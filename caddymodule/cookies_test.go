@@ -169,13 +169,13 @@ func TestIdentityFromTriesDuplicatesUpToTheBound(t *testing.T) {
 	good := sealSession(t, h, validSession())
 	garbage := "wechat_session=garbage"
 	// A stale duplicate first (another path or domain) must not hide the good one.
-	if h.identityFrom(requestWithCookies(garbage+"; wechat_session="+good)) == nil {
+	if h.sessions.identityFrom(requestWithCookies(garbage+"; wechat_session="+good)) == nil {
 		t.Error("a valid cookie after a bad duplicate was ignored")
 	}
 	// Beyond the bound the good cookie is never tried: bounded work.
 	h2, _ := newTestHandler(t, testPair(1))
 	many := strings.Repeat(garbage+"; ", maxSameNameCookies) + "wechat_session=" + good
-	if h2.identityFrom(requestWithCookies(many)) != nil {
+	if h2.sessions.identityFrom(requestWithCookies(many)) != nil {
 		t.Error("verified more same-name cookies than maxSameNameCookies")
 	}
 }
@@ -183,7 +183,7 @@ func TestIdentityFromTriesDuplicatesUpToTheBound(t *testing.T) {
 func TestVerifyAcceptsAValidSession(t *testing.T) {
 	h, _ := newTestHandler(t, testPair(1))
 	want := validSession()
-	id := h.verify(sealSession(t, h, want))
+	id := h.sessions.verify(sealSession(t, h, want))
 	if id == nil {
 		t.Fatal("a valid session was refused")
 	}
@@ -214,13 +214,13 @@ func TestVerifyRefusesInvalidSessionsThatDecode(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h, _ := newTestHandler(t, testPair(1))
 			v := sealSession(t, h, s)
-			if _, err := h.sessions.decode(h.CookieName, v); err != nil {
+			if _, err := h.sessions.codec.decode(h.CookieName, v); err != nil {
 				t.Fatalf("the cookie does not even decode: %v", err)
 			}
-			if id := h.verify(v); id != nil {
+			if id := h.sessions.verify(v); id != nil {
 				t.Fatalf("verify accepted %+v", id.sess)
 			}
-			if h.memo.ItemCount() != 0 {
+			if h.sessions.memo.ItemCount() != 0 {
 				t.Error("a refused cookie was memoized")
 			}
 		})
@@ -231,7 +231,7 @@ func TestVerifyAllowsSmallClockSkewOnIssued(t *testing.T) {
 	h, _ := newTestHandler(t, testPair(1))
 	s := validSession()
 	s.Issued = fixedNow.Unix() + 60
-	if h.verify(sealSession(t, h, s)) == nil {
+	if h.sessions.verify(sealSession(t, h, s)) == nil {
 		t.Error("a session issued 60s ahead (replica clock skew) was refused")
 	}
 }
@@ -240,22 +240,21 @@ func TestVerifyRefusesASessionOnceTheClockPassesItsExpiry(t *testing.T) {
 	h, now := newTestHandler(t, testPair(1))
 	v := sealSession(t, h, validSession())
 	*now = fixedNow.Add(time.Hour + time.Second)
-	if id := h.verify(v); id != nil {
+	if id := h.sessions.verify(v); id != nil {
 		t.Error("a session past its inner expiry was accepted")
 	}
 }
 
 func TestVerifyRefusesAnotherAppsCookieWithTheSameKeys(t *testing.T) {
-	other, _ := newTestHandler(t, testPair(1))
-	other.AppID = "wxfedcba9876543210"
+	other, _ := newTestHandlerWith(t, testPair(1), func(h *Handler) { h.AppID = "wxfedcba9876543210" })
 	s := validSession()
 	s.AppID = other.AppID
 	v := sealSession(t, other, s)
-	if other.verify(v) == nil {
+	if other.sessions.verify(v) == nil {
 		t.Fatal("the other app refuses its own cookie")
 	}
 	h, _ := newTestHandler(t, testPair(1))
-	if h.verify(v) != nil {
+	if h.sessions.verify(v) != nil {
 		t.Error("a cookie issued for another app_id was accepted")
 	}
 }
@@ -263,17 +262,16 @@ func TestVerifyRefusesAnotherAppsCookieWithTheSameKeys(t *testing.T) {
 func TestVerifyRefusesFlowCookieAndOtherNames(t *testing.T) {
 	h, _ := newTestHandler(t, testPair(1))
 	// A flow cookie value sealed around session bytes, under a flow name.
-	flowName := h.flowPrefix + "ABCDEFGHIJ"
-	v, err := h.flows.encode(flowName, marshalSession(validSession()))
+	flowName := h.logins.cookies.prefix + "ABCDEFGHIJ"
+	v, err := h.logins.cookies.codec.encode(flowName, marshalSession(validSession()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.verify(v) != nil {
+	if h.sessions.verify(v) != nil {
 		t.Error("a flow cookie passed as the session cookie")
 	}
-	h2, _ := newTestHandler(t, testPair(1))
-	h2.CookieName = "other_session"
-	if h2.verify(sealSession(t, h, validSession())) != nil {
+	h2, _ := newTestHandlerWith(t, testPair(1), func(h *Handler) { h.CookieName = "other_session" })
+	if h2.sessions.verify(sealSession(t, h, validSession())) != nil {
 		t.Error("a cookie sealed under wechat_session verified as other_session")
 	}
 }
@@ -293,7 +291,7 @@ func TestVerifyRefusesEveryTamperedByte(t *testing.T) {
 					b := bytes.Clone(raw)
 					b[i] ^= mask
 					v := base64.URLEncoding.EncodeToString(b)
-					if id := h.verify(v); id != nil {
+					if id := h.sessions.verify(v); id != nil {
 						t.Fatalf("byte %d ^ %#x of %d: tampered cookie accepted as %+v", i, mask, len(raw), id.sess)
 					}
 					refused++
@@ -311,24 +309,24 @@ func TestVerifyRefusesEveryTamperedByte(t *testing.T) {
 					if b, err := base64.URLEncoding.DecodeString(v); err == nil && bytes.Equal(b, raw) {
 						continue // same bytes: base64's unused low bits, not a tamper
 					}
-					if h.verify(v) != nil {
+					if h.sessions.verify(v) != nil {
 						t.Fatalf("cookie text with %q at %d accepted", c, i)
 					}
 				}
 			}
 			// Truncations and extensions.
 			for n := 0; n < len(good); n += 7 {
-				if h.verify(good[:n]) != nil {
+				if h.sessions.verify(good[:n]) != nil {
 					t.Fatalf("cookie truncated to %d chars accepted", n)
 				}
 			}
-			if h.verify(good+"AAAA") != nil {
+			if h.sessions.verify(good+"AAAA") != nil {
 				t.Error("cookie with appended data accepted")
 			}
-			if h.memo.ItemCount() != 0 {
-				t.Errorf("%d tampered cookies memoized", h.memo.ItemCount())
+			if h.sessions.memo.ItemCount() != 0 {
+				t.Errorf("%d tampered cookies memoized", h.sessions.memo.ItemCount())
 			}
-			if h.verify(good) == nil {
+			if h.sessions.verify(good) == nil {
 				t.Error("the untampered cookie is refused")
 			}
 			_ = refused
@@ -340,7 +338,7 @@ func TestVerifyRefusesACookieSignedWithUnknownKeys(t *testing.T) {
 	attacker, _ := newTestHandler(t, testPair(77))
 	v := sealSession(t, attacker, validSession())
 	h, _ := newTestHandler(t, testPair(1))
-	if h.verify(v) != nil {
+	if h.sessions.verify(v) != nil {
 		t.Error("a cookie sealed with other keys was accepted")
 	}
 }
@@ -349,16 +347,16 @@ func TestIdentityFromMemoHitReturnsTheSameIdentity(t *testing.T) {
 	h, _ := newTestHandler(t, testPair(1))
 	v := sealSession(t, h, validSession())
 	r := requestWithCookies(defaultCookieName + "=" + v)
-	first := h.identityFrom(r)
+	first := h.sessions.identityFrom(r)
 	if first == nil {
 		t.Fatal("valid cookie refused")
 	}
-	if h.memo.ItemCount() != 1 {
-		t.Fatalf("memo holds %d entries after one verify, want 1", h.memo.ItemCount())
+	if h.sessions.memo.ItemCount() != 1 {
+		t.Fatalf("memo holds %d entries after one verify, want 1", h.sessions.memo.ItemCount())
 	}
 	// Break the codecs: a second request must be answered from the memo.
-	h.sessions = newCookieCodec(testPair(50), h.ttl)
-	second := h.identityFrom(requestWithCookies(defaultCookieName + "=" + v))
+	h.sessions.codec = newCookieCodec(testPair(50), h.sessions.ttl)
+	second := h.sessions.identityFrom(requestWithCookies(defaultCookieName + "=" + v))
 	if second != first {
 		t.Fatalf("memo hit returned %p, want the same identity %p", second, first)
 	}
@@ -369,10 +367,10 @@ func TestRememberBoundsMemoTTLBySessionExpiry(t *testing.T) {
 	s := validSession()
 	s.Expires = fixedNow.Unix() + 2 // two seconds left on the fake clock
 	v := sealSession(t, h, s)
-	if h.verify(v) == nil {
+	if h.sessions.verify(v) == nil {
 		t.Fatal("refused")
 	}
-	_, exp, ok := h.memo.GetWithExpiration(v)
+	_, exp, ok := h.sessions.memo.GetWithExpiration(v)
 	if !ok {
 		t.Fatal("not memoized")
 	}
@@ -382,8 +380,8 @@ func TestRememberBoundsMemoTTLBySessionExpiry(t *testing.T) {
 	long := validSession()
 	long.Expires = fixedNow.Add(1000 * time.Hour).Unix()
 	lv := sealSession(t, h, long)
-	h.verify(lv)
-	if _, exp, _ := h.memo.GetWithExpiration(lv); time.Until(exp) > memoTTL {
+	h.sessions.verify(lv)
+	if _, exp, _ := h.sessions.memo.GetWithExpiration(lv); time.Until(exp) > memoTTL {
 		t.Errorf("memo entry lives %v, longer than memoTTL", time.Until(exp))
 	}
 }
@@ -391,16 +389,16 @@ func TestRememberBoundsMemoTTLBySessionExpiry(t *testing.T) {
 func TestRememberNeverGrowsMemoPastItsBound(t *testing.T) {
 	h, _ := newTestHandler(t, testPair(1))
 	for i := 0; i < memoMaxEntries; i++ {
-		h.memo.Set(fmt.Sprintf("filler-%d", i), &identity{}, time.Hour)
+		h.sessions.memo.Set(fmt.Sprintf("filler-%d", i), &identity{}, time.Hour)
 	}
 	v := sealSession(t, h, validSession())
-	if h.verify(v) == nil {
+	if h.sessions.verify(v) == nil {
 		t.Fatal("a valid cookie was refused because the memo is full")
 	}
-	if n := h.memo.ItemCount(); n > memoMaxEntries {
+	if n := h.sessions.memo.ItemCount(); n > memoMaxEntries {
 		t.Fatalf("memo grew to %d entries, bound is %d", n, memoMaxEntries)
 	}
-	if _, ok := h.memo.Get(v); ok {
+	if _, ok := h.sessions.memo.Get(v); ok {
 		t.Error("a full memo of live entries took one more")
 	}
 }
@@ -408,17 +406,17 @@ func TestRememberNeverGrowsMemoPastItsBound(t *testing.T) {
 func TestRememberEvictsExpiredEntriesWhenFull(t *testing.T) {
 	h, _ := newTestHandler(t, testPair(1))
 	for i := 0; i < memoMaxEntries; i++ {
-		h.memo.Set(fmt.Sprintf("filler-%d", i), &identity{}, time.Nanosecond)
+		h.sessions.memo.Set(fmt.Sprintf("filler-%d", i), &identity{}, time.Nanosecond)
 	}
 	time.Sleep(2 * time.Millisecond)
 	v := sealSession(t, h, validSession())
-	if h.verify(v) == nil {
+	if h.sessions.verify(v) == nil {
 		t.Fatal("refused")
 	}
-	if _, ok := h.memo.Get(v); !ok {
+	if _, ok := h.sessions.memo.Get(v); !ok {
 		t.Error("a memo full of expired entries did not make room")
 	}
-	if n := h.memo.ItemCount(); n != 1 {
+	if n := h.sessions.memo.ItemCount(); n != 1 {
 		t.Errorf("memo holds %d entries, want 1 (expired ones dropped)", n)
 	}
 }
@@ -441,13 +439,13 @@ func TestVerifyRefusesReorderedCookieParts(t *testing.T) {
 	}
 	for _, order := range [][3]int{{1, 0, 2}, {0, 2, 1}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}} {
 		b := bytes.Join([][]byte{parts[order[0]], parts[order[1]], parts[order[2]]}, []byte("|"))
-		if h.verify(base64.URLEncoding.EncodeToString(b)) != nil {
+		if h.sessions.verify(base64.URLEncoding.EncodeToString(b)) != nil {
 			t.Errorf("cookie parts in order %v accepted", order)
 		}
 	}
 	// A fresh timestamp spliced onto an old value and MAC.
 	b := bytes.Join([][]byte{[]byte(fmt.Sprint(fixedNow.Unix() + 1000)), parts[1], parts[2]}, []byte("|"))
-	if h.verify(base64.URLEncoding.EncodeToString(b)) != nil {
+	if h.sessions.verify(base64.URLEncoding.EncodeToString(b)) != nil {
 		t.Error("cookie with a replaced timestamp accepted")
 	}
 }
@@ -456,8 +454,8 @@ func TestVerifyRefusesReorderedCookieParts(t *testing.T) {
 // under the cookie name the callback derives from state.
 func flowRequest(t *testing.T, h *Handler, state string, f flowState) *http.Request {
 	t.Helper()
-	name := h.flowCookieName(state)
-	v, err := h.flows.encode(name, f.marshal())
+	name := h.logins.cookies.name(state)
+	v, err := h.logins.cookies.codec.encode(name, f.marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,31 +467,31 @@ func TestReadFlowAcceptsOnlyThisBrowsersStateWhileFresh(t *testing.T) {
 	const stateB = "AAAAAAAAAAbbbbbbbbbbbbbbbbbbbbbb" // same cookie name as A
 	h, _ := newTestHandler(t, testPair(1))
 	fresh := flowState{State: stateA, Return: "/x", Scope: "snsapi_base", Created: fixedNow.Unix()}
-	if f, ok := h.readFlow(flowRequest(t, h, stateA, fresh), stateA); !ok || f != fresh {
+	if f, ok := h.logins.cookies.read(flowRequest(t, h, stateA, fresh), stateA); !ok || f != fresh {
 		t.Fatalf("readFlow refused its own fresh flow: %+v %v", f, ok)
 	}
-	if _, ok := h.readFlow(flowRequest(t, h, stateA, fresh), stateB); ok {
+	if _, ok := h.logins.cookies.read(flowRequest(t, h, stateA, fresh), stateB); ok {
 		t.Error("a flow sealed for state A accepted a callback with state B (swapped tabs / login CSRF)")
 	}
 	old := fresh
 	old.Created = fixedNow.Add(-flowTTL).Unix()
-	if _, ok := h.readFlow(flowRequest(t, h, stateA, old), stateA); ok {
+	if _, ok := h.logins.cookies.read(flowRequest(t, h, stateA, old), stateA); ok {
 		t.Error("a flow older than flowTTL was accepted")
 	}
 	// A session cookie under the flow cookie's name is not a flow.
-	name := h.flowCookieName(stateA)
-	sess, _ := h.sessions.encode(h.CookieName, marshalSession(validSession()))
-	if _, ok := h.readFlow(requestWithCookies(name+"="+sess), stateA); ok {
+	name := h.logins.cookies.name(stateA)
+	sess, _ := h.sessions.codec.encode(h.CookieName, marshalSession(validSession()))
+	if _, ok := h.logins.cookies.read(requestWithCookies(name+"="+sess), stateA); ok {
 		t.Error("a session cookie passed as a flow cookie")
 	}
 	// A flow sealed under another name (another tab's cookie) is refused.
-	other, _ := h.flows.encode(h.flowPrefix+"ZZZZZZZZZZ", fresh.marshal())
-	if _, ok := h.readFlow(requestWithCookies(name+"="+other), stateA); ok {
+	other, _ := h.logins.cookies.codec.encode(h.logins.cookies.prefix+"ZZZZZZZZZZ", fresh.marshal())
+	if _, ok := h.logins.cookies.read(requestWithCookies(name+"="+other), stateA); ok {
 		t.Error("a flow cookie sealed under another name was accepted")
 	}
 	// Keys of another deployment cannot mint flows.
 	attacker, _ := newTestHandler(t, testPair(77))
-	if _, ok := h.readFlow(flowRequest(t, attacker, stateA, fresh), stateA); ok {
+	if _, ok := h.logins.cookies.read(flowRequest(t, attacker, stateA, fresh), stateA); ok {
 		t.Error("a flow sealed with other keys was accepted")
 	}
 }

@@ -33,7 +33,7 @@ func SealHandBackForTest(key, client, state, openID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return s.sealHandBack(o, handBack{State: state, Outcome: outcomeSession,
+	return s.sealHandBack(o, handBack{State: state, Outcome: endSession,
 		Identity: Session{AppID: s.appID, OpenID: openID, Scope: "snsapi_userinfo"}})
 }
 

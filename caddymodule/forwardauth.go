@@ -23,11 +23,7 @@ import (
 // Caddy's trusted_proxies trusts the caller: an untrusted caller could
 // otherwise steer the return URL and redirect_uri wherever it liked.
 
-func (h *Handler) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
-	site, ok := h.site(w, r)
-	if !ok {
-		return
-	}
+func (g *gate) serveForwardAuth(w http.ResponseWriter, r *http.Request, site origin) error {
 	ret, method := "/", r.Method
 	if isTrustedProxy(r) {
 		if u := r.Header.Get("X-Forwarded-Uri"); u != "" {
@@ -37,23 +33,19 @@ func (h *Handler) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 			method = m
 		}
 	}
-	ret = h.returnURL(ret, site)
-	d := h.decide(r, h.identityFrom(r), method)
-	switch d.outcome {
+	ret = g.links.returnURL(ret, site)
+	d := g.policy.decide(r, g.sessions.identityFrom(r), method)
+	switch d.verdict {
 	case admit, admitAnonymous:
-		h.writeAllowed(w, r, d)
-	case signIn, signInDesktop:
-		h.signIn(w, r, site, ret, h.loginScope(d.outcome), http.StatusUnauthorized)
-	default:
-		h.writeRefusal(w, r, d, site, ret)
+		g.writeAllowed(w, r, d)
+		return nil
+	case signIn:
+		return g.logins.signIn(w, r, site, d.flow, ret, http.StatusUnauthorized)
 	}
+	return g.refuse(w, r, d, site, ret)
 }
 
-func (h *Handler) serveAuthRequest(w http.ResponseWriter, r *http.Request) {
-	site, ok := h.site(w, r)
-	if !ok {
-		return
-	}
+func (g *gate) serveAuthRequest(w http.ResponseWriter, r *http.Request, site origin) error {
 	ret := "/"
 	if isTrustedProxy(r) {
 		if u, err := url.Parse(r.Header.Get("X-Original-URL")); err == nil && u.Host != "" {
@@ -62,32 +54,33 @@ func (h *Handler) serveAuthRequest(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	ret = h.returnURL(ret, site)
+	ret = g.links.returnURL(ret, site)
 	// auth_request's subrequest carries no method of its own worth trusting:
 	// nginx turns every 401 into the login redirect anyway.
-	d := h.decide(r, h.identityFrom(r), http.MethodGet)
-	switch d.outcome {
+	d := g.policy.decide(r, g.sessions.identityFrom(r), http.MethodGet)
+	switch d.verdict {
 	case admit, admitAnonymous:
-		h.writeAllowed(w, r, d)
-	case signIn, signInDesktop, signInForm, signInAPI:
-		w.Header().Set("Location", h.loginURL(site, ret, h.Scope))
-		h.writeSignInJSON(w, site, ret)
-	default:
-		h.writeRefusal(w, r, d, site, ret)
+		g.writeAllowed(w, r, d)
+		return nil
+	case signIn, signInForm, signInAPI:
+		w.Header().Set("Location", g.links.loginURL(site, ret, g.links.scope))
+		g.writeSignInJSON(w, site, ret)
+		return nil
 	}
+	return g.refuse(w, r, d, site, ret)
 }
 
 // writeAllowed is the 200 that lets a request through, with the identity
 // headers for the front proxy to copy.
-func (h *Handler) writeAllowed(w http.ResponseWriter, r *http.Request, d decision) {
+func (g *gate) writeAllowed(w http.ResponseWriter, r *http.Request, d decision) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	h.names.answer(w.Header(), repl, d)
-	if h.assert != nil {
+	g.names.answer(w.Header(), repl, d)
+	if g.assert != nil {
 		// Present even when empty, so a front proxy copying it overwrites
 		// a client's copy.
-		w.Header()[h.assert.header] = emptyValue
-		if d.outcome == admit && d.id != nil {
-			h.assertIdentity(r, w.Header(), d.id)
+		w.Header()[g.assert.header] = emptyValue
+		if d.verdict == admit && d.id != nil {
+			g.assert.assertIdentity(r, w.Header(), d.id)
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -50,16 +50,16 @@ func FuzzSessionCookie(f *testing.F) {
 				t.Fatalf("%s: accepted session does not round-trip: %+v vs %+v (%v)", what, s, again, err)
 			}
 		}
-		check("raw value", h.verify(value))
-		check("cookie header", h.identityFrom(requestWithCookies(defaultCookieName+"="+value)))
+		check("raw value", h.sessions.verify(value))
+		check("cookie header", h.sessions.identityFrom(requestWithCookies(defaultCookieName+"="+value)))
 
 		// The same payload sealed with the real keys exercises the decoder
 		// and the checks behind the MAC.
-		sealed, err := h.sessions.encode(h.CookieName, append([]byte(nil), payload...))
+		sealed, err := h.sessions.codec.encode(h.CookieName, append([]byte(nil), payload...))
 		if err != nil {
 			return // too long to be a cookie
 		}
-		id := h.verify(sealed)
+		id := h.sessions.verify(sealed)
 		check("sealed payload", id)
 		var direct Session
 		if direct.unmarshal(payload) != nil && id != nil {
@@ -99,8 +99,8 @@ func FuzzFlowState(f *testing.F) {
 			return // serveCallback stops here, before any cookie is read
 		}
 		h, _ := newTestHandler(t, testPair(1))
-		name := h.flowCookieName(state)
-		sealed, err := h.flows.encode(name, append([]byte(nil), data...))
+		name := h.logins.cookies.name(state)
+		sealed, err := h.logins.cookies.codec.encode(name, append([]byte(nil), data...))
 		if err != nil {
 			return
 		}
@@ -109,7 +109,7 @@ func FuzzFlowState(f *testing.F) {
 			requestWithCookies(rawCookie),
 			requestWithCookies(rawCookie, name+"="+sealed),
 		} {
-			got, ok := h.readFlow(r, state)
+			got, ok := h.logins.cookies.read(r, state)
 			if !ok {
 				continue
 			}

@@ -9,10 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/patrickmn/go-cache"
 	"go.uber.org/zap"
-
-	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 func init() {
@@ -213,29 +210,25 @@ type Handler struct {
 	// path_prefix answer whether or not they match.
 	ProtectRaw caddyhttp.RawMatcherSets `json:"protect,omitempty" caddy:"namespace=http.matchers"`
 
-	logger       *zap.Logger
-	app          *App           // the process-wide wechat app: store, shared clients
-	revs         *revocationSet // the app's revocations, looked up in memory
-	followers    *followers
-	client       *wechat.Client
-	desktop      *wechat.Client // desktop_login's website app; nil without
-	sessions     cookieCodec
-	flows        cookieCodec
-	memo         *cache.Cache
-	memoMax      int
-	names        headerNames
-	rules        []domainRule
-	jssdk        *jssdkSigner
-	hostGuard    *siteNames // whether the Host header is a configured name (sitenames.go)
-	protect      caddyhttp.MatcherSets
-	flowPrefix   string
-	endpointPath string
-	ttl          time.Duration
-	relay        *relayState // relay_for or relay; nil for neither
-	sitePages    sitePageSet
-	assert       *assertionSigner // assertion; nil without
-	now          func() time.Time
-	validated    bool
+	// What Provision builds: the route table and the runtime types the
+	// routes and the protected path use (docs/architecture.md).
+	logger    *zap.Logger
+	app       *App // the process-wide wechat app: store, shared clients
+	now       func() time.Time
+	acct      *account
+	sessions  *sessions
+	logins    *logins
+	gate      *gate
+	followers *followers
+	jssdk     *jssdkSigner
+	assert    *assertionSigner // assertion; nil without
+	hostGuard *siteNames       // whether the Host header is a configured name (sitenames.go)
+	names     headerNames
+	protect   caddyhttp.MatcherSets
+	routes    map[string]route
+	sites     siteCheck
+	sitePages sitePageSet
+	validated bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -271,15 +264,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// request by now, so the identity travels in the request's vars, and
 	// the headers it set survive the strip below (see stripIdentity).
 	prior, _ := caddyhttp.GetVar(r.Context(), identityVar).(*identity)
-	h.names.stripIdentity(r.Header, prior)
-	h.names.stripTrailers(r)
-	stripEndpointReferer(r.Header, h.endpointPath)
+	h.names.strip(r, prior)
 
-	if ep, ok := h.endpoint(r.URL.Path); ok {
-		return h.serveEndpoint(w, r, ep)
+	if name, ok := endpointName(r.URL.Path, h.PathPrefix); ok {
+		return serveRoute(w, r, h.routes, h.sites, name)
 	}
 	if h.assert != nil && h.assert.wellKnown && r.URL.Path == jwksPath {
-		h.serveJWKS(w, r)
+		h.assert.serveJWKS(w, r)
 		return nil
 	}
 	if len(h.protect) > 0 {
@@ -292,16 +283,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			// verified identity on before our cookies leave the request, so
 			// directive order never decides whether a visitor is known.
 			if prior == nil {
-				if id := h.identityFrom(r); id != nil {
+				if id := h.sessions.identityFrom(r); id != nil {
 					caddyhttp.SetVar(r.Context(), identityVar, id)
 				}
 			}
-			stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
+			stripOurCookies(r.Header, h.CookieName, h.gate.flowPrefix)
 			return next.ServeHTTP(w, r)
 		}
 	}
-
-	return h.serveProtected(w, r, next, prior)
+	return h.gate.serveProtected(w, r, next, prior)
 }
 
 // Interface guards

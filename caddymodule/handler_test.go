@@ -54,6 +54,13 @@ func provisionedHandler(tb testing.TB, settings func(*Handler)) *Handler {
 // fake clock that tests may move through *now.
 func newTestHandler(tb testing.TB, pairs [][]byte) (*Handler, *time.Time) {
 	tb.Helper()
+	return newTestHandlerWith(tb, pairs, nil)
+}
+
+// newTestHandlerWith is newTestHandler with settings applied before it is
+// provisioned.
+func newTestHandlerWith(tb testing.TB, pairs [][]byte, settings func(*Handler)) (*Handler, *time.Time) {
+	tb.Helper()
 	now := fixedNow
 	h := provisionedHandler(tb, func(h *Handler) {
 		h.AppID = testAppID
@@ -66,9 +73,12 @@ func newTestHandler(tb testing.TB, pairs [][]byte) (*Handler, *time.Time) {
 			}
 			h.SessionKeys = append(h.SessionKeys, k)
 		}
+		if settings != nil {
+			settings(h)
+		}
 	})
-	if h.revs != nil {
-		h.revs.now = h.now
+	if h.sessions.revs != nil {
+		h.sessions.revs.now = h.now
 	}
 	return h, &now
 }

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
-
-	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 // headerNames are the canonical identity header keys, computed once at
@@ -27,6 +25,8 @@ type headerNames struct {
 	// extra is one more name to strip, normalized like prefix: the
 	// assertion header when it lies outside the prefix ("" for none).
 	extra string
+	// endpointPath is path_prefix + "/": a Referer holding it is dropped.
+	endpointPath string
 }
 
 func newHeaderNames(prefix string) headerNames {
@@ -102,6 +102,17 @@ func (n *headerNames) stripIdentity(h http.Header, prior *identity) {
 			delete(h, k)
 		}
 	}
+}
+
+// strip removes from a request, in one place, everything a client could
+// send to pass for the gateway: identity headers (stripIdentity), request
+// trailers in our namespace (stripTrailers), and a Referer pointing at one
+// of our endpoints (stripEndpointReferer). It runs first on every request
+// the handler sees; prior is an earlier wechat_auth's verified identity.
+func (n *headerNames) strip(r *http.Request, prior *identity) {
+	n.stripIdentity(r.Header, prior)
+	n.stripTrailers(r)
+	stripEndpointReferer(r.Header, n.endpointPath)
 }
 
 // stripTrailers drops request trailers in our namespace: Caddy forwards
@@ -183,7 +194,9 @@ func (id *identity) owns(v []string) bool {
 	return false
 }
 
-func newIdentity(s Session) *identity {
+// newIdentity prepares a verified session; source is its app's
+// X-WeChat-Source value (the flow that owns it says which).
+func newIdentity(s Session, source []string) *identity {
 	id := &identity{sess: s, checked: new(atomic.Uint64), assertion: new(atomic.Pointer[signedAssertion])}
 	id.openID = []string{s.OpenID}
 	id.scope = []string{s.Scope}
@@ -200,12 +213,20 @@ func newIdentity(s Session) *identity {
 	}
 	id.phOpenID, id.phUnionID, id.phScope = s.OpenID, s.UnionID, s.Scope
 	id.phNickname, id.phAvatar = s.Nickname, s.Avatar
-	id.source, id.phSource = sourceMP, "mp"
-	if s.Scope == wechat.ScopeLogin {
-		id.source, id.phSource = sourceWeb, "web"
+	id.source = source
+	if len(source) > 0 {
+		id.phSource = source[0]
 	}
 	id.placeholders = id.placeholder
 	return id
+}
+
+// sourceName is the identity's X-WeChat-Source value (mp, web).
+func (id *identity) sourceName() string {
+	if len(id.source) == 0 {
+		return ""
+	}
+	return id.source[0]
 }
 
 // userPlaceholderPrefix is the namespace of the identity placeholders.
@@ -285,7 +306,7 @@ func (n *headerNames) answer(h http.Header, repl *caddy.Replacer, d decision) {
 	for _, k := range [...]string{n.openID, n.unionID, n.scope, n.nickname, n.avatar, n.subscribed, n.source} {
 		h[k] = emptyValue
 	}
-	if d.outcome != admit || d.id == nil {
+	if d.verdict != admit || d.id == nil {
 		return
 	}
 	n.apply(h, repl, d.id)
@@ -294,13 +315,13 @@ func (n *headerNames) answer(h http.Header, repl *caddy.Replacer, d decision) {
 
 // applyFollow sets the follower header and {http.auth.user.subscribed}
 // (subscriber_info); an unknown status leaves both out.
-func (n *headerNames) applyFollow(h http.Header, repl *caddy.Replacer, f follow) {
+func (n *headerNames) applyFollow(h http.Header, repl *caddy.Replacer, f followStatus) {
 	var vals []string
 	var ph string
 	switch f {
-	case followYes:
+	case following:
 		vals, ph = subscribedYes, "1"
-	case followNo:
+	case notFollowing:
 		vals, ph = subscribedNo, "0"
 	default:
 		return

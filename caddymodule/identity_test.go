@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -101,10 +102,10 @@ func TestStripIdentityRemovesEveryVariantAndKeepsTheRest(t *testing.T) {
 // the verified identity (two directives on one site), Source included.
 func TestStripIdentityKeepsEveryHeaderAnEarlierHandlerSet(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
-	prior := newIdentity(validSession())
+	prior := newIdentity(validSession(), sourceMP)
 	h := http.Header{}
 	n.apply(h, nil, prior)
-	n.applyFollow(h, nil, followYes)
+	n.applyFollow(h, nil, following)
 	want := http.Header{}
 	for k, v := range h {
 		want[k] = v
@@ -122,7 +123,7 @@ func TestStripIdentityKeepsEveryHeaderAnEarlierHandlerSet(t *testing.T) {
 func TestApplySetsHeadersAndPlaceholders(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
 	s := validSession()
-	id := newIdentity(s)
+	id := newIdentity(s, sourceMP)
 	h := http.Header{}
 	repl := caddy.NewReplacer()
 	n.apply(h, repl, id)
@@ -157,11 +158,21 @@ func TestApplySetsHeadersAndPlaceholders(t *testing.T) {
 	}
 }
 
+// TestApplySaysWebForADesktopSession: a desktop_login session, verified
+// by a handler with desktop_login, goes upstream as X-WeChat-Source: web.
 func TestApplySaysWebForADesktopSession(t *testing.T) {
+	hd, now := newTestHandlerWith(t, testPair(1), func(h *Handler) {
+		h.DesktopLogin = &DesktopLogin{AppID: "wxd1d1d1d1d1d1d1d1", AppSecret: "websecret"}
+	})
+	s := Session{AppID: "wxd1d1d1d1d1d1d1d1", OpenID: "o1", UnionID: "u1", Scope: "snsapi_login", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix()}
+	id := hd.sessions.verify(sealSession(t, hd, s))
+	if id == nil {
+		t.Fatal("the desktop session was refused")
+	}
 	n := newHeaderNames(defaultHeaderPrefix)
 	h := http.Header{"X-Wechat-Source": {"mp"}}
 	repl := caddy.NewReplacer()
-	n.apply(h, repl, newIdentity(Session{AppID: "wxweb", OpenID: "o1", UnionID: "u1", Scope: "snsapi_login"}))
+	n.apply(h, repl, id)
 	if got := h.Values("X-WeChat-Source"); !reflect.DeepEqual(got, []string{"web"}) {
 		t.Errorf("X-WeChat-Source = %q, want [web]", got)
 	}
@@ -174,7 +185,7 @@ func TestApplyOmitsEmptyOptionalHeadersAndOverwritesForgedOnes(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
 	s := Session{AppID: testAppID, OpenID: "o1", Scope: "snsapi_base"}
 	h := http.Header{"X-Wechat-Openid": {"forged", "forged2"}}
-	n.apply(h, nil, newIdentity(s)) // nil replacer: headers only, no panic
+	n.apply(h, nil, newIdentity(s, sourceMP)) // nil replacer: headers only, no panic
 	if got := h.Values("X-WeChat-OpenID"); !reflect.DeepEqual(got, []string{"o1"}) {
 		t.Errorf("OpenID = %q", got)
 	}
@@ -184,7 +195,7 @@ func TestApplyOmitsEmptyOptionalHeadersAndOverwritesForgedOnes(t *testing.T) {
 		}
 	}
 	repl := caddy.NewReplacer()
-	n.apply(http.Header{}, repl, newIdentity(s))
+	n.apply(http.Header{}, repl, newIdentity(s, sourceMP))
 	for _, k := range []string{"http.auth.user.unionid", "http.auth.user.nickname", "http.auth.user.avatar"} {
 		if v, ok := repl.Get(k); !ok || v != "" {
 			t.Errorf("%s = %v, %v; want set to empty (so a stale value cannot leak)", k, v, ok)
@@ -195,7 +206,7 @@ func TestApplyOmitsEmptyOptionalHeadersAndOverwritesForgedOnes(t *testing.T) {
 func TestApplyUsesTheCustomPrefix(t *testing.T) {
 	n := newHeaderNames("X-Auth-")
 	h := http.Header{}
-	n.apply(h, nil, newIdentity(validSession()))
+	n.apply(h, nil, newIdentity(validSession(), sourceMP))
 	if h.Get("X-Auth-OpenID") != validSession().OpenID || h.Get("X-WeChat-OpenID") != "" {
 		t.Errorf("custom prefix headers: %v", h)
 	}
@@ -207,7 +218,7 @@ func TestNicknameIsPercentEncodedUTF8AndHeaderSafe(t *testing.T) {
 		s := validSession()
 		s.Nickname = nick
 		h := http.Header{}
-		n.apply(h, nil, newIdentity(s))
+		n.apply(h, nil, newIdentity(s, sourceMP))
 		v := h.Get("X-WeChat-Nickname")
 		for i := 0; i < len(v); i++ {
 			if v[i] < 0x21 || v[i] > 0x7e {
@@ -227,7 +238,7 @@ func TestNicknameIsPercentEncodedUTF8AndHeaderSafe(t *testing.T) {
 // map entries, and no allocation, from apply.
 func TestApplyWritesNoPlaceholderMap(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
-	id := newIdentity(validSession())
+	id := newIdentity(validSession(), sourceMP)
 	h := http.Header{}
 	repls := make([]*caddy.Replacer, 101) // AllocsPerRun calls once more than asked
 	for i := range repls {
@@ -252,8 +263,8 @@ func TestApplyWritesNoPlaceholderMap(t *testing.T) {
 func TestALaterApplyWins(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
 	repl := caddy.NewReplacer()
-	n.apply(http.Header{}, repl, newIdentity(Session{AppID: "wx1", OpenID: "first", Scope: "snsapi_base"}))
-	n.apply(http.Header{}, repl, newIdentity(Session{AppID: "wx2", OpenID: "second", UnionID: "u2", Scope: "snsapi_login"}))
+	n.apply(http.Header{}, repl, newIdentity(Session{AppID: "wx1", OpenID: "first", Scope: "snsapi_base"}, sourceMP))
+	n.apply(http.Header{}, repl, newIdentity(Session{AppID: "wx2", OpenID: "second", UnionID: "u2", Scope: "snsapi_login"}, sourceWeb))
 	if got := repl.ReplaceAll("{http.auth.user.id} {http.auth.user.unionid} {http.auth.user.source}", "?"); got != "second u2 web" {
 		t.Errorf("placeholders after two handlers = %q, want the second's", got)
 	}

@@ -221,6 +221,7 @@ type jssdkSigner struct {
 	appID   string
 	rules   []domainRule // jssdk_domains
 	tickets *jsapiTickets
+	sites   *siteNames // whether the site's address names its host
 	now     func() time.Time
 	logger  *zap.Logger
 	metrics *metricsSet
@@ -267,33 +268,29 @@ func (s *jssdkSigner) serve(w http.ResponseWriter, r *http.Request, site origin)
 // provisionJSSDK builds the signer. A relay client holds no app_secret, so
 // it cannot have a ticket: it signs nothing.
 func (h *Handler) provisionJSSDK() {
-	if h.client == nil {
+	if h.acct.client == nil {
 		return
 	}
 	rules, _ := parseDomainRules("jssdk_domains", h.JSSDKDomains) // Validate checked each
-	h.hostGuard = &siteNames{}
-	h.jssdk = &jssdkSigner{appID: h.AppID, rules: rules, now: h.now, logger: h.logger, metrics: procMetrics,
-		tickets: &jsapiTickets{fetch: h.client.JSAPITicket, now: h.now, metrics: procMetrics}}
+	h.jssdk = &jssdkSigner{appID: h.AppID, rules: rules, sites: h.hostGuard, now: h.now, logger: h.logger, metrics: procMetrics,
+		tickets: &jsapiTickets{fetch: h.acct.client.JSAPITicket, now: h.now, metrics: procMetrics}}
 }
 
-// serveJSSDK answers {path_prefix}/jssdk.
-func (h *Handler) serveJSSDK(w http.ResponseWriter, r *http.Request) {
-	if h.jssdk == nil {
+// serveEndpoint answers {path_prefix}/jssdk.
+func (s *jssdkSigner) serveEndpoint(w http.ResponseWriter, r *http.Request, site origin) error {
+	if s == nil {
 		writeJSONError(w, http.StatusNotFound, "jssdk_unavailable",
 			"this site signs in through a relay and holds no app_secret: load jssdk.js from the relay's site and list this host in the relay's jssdk_domains", "")
-		return
+		return nil
 	}
-	site, ok := h.site(w, r)
-	if !ok {
-		return
-	}
-	if !h.hostNamed(r) {
+	if !s.sites.hostNamed(r) {
 		// A catch-all site takes any Host: signing "this site's" pages by
 		// that header would sign whatever host a request names. Only
 		// jssdk_domains count there.
 		site = origin{}
 	}
-	h.jssdk.serve(w, r, site)
+	s.serve(w, r, site)
+	return nil
 }
 
 // serveJSSDKScript serves the helper pages load as {path_prefix}/jssdk.js.

@@ -331,11 +331,11 @@ func TestJSSDKOnARelayClientWithoutASecretSaysWhereToSign(t *testing.T) {
 		h.Relay = "https://login.example.com/wechat_auth"
 		h.RelayKeys = []RelayKey{{Origin: "http://wx.example.com", Key: base64.StdEncoding.EncodeToString(testKey(7, 32))}}
 	})
-	if h.client != nil || h.jssdk != nil {
+	if h.acct.client != nil || h.jssdk != nil {
 		t.Fatal("a relay client without app_secret got a WeChat client or a signer")
 	}
 	w := httptest.NewRecorder()
-	h.serveJSSDK(w, httptest.NewRequest(http.MethodGet, "http://wx.example.com/wechat_auth/jssdk?url="+url.QueryEscape("http://wx.example.com/"), nil))
+	_ = serveRoute(w, httptest.NewRequest(http.MethodGet, "http://wx.example.com/wechat_auth/jssdk?url="+url.QueryEscape("http://wx.example.com/"), nil), h.routes, h.sites, "jssdk")
 	var body jsonError
 	_ = json.Unmarshal(w.Body.Bytes(), &body)
 	if w.Code != http.StatusNotFound || body.Error != "jssdk_unavailable" || !strings.Contains(body.Message, "jssdk_domains") {

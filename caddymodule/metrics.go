@@ -67,10 +67,10 @@ type metricsSet struct {
 	storeErrors      *prometheus.CounterVec
 
 	started    [numScopeLabels][numLoginTriggers]prometheus.Counter
-	completed  [numScopeLabels][numLoginResults]prometheus.Counter
-	sessions   [numSessionOutcomes]prometheus.Counter
-	followers  [numFollowerResults]prometheus.Counter
-	outcomes   [numOutcomes]prometheus.Counter
+	completed  [numScopeLabels][numLoginCompletions]prometheus.Counter
+	sessions   [numCookieChecks]prometheus.Counter
+	followers  [numLookupResults]prometheus.Counter
+	outcomes   [numVerdicts]prometheus.Counter // by verdict (policy.go)
 	tickets    [numTicketResults]prometheus.Counter
 	signatures [numSignatureResults]prometheus.Counter
 	revoked    [numRevocationEvents]prometheus.Counter
@@ -122,18 +122,18 @@ func newMetricsSet() *metricsSet {
 		for t := range numLoginTriggers {
 			m.started[s][t] = m.loginsStarted.WithLabelValues(scopeLabelNames[s], loginTriggerNames[t])
 		}
-		for r := range numLoginResults {
-			m.completed[s][r] = m.loginsCompleted.WithLabelValues(scopeLabelNames[s], loginResultNames[r])
+		for r := range numLoginCompletions {
+			m.completed[s][r] = m.loginsCompleted.WithLabelValues(scopeLabelNames[s], loginCompletionNames[r])
 		}
 	}
-	for o := range numSessionOutcomes {
-		m.sessions[o] = m.sessionChecks.WithLabelValues(sessionOutcomeLabels[o][0], sessionOutcomeLabels[o][1])
+	for o := range numCookieChecks {
+		m.sessions[o] = m.sessionChecks.WithLabelValues(cookieCheckLabels[o][0], cookieCheckLabels[o][1])
 	}
-	for r := range numFollowerResults {
-		m.followers[r] = m.followerLookups.WithLabelValues(followerResultNames[r])
+	for r := range numLookupResults {
+		m.followers[r] = m.followerLookups.WithLabelValues(lookupResultNames[r])
 	}
-	for o := range numOutcomes {
-		m.outcomes[o] = m.decisions.WithLabelValues(outcomeNames[o])
+	for v := range numVerdicts {
+		m.outcomes[v] = m.decisions.WithLabelValues(verdictNames[v])
 	}
 	for r := range numTicketResults {
 		m.tickets[r] = m.jsapiTickets.WithLabelValues(ticketResultNames[r])
@@ -173,15 +173,23 @@ func registerMetrics(reg prometheus.Registerer) error {
 
 func (m *metricsSet) loginStarted(scope string, t loginTrigger) { m.started[scopeOf(scope)][t].Inc() }
 
-func (m *metricsSet) loginCompleted(scope string, r loginResult) {
+func (m *metricsSet) loginCompleted(scope string, r loginCompletion) {
 	m.completed[scopeOf(scope)][r].Inc()
 }
 
-func (m *metricsSet) sessionChecked(o sessionOutcome) { m.sessions[o].Inc() }
+func (m *metricsSet) sessionChecked(o cookieCheck) { m.sessions[o].Inc() }
 
-func (m *metricsSet) followerLookup(r followerResult) { m.followers[r].Inc() }
+func (m *metricsSet) followerLookup(r lookupResult) { m.followers[r].Inc() }
 
-func (m *metricsSet) decided(o outcome) { m.outcomes[o].Inc() }
+// decided counts a policy decision. A sign-in counts under its flow's label
+// (sign_in, sign_in_desktop): sign-ins are redirects, off the hot path.
+func (m *metricsSet) decided(v verdict, fl signInFlow) {
+	if v == signIn && fl != nil {
+		m.decisions.WithLabelValues(fl.label()).Inc()
+		return
+	}
+	m.outcomes[v].Inc()
+}
 
 func (m *metricsSet) ticket(r ticketResult) { m.tickets[r].Inc() }
 

@@ -55,24 +55,24 @@ var loginTriggerNames = [...]string{
 	triggerRelay:       "relay",
 }
 
-type loginResult uint8
+type loginCompletion uint8
 
 const (
-	loginSuccess       loginResult = iota // session issued with the requested scope
-	loginDegraded                         // snsapi_userinfo asked, userinfo failed: snsapi_base session
-	loginResumed                          // repeated callback with a valid session: continued
-	loginRetried                          // used/invalid code: authorization restarted silently
-	loginDeclined                         // the user declined consent (no code)
-	loginSnapshot                         // snapshot-page virtual user: no session
-	loginCodeRejected                     // used/invalid code again after the retry: error page
-	loginFlowLost                         // no flow cookie for this state (or expired): error page
-	loginWeChatError                      // WeChat failed or was unreachable
-	loginConfigError                      // WeChat refused the configuration (AppID, secret, IP whitelist)
-	loginInternalError                    // sealing a cookie failed
-	numLoginResults
+	loginSuccess       loginCompletion = iota // session issued with the requested scope
+	loginDegraded                             // snsapi_userinfo asked, userinfo failed: snsapi_base session
+	loginResumed                              // repeated callback with a valid session: continued
+	loginRetried                              // used/invalid code: authorization restarted silently
+	loginDeclined                             // the user declined consent (no code)
+	loginSnapshot                             // snapshot-page virtual user: no session
+	loginCodeRejected                         // used/invalid code again after the retry: error page
+	loginFlowLost                             // no flow cookie for this state (or expired): error page
+	loginWeChatError                          // WeChat failed or was unreachable
+	loginConfigError                          // WeChat refused the configuration (AppID, secret, IP whitelist)
+	loginInternalError                        // sealing a cookie failed
+	numLoginCompletions
 )
 
-var loginResultNames = [...]string{
+var loginCompletionNames = [...]string{
 	loginSuccess:       "success",
 	loginDegraded:      "degraded",
 	loginResumed:       "resumed",
@@ -86,57 +86,57 @@ var loginResultNames = [...]string{
 	loginInternalError: "internal_error",
 }
 
-type sessionOutcome uint8
+type cookieCheck uint8
 
 const (
-	sessionMemoHit         sessionOutcome = iota // cookie seen before: a memory lookup
-	sessionVerified                              // cookie verified, decrypted and decoded
-	sessionRejectInvalid                         // signature, encryption or encoding wrong (tampered, other keys, garbage)
-	sessionRejectMalformed                       // authentic but an unreadable payload
-	sessionRejectForeign                         // issued for another app_id
-	sessionRejectExpired                         // past its expiry
-	sessionRejectFuture                          // issued in the future (clock skew beyond a minute)
-	sessionRejectRevoked                         // revoked (logout elsewhere, the store)
-	numSessionOutcomes
+	cookieMemoHit         cookieCheck = iota // cookie seen before: a memory lookup
+	cookieVerified                           // cookie verified, decrypted and decoded
+	cookieRejectInvalid                      // signature, encryption or encoding wrong (tampered, other keys, garbage)
+	cookieRejectMalformed                    // authentic but an unreadable payload
+	cookieRejectForeign                      // issued for another app_id
+	cookieRejectExpired                      // past its expiry
+	cookieRejectFuture                       // issued in the future (clock skew beyond a minute)
+	cookieRejectRevoked                      // revoked (logout elsewhere, the store)
+	numCookieChecks
 )
 
-var sessionOutcomeLabels = [...][2]string{
-	sessionMemoHit:         {"memo_hit", ""},
-	sessionVerified:        {"verified", ""},
-	sessionRejectInvalid:   {"rejected", "invalid"},
-	sessionRejectMalformed: {"rejected", "malformed"},
-	sessionRejectForeign:   {"rejected", "foreign_app"},
-	sessionRejectExpired:   {"rejected", "expired"},
-	sessionRejectFuture:    {"rejected", "not_yet_valid"},
-	sessionRejectRevoked:   {"rejected", "revoked"},
+var cookieCheckLabels = [...][2]string{
+	cookieMemoHit:         {"memo_hit", ""},
+	cookieVerified:        {"verified", ""},
+	cookieRejectInvalid:   {"rejected", "invalid"},
+	cookieRejectMalformed: {"rejected", "malformed"},
+	cookieRejectForeign:   {"rejected", "foreign_app"},
+	cookieRejectExpired:   {"rejected", "expired"},
+	cookieRejectFuture:    {"rejected", "not_yet_valid"},
+	cookieRejectRevoked:   {"rejected", "revoked"},
 }
 
-type followerResult uint8
+type lookupResult uint8
 
 const (
-	followerCacheHit followerResult = iota
-	followerYes
-	followerNo
-	followerError
-	numFollowerResults
+	lookupCacheHit lookupResult = iota
+	lookupFollower
+	lookupNotFollower
+	lookupError
+	numLookupResults
 )
 
-var followerResultNames = [...]string{
-	followerCacheHit: "cache_hit",
-	followerYes:      "follower",
-	followerNo:       "not_follower",
-	followerError:    "error",
+var lookupResultNames = [...]string{
+	lookupCacheHit:    "cache_hit",
+	lookupFollower:    "follower",
+	lookupNotFollower: "not_follower",
+	lookupError:       "error",
 }
 
-// outcomeNames label the policy's outcomes (policy.go).
-var outcomeNames = [...]string{
+// verdictNames label the policy's verdicts (policy.go); a sign-in is
+// labelled by its flow instead (metricsSet.decided).
+var verdictNames = [...]string{
 	admit:           "admit",
 	admitAnonymous:  "admit_anonymous",
 	outsideWeChat:   "outside_wechat",
 	signInAPI:       "sign_in_api",
 	signInForm:      "sign_in_form",
 	signIn:          "sign_in",
-	signInDesktop:   "sign_in_desktop",
 	notFollower:     "not_follower",
 	followerUnknown: "follower_unknown",
 }
@@ -196,14 +196,14 @@ var (
 	_ [int(numScopeLabels) - len(scopeLabelNames)]struct{}
 	_ [len(loginTriggerNames) - int(numLoginTriggers)]struct{}
 	_ [int(numLoginTriggers) - len(loginTriggerNames)]struct{}
-	_ [len(loginResultNames) - int(numLoginResults)]struct{}
-	_ [int(numLoginResults) - len(loginResultNames)]struct{}
-	_ [len(sessionOutcomeLabels) - int(numSessionOutcomes)]struct{}
-	_ [int(numSessionOutcomes) - len(sessionOutcomeLabels)]struct{}
-	_ [len(followerResultNames) - int(numFollowerResults)]struct{}
-	_ [int(numFollowerResults) - len(followerResultNames)]struct{}
-	_ [len(outcomeNames) - int(numOutcomes)]struct{}
-	_ [int(numOutcomes) - len(outcomeNames)]struct{}
+	_ [len(loginCompletionNames) - int(numLoginCompletions)]struct{}
+	_ [int(numLoginCompletions) - len(loginCompletionNames)]struct{}
+	_ [len(cookieCheckLabels) - int(numCookieChecks)]struct{}
+	_ [int(numCookieChecks) - len(cookieCheckLabels)]struct{}
+	_ [len(lookupResultNames) - int(numLookupResults)]struct{}
+	_ [int(numLookupResults) - len(lookupResultNames)]struct{}
+	_ [len(verdictNames) - int(numVerdicts)]struct{}
+	_ [int(numVerdicts) - len(verdictNames)]struct{}
 	_ [len(ticketResultNames) - int(numTicketResults)]struct{}
 	_ [int(numTicketResults) - len(ticketResultNames)]struct{}
 	_ [len(signatureResultNames) - int(numSignatureResults)]struct{}

@@ -21,8 +21,8 @@ func TestMetricsRegisterOncePerRegistryAndSurviveAReload(t *testing.T) {
 		}
 	}
 	m := procMetrics
-	before := testutil.ToFloat64(m.sessions[sessionVerified])
-	m.sessionChecked(sessionVerified)
+	before := testutil.ToFloat64(m.sessions[cookieVerified])
+	m.sessionChecked(cookieVerified)
 
 	// A reload gives a new registry: the same collectors, counts intact.
 	second := prometheus.NewPedanticRegistry()
@@ -33,7 +33,7 @@ func TestMetricsRegisterOncePerRegistryAndSurviveAReload(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Fatalf("the new registry does not report session checks: %d series, %v", n, err)
 	}
-	if got := testutil.ToFloat64(m.sessions[sessionVerified]); got != before+1 {
+	if got := testutil.ToFloat64(m.sessions[cookieVerified]); got != before+1 {
 		t.Fatalf("verified count %v after one check, want %v", got, before+1)
 	}
 }
@@ -50,9 +50,9 @@ func TestMetricsRegistrationReportsAConflictingCollector(t *testing.T) {
 func TestMetricsCountingOnRequestPathsDoesNotAllocate(t *testing.T) {
 	m := newMetricsSet()
 	for name, f := range map[string]func(){
-		"session memo hit":   func() { m.sessionChecked(sessionMemoHit) },
-		"session rejected":   func() { m.sessionChecked(sessionRejectExpired) },
-		"follower cache hit": func() { m.followerLookup(followerCacheHit) },
+		"session memo hit":   func() { m.sessionChecked(cookieMemoHit) },
+		"session rejected":   func() { m.sessionChecked(cookieRejectExpired) },
+		"follower cache hit": func() { m.followerLookup(lookupCacheHit) },
 		"login started":      func() { m.loginStarted("snsapi_userinfo", triggerPage) },
 		"login completed":    func() { m.loginCompleted("snsapi_base", loginSuccess) },
 		"signature":          func() { m.signature(signatureSigned) },
@@ -178,20 +178,21 @@ func TestGrafanaDashboardQueriesOnlyOurMetrics(t *testing.T) {
 // TestMetricsLabelTables: every label table names each value of its enum
 // with a non-empty label of its own, and each policy outcome counts under
 // its own name (signInDesktop, inserted after the table was first written,
-// once shifted every later outcome's label by one).
+// once shifted every later outcome's label by one; a sign-in now counts
+// under its flow's label).
 func TestMetricsLabelTables(t *testing.T) {
 	tables := map[string][]string{
 		"scope":            scopeLabelNames[:],
 		"trigger":          loginTriggerNames[:],
-		"login result":     loginResultNames[:],
-		"follower result":  followerResultNames[:],
-		"policy outcome":   outcomeNames[:],
+		"login result":     loginCompletionNames[:],
+		"follower result":  lookupResultNames[:],
+		"policy outcome":   verdictNames[:],
 		"ticket result":    ticketResultNames[:],
 		"signature result": signatureResultNames[:],
 		"revocation event": revocationEventNames[:],
 	}
-	sessions := make([]string, 0, len(sessionOutcomeLabels))
-	for o, l := range sessionOutcomeLabels {
+	sessions := make([]string, 0, len(cookieCheckLabels))
+	for o, l := range cookieCheckLabels {
 		if l[0] == "" || (l[0] == "rejected") == (l[1] == "") {
 			t.Errorf("session outcome %d is labelled %q", o, l)
 		}
@@ -199,9 +200,9 @@ func TestMetricsLabelTables(t *testing.T) {
 	}
 	tables["session outcome"] = sessions
 	wantLen := map[string]int{"scope": int(numScopeLabels), "trigger": int(numLoginTriggers),
-		"login result": int(numLoginResults), "follower result": int(numFollowerResults), "policy outcome": int(numOutcomes),
+		"login result": int(numLoginCompletions), "follower result": int(numLookupResults), "policy outcome": int(numVerdicts),
 		"ticket result": int(numTicketResults), "signature result": int(numSignatureResults),
-		"revocation event": int(numRevocationEvents), "session outcome": int(numSessionOutcomes)}
+		"revocation event": int(numRevocationEvents), "session outcome": int(numCookieChecks)}
 	for name, labels := range tables {
 		if len(labels) != wantLen[name] {
 			t.Errorf("%s: %d labels for %d values", name, len(labels), wantLen[name])
@@ -218,11 +219,15 @@ func TestMetricsLabelTables(t *testing.T) {
 			seen[l] = i
 		}
 	}
-	for o, want := range map[outcome]string{signInDesktop: "sign_in_desktop", notFollower: "not_follower", followerUnknown: "follower_unknown"} {
-		before := testutil.ToFloat64(procMetrics.decisions.WithLabelValues(want))
-		procMetrics.decided(o)
-		if got := testutil.ToFloat64(procMetrics.decisions.WithLabelValues(want)); got != before+1 {
-			t.Errorf("outcome %d did not count under outcome=%q", o, want)
+	for _, c := range []struct {
+		v    verdict
+		flow signInFlow
+		want string
+	}{{signIn, &desktopFlow{}, "sign_in_desktop"}, {signIn, &mpFlow{}, "sign_in"}, {notFollower, nil, "not_follower"}, {followerUnknown, nil, "follower_unknown"}} {
+		before := testutil.ToFloat64(procMetrics.decisions.WithLabelValues(c.want))
+		procMetrics.decided(c.v, c.flow)
+		if got := testutil.ToFloat64(procMetrics.decisions.WithLabelValues(c.want)); got != before+1 {
+			t.Errorf("verdict %d did not count under outcome=%q", c.v, c.want)
 		}
 	}
 }

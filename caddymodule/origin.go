@@ -25,21 +25,22 @@ func (o origin) absolute(ret string) string {
 	return ret
 }
 
-// site is this site's origin for a request that builds a URL (a
-// redirect_uri, a login or return link). When the host is not a valid host
-// name it answers the request with a page saying so and reports false. A
-// relay client answers only on the origins of its relay_key lines: it hands
-// them to the relay as where to send the visitor back, so a Host header
-// must not choose them (a catch-all site would otherwise send a login to
-// any host relay_for admits).
-func (h *Handler) site(w http.ResponseWriter, r *http.Request) (origin, bool) {
+// siteCheck gives the origin of a request that builds a URL (a
+// redirect_uri, a login or return link), once, in the dispatcher. When the
+// host is not a valid host name it answers the request with a page saying
+// so and reports false; so does a flow that signs in on some origins only
+// (a relay client: its relay_key origins), for any other.
+type siteCheck struct {
+	guard siteGuard // nil: every valid origin
+}
+
+func (sc siteCheck) of(w http.ResponseWriter, r *http.Request) (origin, bool) {
 	o, err := siteOrigin(r)
 	if err != nil {
 		writeBadHost(w)
 		return origin{}, false
 	}
-	if h.relay != nil && h.relay.endpoint != "" && !h.relay.serves(o) {
-		h.refuseUnkeyedSite(w, o)
+	if sc.guard != nil && sc.guard.refuseSite(w, o) {
 		return origin{}, false
 	}
 	return o, true

@@ -186,7 +186,7 @@ func (h *Handler) writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
 // 完善资料 while signed in silently keeps that session: a short note, then
 // back to the page, rather than a page that asks to authorize again.
 func (h *Handler) writeDeclined(w http.ResponseWriter, r *http.Request, f flowState, retry string) {
-	if f.Scope == wechat.ScopeUserInfo && h.identityFrom(r) != nil {
+	if f.Scope == wechat.ScopeUserInfo && h.sessions.identityFrom(r) != nil {
 		h.pages().write(w, pageDeclinedKept, pageValues{ActionURL: f.Return})
 		return
 	}

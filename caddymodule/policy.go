@@ -2,34 +2,33 @@ package wechatauth
 
 import (
 	"net/http"
-	"net/url"
-
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"time"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 // The policy: what a request to a protected route gets. decide is the only
-// place that weighs the session and its scope, non_wechat, the kind of
-// request (API call, page, form POST) and the follower rules; the in-path
-// handler (serveProtected), /auth and /auth_request (forwardauth.go) only
-// render its answer in their own protocol, so every deployment shape keeps
-// the same promises.
+// place that weighs the session and its scope, which flow (if any) signs
+// the visitor in, non_wechat, the kind of request (API call, page, form
+// POST) and the follower rules; the in-path handler, /auth and
+// /auth_request (gate.go, forwardauth.go) only render its answer in their
+// own protocol, so every deployment shape keeps the same promises. A
+// decision carries no visitor text: the pages say it.
 
-// outcome is what the policy gives a request.
-type outcome uint8
+// verdict is what the policy gives a request.
+type verdict uint8
 
 const (
 	// admit: a session good enough for the route (and a follower, when
 	// require_subscribe asks): the identity goes upstream.
-	admit outcome = iota
-	// admitAnonymous: outside WeChat under non_wechat allow; the request
-	// continues without identity.
+	admit verdict = iota
+	// admitAnonymous: no flow signs this visitor in and non_wechat is
+	// allow; the request continues without identity.
 	admitAnonymous
-	// outsideWeChat: outside WeChat under non_wechat page or deny, or a
-	// phone's browser under qrconnect: 403, as a page (the open-in-WeChat
-	// page, except under deny) or JSON for API requests.
+	// outsideWeChat: no flow signs this visitor in (a browser outside
+	// WeChat under non_wechat page or deny, or a phone's browser under
+	// qrconnect): 403, as a page (the open-in-WeChat page, except under
+	// deny) or JSON for API requests.
 	outsideWeChat
 	// signInAPI: no sufficient session and a redirect would be useless to
 	// the caller (fetch/XHR, Accept: application/json): 401 JSON, login_url.
@@ -37,100 +36,97 @@ const (
 	// signInForm: no sufficient session on a form POST: redirecting would
 	// lose what the visitor typed, so a 401 page links to a fresh login.
 	signInForm
-	// signIn: no sufficient session on a page: authorize through WeChat.
+	// signIn: no sufficient session on a page: the decision's flow signs
+	// the visitor in.
 	signIn
-	// signInDesktop: no sufficient session on a page outside WeChat under
-	// non_wechat qrconnect: scan-to-login with desktop_login (desktop.go).
-	signInDesktop
 	// notFollower: require_subscribe and the visitor does not follow the
 	// account: a page asking them to (403 JSON for API requests).
 	notFollower
 	// followerUnknown: require_subscribe and WeChat could not say: 503.
 	followerUnknown
-	numOutcomes // the count of outcomes above (metrics.go labels each)
+	numVerdicts // the count of verdicts above (metrics.go labels each)
 )
 
-// follow is the follower status a decision forwards.
-type follow uint8
+// followStatus is the follower status a decision forwards
+// (X-WeChat-Subscribed).
+type followStatus uint8
 
 const (
-	followUnknown follow = iota // not looked up, or WeChat could not say
-	followYes
-	followNo
+	followUnknown followStatus = iota // not looked up, or WeChat could not say
+	following
+	notFollowing
 )
 
 // decision is the policy's answer. It is a small value: deciding allocates
 // nothing on the authenticated path.
 type decision struct {
-	outcome outcome
+	verdict verdict
 	id      *identity // the verified identity, when there is one
-	follow  follow
+	follow  followStatus
+	flow    signInFlow // signIn: the flow that signs the visitor in
+}
+
+// policy holds what decide weighs besides the request.
+type policy struct {
+	scope            string // the scope protected routes need
+	nonWeChat        string
+	requireSubscribe bool
+	followers        *followers // nil without subscriber_info/require_subscribe
+	followersApp     string     // the account whose openids user/info answers for
+	logins           *logins    // which flow signs a visitor in
+	now              func() time.Time
 }
 
 // decide answers a request whose verified identity (nil without a session)
 // is id; method is the original request's method (forward-auth callers say
 // it in X-Forwarded-Method).
-func (h *Handler) decide(r *http.Request, id *identity, method string) decision {
-	d := h.decision(r, id, method)
-	procMetrics.decided(d.outcome)
+func (p *policy) decide(r *http.Request, id *identity, method string) decision {
+	d := p.decision(r, id, method)
+	procMetrics.decided(d.verdict, d.flow)
 	return d
 }
 
-func (h *Handler) decision(r *http.Request, id *identity, method string) decision {
-	if id != nil && h.scopeSatisfied(&id.sess, h.Scope) {
-		if h.followers == nil || !followerRulesApply(&id.sess) {
-			return decision{outcome: admit, id: id}
+func (p *policy) decision(r *http.Request, id *identity, method string) decision {
+	if id != nil && satisfies(&id.sess, p.scope, p.now) {
+		if p.followers == nil || id.sess.AppID != p.followersApp {
+			return decision{verdict: admit, id: id}
 		}
-		return h.decideFollower(r, id)
+		return p.decideFollower(r, id)
 	}
-	if !isWeChat(r) {
-		if o, ok := h.outsideWeChatOutcome(r); ok {
-			return decision{outcome: o, id: id}
-		}
-	}
+	fl := p.logins.flowFor(r)
 	switch {
+	case fl == nil:
+		return decision{verdict: p.nobodySignsIn(), id: id}
 	case isAPIRequest(r):
-		return decision{outcome: signInAPI, id: id}
+		return decision{verdict: signInAPI, id: id}
 	case method != http.MethodGet && method != http.MethodHead:
-		return decision{outcome: signInForm, id: id}
-	case h.desktopFor(r):
-		return decision{outcome: signInDesktop, id: id}
+		return decision{verdict: signInForm, id: id}
 	}
-	return decision{outcome: signIn, id: id}
+	return decision{verdict: signIn, id: id, flow: fl}
 }
 
-// outsideWeChatOutcome is non_wechat for a visitor outside the WeChat
-// client; false means "authorize anyway" (login, or qrconnect with the
-// website app). Under qrconnect a phone's browser gets the open-in-WeChat
-// page: WeChat's QR code on its own screen is a dead end, while the page
-// tells the visitor to open the link in WeChat, where they sign in.
-func (h *Handler) outsideWeChatOutcome(r *http.Request) (outcome, bool) {
-	switch h.NonWeChat {
-	case nonWeChatAllow:
-		return admitAnonymous, true
-	case nonWeChatDeny, nonWeChatPage:
-		return outsideWeChat, true
-	case nonWeChatQRConnect:
-		if isPhone(r) {
-			return outsideWeChat, true
-		}
+// nobodySignsIn is the verdict for a visitor no flow signs in: non_wechat
+// allow lets them through anonymously, page and deny refuse them.
+func (p *policy) nobodySignsIn() verdict {
+	if p.nonWeChat == nonWeChatAllow {
+		return admitAnonymous
 	}
-	return 0, false
+	return outsideWeChat
 }
 
 // decideFollower applies subscriber_info and require_subscribe to a visitor
 // with a sufficient session. Without require_subscribe a failed lookup only
 // leaves the status unknown.
-func (h *Handler) decideFollower(r *http.Request, id *identity) decision {
-	d := decision{outcome: admit, id: id}
-	sub, unionID, err := h.followers.subscribed(r.Context(), id.sess.OpenID, false)
+func (p *policy) decideFollower(r *http.Request, id *identity) decision {
+	d := decision{verdict: admit, id: id}
+	sub, unionID, err := p.followers.subscribed(r.Context(), id.sess.OpenID, false)
 	switch {
 	case err != nil:
-		if h.RequireSubscribe {
-			d.outcome = followerUnknown
+		if p.requireSubscribe {
+			d.verdict = followerUnknown
 		}
 	case sub:
-		d.follow = followYes
+		d.follow = following
 		if id.unionID == nil && unionID != nil {
 			// A snsapi_base session has no unionid; a follower's comes from
 			// user/info. The memoized identity is shared, so copy it.
@@ -140,131 +136,22 @@ func (h *Handler) decideFollower(r *http.Request, id *identity) decision {
 			d.id = &withUnion
 		}
 	default:
-		d.follow = followNo
-		if h.RequireSubscribe {
-			d.outcome = notFollower
+		d.follow = notFollowing
+		if p.requireSubscribe {
+			d.verdict = notFollower
 		}
 	}
 	return d
 }
 
-// scopeSatisfied reports whether a session is enough for a route needing
-// scope. After a userinfo failure a base session is accepted for a while
+// satisfies reports whether a session is enough for a route needing
+// scope: a route needing a profile (snsapi_userinfo) takes a session of
+// any scope that has one (snsapi_userinfo; a website app's snsapi_login).
+// After a userinfo failure a snsapi_base session is accepted for a while
 // rather than sending the visitor round WeChat again and again.
-func (h *Handler) scopeSatisfied(s *Session, scope string) bool {
-	// A desktop session (snsapi_login) has the profile snsapi_userinfo gives.
-	if scope != wechat.ScopeUserInfo || s.Scope == wechat.ScopeUserInfo || s.Scope == wechat.ScopeLogin {
+func satisfies(s *Session, scope string, now func() time.Time) bool {
+	if scope != wechat.ScopeUserInfo || s.Scope != wechat.ScopeBase {
 		return true
 	}
-	return h.now().Unix() < s.NoUpgradeUntil
-}
-
-// serveProtected renders the decision for a request inside the route (the
-// in-path handler): the identity goes upstream as request headers.
-func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, prior *identity) error {
-	id := prior
-	if id == nil || !h.ownSession(&id.sess) {
-		id = h.identityFrom(r)
-	}
-	d := h.decide(r, id, r.Method)
-	switch d.outcome {
-	case admit:
-		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		h.names.apply(r.Header, repl, d.id)
-		if h.followers != nil {
-			h.names.applyFollow(r.Header, repl, d.follow)
-		}
-		if h.assert != nil {
-			h.assertIdentity(r, r.Header, d.id)
-		}
-		caddyhttp.SetVar(r.Context(), identityVar, d.id)
-		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
-		return next.ServeHTTP(w, r)
-	case admitAnonymous:
-		if d.id != nil && prior == nil {
-			caddyhttp.SetVar(r.Context(), identityVar, d.id)
-		}
-		stripOurCookies(r.Header, h.CookieName, h.flowPrefix)
-		return next.ServeHTTP(w, r)
-	}
-	site, ok := h.site(w, r)
-	if !ok {
-		return nil
-	}
-	ret := h.returnURL(r.URL.RequestURI(), site)
-	if d.outcome == signIn || d.outcome == signInDesktop {
-		h.signIn(w, r, site, ret, h.loginScope(d.outcome), http.StatusOK)
-		return nil
-	}
-	h.writeRefusal(w, r, d, site, ret)
-	return nil
-}
-
-// signIn renders the signIn outcome for a page navigation: the login
-// starts at once (to WeChat, or on a relay client to the relay: startFlow
-// knows which), or with keep_fragment through the page that first adds the
-// #fragment the server never saw. pageStatus is that page's status: a
-// forward-auth caller lets any 2xx through, so /auth gives it as 401.
-func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, site origin, ret, scope string, pageStatus int) {
-	if h.KeepFragment {
-		// /login picks the desktop flow again from the User-Agent.
-		writeFragmentPage(w, pageStatus, fragmentLoginURL(h.PathPrefix, safeReturnURL(ret, site, h.rules), h.Scope, h.Scope))
-		return
-	}
-	trigger := triggerPage
-	if pageStatus != http.StatusOK {
-		trigger = triggerForwardAuth // /auth answers its pages as 401
-	}
-	h.startLogin(w, r, site, ret, scope, trigger)
-}
-
-// writeRefusal renders the outcomes every protocol answers alike: refusals
-// outside WeChat, 401 for API and form requests, the follower answers.
-// ret is the original request's URL, already through safeReturnURL: every
-// link and Location built from request data is.
-func (h *Handler) writeRefusal(w http.ResponseWriter, r *http.Request, d decision, site origin, ret string) {
-	switch d.outcome {
-	case outsideWeChat:
-		// 403 either way: forward-auth callers let any 2xx through.
-		switch {
-		case isAPIRequest(r):
-			writeJSONError(w, http.StatusForbidden, "not_wechat", "open this page inside the WeChat client", "")
-		case h.NonWeChat == nonWeChatDeny:
-			writeDenied(w)
-		default:
-			h.writeOpenInWeChat(w, site.absolute(ret))
-		}
-	case signInAPI:
-		h.writeSignInJSON(w, site, ret)
-	case signInForm:
-		back := h.returnURL(r.Header.Get("Referer"), site)
-		writePage(w, http.StatusUnauthorized, "error", page{
-			Heading:     "登录已过期",
-			Lines:       []string{"你的登录已过期，这次提交没有保存。请先重新登录，再返回上一页重新提交；已填写的内容通常仍在页面上。"},
-			ActionURL:   h.loginURL(site, back, h.Scope),
-			ActionLabel: "重新登录",
-		})
-	case notFollower:
-		if isAPIRequest(r) {
-			writeJSONError(w, http.StatusForbidden, "not_subscribed", "follow the Official Account in WeChat, then retry", "")
-			return
-		}
-		h.writeSitePage(w, http.StatusForbidden, "subscribe", page{
-			Title:     "请先关注公众号",
-			QRImage:   h.SubscribeQR,
-			ActionURL: h.PathPrefix + "/subscribed?rd=" + url.QueryEscape(ret),
-		})
-	case followerUnknown:
-		if isAPIRequest(r) {
-			writeJSONError(w, http.StatusServiceUnavailable, "wechat_unavailable", "WeChat did not answer whether you follow the account; retry in a moment", "")
-			return
-		}
-		writeWeChatDown(w, ret)
-	}
-}
-
-// writeSignInJSON is the 401 an API client gets: where to sign in, and
-// that it should retry after.
-func (h *Handler) writeSignInJSON(w http.ResponseWriter, site origin, ret string) {
-	writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", h.loginURL(site, ret, h.Scope))
+	return now().Unix() < s.NoUpgradeUntil
 }

@@ -1,10 +1,12 @@
 package wechatauth
 
 // Provision and Cleanup: what a loaded config builds for a handler (keys,
-// clients, caches, its share of the wechat app) and drops when unloaded.
+// clients, its flows and runtime types, the route table, its share of the
+// wechat app) and drops when unloaded.
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,12 +17,16 @@ import (
 )
 
 // Provision expands placeholders in secrets and keys, decodes the keys and
-// builds the WeChat client and caches.
+// builds the WeChat clients, the sign-in flows, the runtime types and the
+// route table.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if h.now == nil {
 		h.now = time.Now
 	}
+	// The runtime types read the handler's clock through this, so a test
+	// that moves h.now moves them all.
+	clock := func() time.Time { return h.now() }
 	repl := caddy.NewReplacer()
 	secret, err := h.expandChecked(repl)
 	if err != nil {
@@ -39,18 +45,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-	h.revs = h.app.revocations
+	h.acct = &account{appID: h.AppID}
 	if secret != "" {
 		// One client per account, shared by every handler of the app_id:
 		// one basic-token cache and one jsapi_ticket cache.
-		h.client, err = h.app.client(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase,
+		h.acct.client, err = h.app.client(wechat.Config{AppID: h.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase,
 			Observe: observeAPI})
 		if err != nil {
 			return fmt.Errorf("api_base/open_base: %v", err)
 		}
-	}
-	if err := h.provisionDesktop(repl, apiBase, openBase); err != nil {
-		return err
 	}
 	h.app.announceSessionTTL(h.AppID, time.Duration(h.SessionTTL))
 
@@ -58,33 +61,42 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if h.relay, err = h.provisionRelay(repl); err != nil {
-		return err
-	}
-	h.ttl = time.Duration(h.SessionTTL)
-	h.sessions = newCookieCodec(pairs, h.ttl)
-	h.flows = newCookieCodec(pairs, flowTTL)
-	h.flowPrefix = h.CookieName + "_flow_"
-	h.endpointPath = h.PathPrefix + "/"
 	h.names = newHeaderNames(h.HeaderPrefix)
+	h.names.endpointPath = h.PathPrefix + "/"
+	h.hostGuard = &siteNames{handler: h}
+	rules, _ := parseDomainRules("redirect_domains", h.RedirectDomains) // Validate checked each
+	lk := &links{pathPrefix: h.PathPrefix, scope: h.Scope, rules: rules}
+	jar := cookieJar{sessionName: h.CookieName, domain: h.CookieDomain}
+	ttl := time.Duration(h.SessionTTL)
 	// No janitor goroutine: expired entries are dropped when the cache fills
 	// (see remember), so a config reload leaves nothing running behind.
-	h.memo = cache.New(memoTTL, 0)
-	h.memoMax = memoMaxEntries
+	h.sessions = &sessions{name: h.CookieName, codec: newCookieCodec(pairs, ttl), jar: jar, memo: cache.New(memoTTL, 0),
+		memoMax: memoMaxEntries, ttl: ttl, revs: h.app.revocations, app: h.app, now: clock, logger: h.logger}
+	h.logins = &logins{
+		cookies:  &flowCookies{prefix: h.CookieName + "_flow_", codec: newCookieCodec(pairs, flowTTL), jar: jar, now: clock},
+		sessions: h.sessions, claims: codeClaims{h.app}, links: lk, pages: h, keepFragment: h.KeepFragment,
+		now: clock, logger: h.logger,
+	}
+	if err := h.provisionFlows(repl, apiBase, openBase); err != nil {
+		return err
+	}
 
 	if h.SubscriberInfo || h.RequireSubscribe {
 		ttl := time.Duration(h.SubscriberTTL)
 		if ttl <= 0 {
 			ttl = defaultSubscriberTTL
 		}
-		h.followers = newFollowers(h.client, ttl, h.now, h.logger)
+		h.followers = newFollowers(h.acct.client, ttl, clock, h.logger)
 	}
-
-	h.rules, _ = parseDomainRules("redirect_domains", h.RedirectDomains) // Validate checked each
 	h.provisionJSSDK()
 	if err := h.provisionAssertion(repl); err != nil {
 		return err
 	}
+	pol := &policy{scope: h.Scope, nonWeChat: h.NonWeChat, requireSubscribe: h.RequireSubscribe, followers: h.followers,
+		followersApp: h.AppID, logins: h.logins, now: clock}
+	h.gate = &gate{policy: pol, logins: h.logins, sessions: h.sessions, links: lk, names: &h.names, followers: h.followers,
+		assert: h.assert, sites: &h.sites, pages: h, flowPrefix: h.logins.cookies.prefix, nonWeChat: h.NonWeChat, subscribeQR: h.SubscribeQR}
+	h.routes = h.routeTable()
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		h.logger.Warn("registering the caddy_wechat_* metrics failed; they will not be served", zap.Error(err))
@@ -102,10 +114,76 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// provisionFlows chooses the handler's sign-in flows (signin.go): the one
+// that serves most visitors first — the relay client's (relay) or the
+// Official Account's own — then, on a relay (relay_for), the logins it runs
+// for its clients, and desktop_login's website app.
+func (h *Handler) provisionFlows(repl *caddy.Replacer, apiBase, openBase string) error {
+	l := h.logins
+	outsideToo := h.NonWeChat == nonWeChatLogin
+	relay, err := h.provisionRelay(repl)
+	if err != nil {
+		return err
+	}
+	mp := &mpFlow{acct: h.acct, links: l.links, outsideToo: outsideToo, now: l.now, logger: h.logger}
+	if h.Relay != "" {
+		rc := &relayClientFlow{appID: h.AppID, seal: relay.seal, endpoint: relay.endpoint, claims: relay.claims,
+			origins: relay.origins, outsideToo: outsideToo, logins: l, logger: h.logger}
+		l.flows = append(l.flows, rc)
+		h.sites.guard = rc
+	} else {
+		l.flows = append(l.flows, mp)
+	}
+	if len(h.RelayFor) > 0 {
+		l.flows = append(l.flows, &relayedFlow{mpFlow: mp, seal: relay.seal, rules: relay.rules, logins: l})
+	}
+	desktop, err := h.newDesktopFlow(repl, apiBase, openBase, l.links)
+	if err != nil {
+		return err
+	}
+	if desktop != nil {
+		l.flows = append(l.flows, desktop)
+	}
+	h.sessions.flows = l.flows
+	return nil
+}
+
+// routeTable is the endpoints under path_prefix: the gate's, the flows'
+// own, JS-SDK and JWKS.
+func (h *Handler) routeTable() map[string]route {
+	g := h.gate
+	t := map[string]route{
+		"callback":     {h.logins.serveCallback, true},
+		"login":        {g.serveLogin, true},
+		"logout":       {g.serveLogout, true},
+		"userinfo":     {g.serveUserInfo, true},
+		"auth":         {g.serveForwardAuth, true},
+		"auth_request": {g.serveAuthRequest, true},
+		"subscribed":   {g.serveSubscribed, true},
+		"jssdk":        {h.jssdk.serveEndpoint, true},
+		"jssdk.js": {func(w http.ResponseWriter, r *http.Request, _ origin) error {
+			serveJSSDKScript(w, r)
+			return nil
+		}, false},
+	}
+	if h.assert != nil {
+		t["jwks.json"] = route{func(w http.ResponseWriter, r *http.Request, _ origin) error {
+			h.assert.serveJWKS(w, r)
+			return nil
+		}, false}
+	}
+	for _, fl := range h.logins.flows {
+		if rf, ok := fl.(routedFlow); ok {
+			rf.routes(func(name string, e endpoint) { t[name] = route{e, true} })
+		}
+	}
+	return t
+}
+
 // Cleanup drops the verified-cookie cache of an unloaded config.
 func (h *Handler) Cleanup() error {
-	if h.memo != nil {
-		h.memo.Flush()
+	if h.sessions != nil {
+		h.sessions.memo.Flush()
 	}
 	if h.followers != nil {
 		h.followers.cache.Flush()

@@ -141,12 +141,6 @@ func safeReturnURL(raw string, site origin, rules []domainRule) string {
 	return "/"
 }
 
-// returnURL is the return URL for raw request data (a request URI, rd, a
-// forwarded URI, a Referer): shortened to fit a flow cookie, then checked.
-func (h *Handler) returnURL(raw string, site origin) string {
-	return safeReturnURL(shortenReturnURL(raw), site, h.rules)
-}
-
 // encodeNonASCII percent-encodes the bytes of s above 0x7f, as a browser
 // does with the path and query it sends; everything else stays as it is.
 func encodeNonASCII(s string) string {

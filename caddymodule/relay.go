@@ -67,22 +67,6 @@ type relayRequest struct {
 	Created int64 // Unix seconds
 }
 
-// loginOutcome is how an authorization ended. The relay seals it into the
-// hand-back, so the client shows the visitor the same page a single site
-// would, with a retry that returns to the page the login started from.
-type loginOutcome byte
-
-const (
-	outcomeSession       loginOutcome = iota + 1 // Identity says who signed in
-	outcomeDeclined                              // the visitor declined consent
-	outcomeSnapshot                              // a snapshot-page (virtual) user: no session
-	outcomeUnavailable                           // WeChat failed or could not be reached
-	outcomeMisconfigured                         // WeChat refused the relay's credentials
-	outcomeCodeFailed                            // the code was used or invalid even after a silent retry
-)
-
-func (o loginOutcome) valid() bool { return o >= outcomeSession && o <= outcomeCodeFailed }
-
 // handBack is what the relay sends a client: how the login ended and, on
 // success, who signed in. The client sets Issued and Expires of the session
 // itself, from its own session_ttl.
@@ -91,7 +75,7 @@ type handBack struct {
 	AppID    string
 	Client   string // the client origin it is for, scheme://host[:port]
 	State    string // the client's flow state
-	Outcome  loginOutcome
+	Outcome  ending // how the login ended
 	Ref      string // a short reference for support pages (errcode N), never a secret
 	Identity Session
 	Created  int64 // Unix seconds, relay's clock
@@ -162,7 +146,7 @@ func (s *relaySeal) openHandBack(site origin, v string) (handBack, error) {
 	payload, err := openFor(s.keys(site), handBackName, site, v)
 	if err != nil || hb.unmarshal(payload) != nil || hb.AppID != s.appID || len(hb.ID) != handBackIDLen ||
 		hb.Client != site.String() || !validState(hb.State) || !hb.Outcome.valid() ||
-		(hb.Outcome == outcomeSession && (!validWeChatID(hb.Identity.OpenID) || hb.Identity.AppID != s.appID)) {
+		(hb.Outcome == endSession && (!validWeChatID(hb.Identity.OpenID) || hb.Identity.AppID != s.appID)) {
 		return handBack{}, errRelayInvalid
 	}
 	if !s.fresh(hb.Created, handBackTTL) {
@@ -251,7 +235,7 @@ func (hb *handBack) unmarshal(b []byte) error {
 	}
 	d := decoder{b: b[1:]}
 	hb.ID, hb.AppID, hb.Client, hb.State = d.str(), d.str(), d.str(), d.str()
-	hb.Outcome = loginOutcome(d.byte())
+	hb.Outcome = ending(d.byte())
 	hb.Ref = d.str()
 	id := d.str()
 	hb.Created = d.varint()

@@ -102,17 +102,6 @@ func (h *Handler) provisionRelay(repl *caddy.Replacer) (*relayState, error) {
 	return rs, nil
 }
 
-// serves reports whether a client holds a relay key for o: the only
-// origins it builds hand-back URLs for and accepts hand-backs on.
-func (rs *relayState) serves(o origin) bool {
-	for _, x := range rs.origins {
-		if x == o {
-			return true
-		}
-	}
-	return false
-}
-
 // relayMigration is what an operator of a relay set up before relay keys
 // reads: the old form (one session_keys everywhere) cannot be made safe,
 // since every client could then sign sessions valid on every other site.

@@ -2,6 +2,7 @@ package wechatauth
 
 import (
 	"encoding/base64"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -74,11 +75,11 @@ func TestRelayKeyFromTheCaddyfileProvisionsAndAWrongKeyIsRefused(t *testing.T) {
 	}
 	p := provisionedHandler(t, func(x *Handler) { x.Relay, x.RelayKeys = h.Relay, h.RelayKeys })
 	for _, o := range []origin{{"https", "shop.example.com"}, {"http", "shop.example.com:8080"}} {
-		if !p.relay.serves(o) {
+		if relayClientOf(p).refuseSite(httptest.NewRecorder(), o) {
 			t.Errorf("the client does not serve %s", o)
 		}
 	}
-	if p.relay.serves(origin{"https", "evil.example.com"}) {
+	if !relayClientOf(p).refuseSite(httptest.NewRecorder(), origin{"https", "evil.example.com"}) {
 		t.Error("the client serves an origin it has no key for")
 	}
 	bad := &Handler{AppID: testAppID, Relay: "https://wx.example.com", RelayKeys: []RelayKey{{"https://shop.example.com", base64.StdEncoding.EncodeToString(testKey(5, 16))}}}

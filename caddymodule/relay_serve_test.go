@@ -23,13 +23,20 @@ func newRelayClient(t *testing.T) (*Handler, *time.Time, flowState) {
 	t.Helper()
 	h, now := newTestHandler(t, testPair(1))
 	h.PathPrefix, h.Scope, h.logger = defaultPathPrefix, "snsapi_base", zap.NewNop()
-	h.relay = &relayState{
+	rc := &relayClientFlow{
+		appID:    testAppID,
 		seal:     newRelaySeal(testAppID, clientRing(map[origin][]cipher.AEAD{allowed: relayRing(testSecrets(1))(allowed)}), func() time.Time { return *now }),
 		endpoint: "https://wx.example.com/wechat_auth/relay",
 		claims:   storeClaims{newMemoryStore(nil, func() time.Time { return *now })},
 		origins:  []origin{allowed},
+		logins:   h.logins,
+		logger:   h.logger,
 	}
-	f := flowState{State: testState, Return: "/orders?id=7#/x", Scope: "snsapi_base", Created: now.Unix(), ViaRelay: true}
+	h.logins.flows = []signInFlow{rc}
+	h.sessions.flows = h.logins.flows
+	h.sites.guard = rc
+	h.routes = h.routeTable()
+	f := flowState{State: testState, Return: "/orders?id=7#/x", Scope: "snsapi_base", Created: now.Unix(), Kind: kindRelayClient}
 	return h, now, f
 }
 
@@ -42,7 +49,9 @@ func deliver(t *testing.T, h *Handler, f flowState, hb string) *httptest.Respons
 		r.Header = flowRequest(t, h, f.State, f).Header
 	}
 	w := httptest.NewRecorder()
-	h.serveHandBack(w, r)
+	if err := serveRoute(w, r, h.routes, h.sites, "handback"); err != nil {
+		t.Fatal(err)
+	}
 	return w
 }
 
@@ -68,7 +77,7 @@ func handBackFor(t *testing.T, h *Handler, client, state string) string {
 	}
 	hb := testHandBack()
 	hb.State = state
-	relay := newRelaySeal(testAppID, relayRing(testSecrets(1)), h.relay.seal.now)
+	relay := newRelaySeal(testAppID, relayRing(testSecrets(1)), relayClientOf(h).seal.now)
 	v, err := relay.sealHandBack(o, hb)
 	if err != nil {
 		t.Fatal(err)
@@ -85,10 +94,10 @@ func TestHandBackTurnsIntoASessionAndReturnsToTheStartingPage(t *testing.T) {
 	var got *identity
 	for _, c := range w.Result().Cookies() {
 		if c.Name == defaultCookieName {
-			got = h.verify(c.Value)
+			got = h.sessions.verify(c.Value)
 		}
 	}
-	if got == nil || got.sess.OpenID != validSession().OpenID || got.sess.Expires != fixedNow.Add(h.ttl).Unix() {
+	if got == nil || got.sess.OpenID != validSession().OpenID || got.sess.Expires != fixedNow.Add(h.sessions.ttl).Unix() {
 		t.Fatalf("the session is not the hand-back's identity with this site's TTL: %+v", got)
 	}
 }
@@ -121,7 +130,7 @@ func TestHandBackRefusedLateTwiceElsewhereOrWithoutItsFlow(t *testing.T) {
 			return deliver(t, h, flowState{}, handBackFor(t, h, "https://allowed.com", testState))
 		},
 		"a flow not via the relay": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			f.ViaRelay = false
+			f.Kind = kindMP
 			return deliver(t, h, f, handBackFor(t, h, "https://allowed.com", testState))
 		},
 		"another state": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
@@ -132,7 +141,7 @@ func TestHandBackRefusedLateTwiceElsewhereOrWithoutItsFlow(t *testing.T) {
 			return deliver(t, h, f, handBackFor(t, h, "https://allowed.com", testState))
 		},
 		"other keys": func(t *testing.T, h *Handler, now *time.Time, f flowState) *httptest.ResponseRecorder {
-			other := newRelaySeal(testAppID, relayRing(testSecrets(9)), h.relay.seal.now)
+			other := newRelaySeal(testAppID, relayRing(testSecrets(9)), relayClientOf(h).seal.now)
 			v, _ := other.sealHandBack(allowed, testHandBack())
 			return deliver(t, h, f, v)
 		},
@@ -174,7 +183,7 @@ func (failingClaims) claim(context.Context, string, time.Duration) (bool, error)
 
 func TestHandBackFailsClosedWhenItCannotBeRecordedAsSpent(t *testing.T) {
 	h, _, f := newRelayClient(t)
-	h.relay.claims = failingClaims{}
+	relayClientOf(h).claims = failingClaims{}
 	w := deliver(t, h, f, handBackFor(t, h, "https://allowed.com", testState))
 	if w.Code != http.StatusServiceUnavailable || sessionSet(w) {
 		t.Fatalf("got %d, session %v", w.Code, sessionSet(w))
@@ -190,7 +199,7 @@ func TestHandBackSpentOnOneReplicaIsRefusedOnAnother(t *testing.T) {
 	b, _ := startRedisStore(t, srv.URL(), nil)
 	ha, _, f := newRelayClient(t)
 	hb, _, _ := newRelayClient(t)
-	ha.relay.claims, hb.relay.claims = storeClaims{a}, storeClaims{b}
+	relayClientOf(ha).claims, relayClientOf(hb).claims = storeClaims{a}, storeClaims{b}
 	v := handBackFor(t, ha, "https://allowed.com", testState)
 	if w := deliver(t, ha, f, v); w.Code != http.StatusFound || !sessionSet(w) {
 		t.Fatalf("replica A: %d", w.Code)
@@ -207,8 +216,22 @@ func TestHandBackSpentOnOneReplicaIsRefusedOnAnother(t *testing.T) {
 func TestHandBackEndpointAnswersOnlyOnARelayClient(t *testing.T) {
 	h, _, f := newRelayClient(t)
 	hb := handBackFor(t, h, "https://allowed.com", testState)
-	h.relay.endpoint = ""
+	// The same handler without the relay client's flow: the Official
+	// Account's own, as a site with app_secret has.
+	h.logins.flows = []signInFlow{&mpFlow{acct: h.acct, links: h.logins.links, now: h.now, logger: h.logger}}
+	h.sites.guard = nil
+	h.routes = h.routeTable()
 	if w := deliver(t, h, f, hb); w.Code != http.StatusNotFound || sessionSet(w) {
 		t.Fatalf("a site that is no relay client took a hand-back: %d", w.Code)
 	}
+}
+
+// relayClientOf is the relay client flow of a handler from newRelayClient.
+func relayClientOf(h *Handler) *relayClientFlow {
+	for _, fl := range h.logins.flows {
+		if rc, ok := fl.(*relayClientFlow); ok {
+			return rc
+		}
+	}
+	panic("not a relay client")
 }

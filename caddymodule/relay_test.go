@@ -40,7 +40,7 @@ func testRequest() relayRequest {
 
 func testHandBack() handBack {
 	s := validSession()
-	return handBack{Client: "https://shop.example.com", State: testState, Outcome: outcomeSession, Identity: s}
+	return handBack{Client: "https://shop.example.com", State: testState, Outcome: endSession, Identity: s}
 }
 
 func TestRelayRequestRoundTripsAndIsStampedWithAppAndTime(t *testing.T) {
@@ -129,7 +129,7 @@ func TestRelayRequestAndHandBackCannotStandInForEachOtherOrForCookies(t *testing
 	if _, err := s.openHandBack(shop, sess); err == nil {
 		t.Error("a session cookie opened as a hand-back")
 	}
-	if h.verify(hb) != nil {
+	if h.sessions.verify(hb) != nil {
 		t.Error("a hand-back verified as a session cookie")
 	}
 }
@@ -231,7 +231,7 @@ func TestHandBackRefusesTamperingOtherKeysOtherAppsAndEmptyIdentity(t *testing.T
 		"session without openid":   func(hb *handBack) { hb.Identity.OpenID = "" },
 		"session of another app":   func(hb *handBack) { hb.Identity.AppID = "wx00000000000000ff" },
 		"openid that is not an id": func(hb *handBack) { hb.Identity.OpenID = "o\r\nX-Evil: 1" },
-		"unknown outcome":          func(hb *handBack) { hb.Outcome = outcomeCodeFailed + 1 },
+		"unknown outcome":          func(hb *handBack) { hb.Outcome = endCodeFailed + 1 },
 		"zero outcome":             func(hb *handBack) { hb.Outcome = 0 },
 		"bad state":                func(hb *handBack) { hb.State = "short" },
 	} {
@@ -243,7 +243,7 @@ func TestHandBackRefusesTamperingOtherKeysOtherAppsAndEmptyIdentity(t *testing.T
 		}
 	}
 	// Outcomes without a session need no identity.
-	for _, o := range []loginOutcome{outcomeDeclined, outcomeSnapshot, outcomeUnavailable, outcomeMisconfigured, outcomeCodeFailed} {
+	for _, o := range []ending{endDeclined, endSnapshot, endUnavailable, endMisconfigured, endCodeFailed} {
 		v, _ := s.sealHandBack(shop, handBack{State: testState, Outcome: o, Ref: "errcode 40029"})
 		hb, err := s.openHandBack(shop, v)
 		if err != nil || hb.Outcome != o || hb.Ref != "errcode 40029" {

@@ -64,19 +64,22 @@ type flowState struct {
 	Return  string // validated return URL
 	Scope   string // scope requested from WeChat
 	Created int64  // Unix seconds
+	// Kind is the flow that started the login (signin.go); the request
+	// that ends it goes back to that flow.
+	Kind flowKind
 	// Retry marks a flow started by a silent restart after an invalid or used
 	// code: a second failure shows an error page instead of looping.
 	Retry bool
 	// Done marks a flow whose callback already succeeded; a refresh or back
 	// button on the callback URL then continues without redeeming again.
 	Done bool
-	// ViaRelay marks a client's flow that signs in through the relay: only
-	// its state may take a hand-back (relay_serve.go).
-	ViaRelay bool
-	// RelayBack and RelayState, on the relay, name the client a flow signs
-	// in for: its hand-back URL and its own flow's state.
+	// RelayBack and RelayState, on a relay, name the client a flow signs in
+	// for: its hand-back URL and its own flow's state (flow_relayed.go).
 	RelayBack  string
 	RelayState string
+	// legacyViaRelay is flag 4 of a version-2 flow cookie, which marked a
+	// relay client's flow before flows had kinds (legacyAdopter).
+	legacyViaRelay bool
 }
 
 // The wire format is deliberately tiny and allocation-light: a version byte
@@ -87,9 +90,11 @@ type flowState struct {
 const (
 	sessionVersion   byte = 2
 	sessionVersionV1 byte = 1
-	// flowVersion 2 adds the relay fields; version 1 still decodes, so a
-	// login in progress survives an upgrade.
-	flowVersion byte = 2
+	// flowVersion 3 adds the flow's kind, version 2 added the relay
+	// fields; versions 1 and 2 still decode (with no kind), so a login in
+	// progress survives an upgrade (callback.go restarts it).
+	flowVersion   byte = 3
+	flowVersionV2 byte = 2
 	// maxCookieLen bounds what we even try to verify (securecookie's default).
 	maxCookieLen = 4096
 )
@@ -138,26 +143,27 @@ func (f *flowState) marshal() []byte {
 	if f.Done {
 		flags |= 2
 	}
-	if f.ViaRelay {
-		flags |= 4
-	}
 	b = append(b, flags)
 	b = appendString(b, f.RelayBack)
-	return appendString(b, f.RelayState)
+	b = appendString(b, f.RelayState)
+	return append(b, byte(f.Kind))
 }
 
 func (f *flowState) unmarshal(b []byte) error {
-	if len(b) == 0 || (b[0] != flowVersion && b[0] != 1) {
+	if len(b) == 0 || b[0] < 1 || b[0] > flowVersion {
 		return errMalformed
 	}
 	d := decoder{b: b[1:]}
 	f.State, f.Return, f.Scope = d.str(), d.str(), d.str()
 	f.Created = d.varint()
 	flags := d.byte()
-	f.Retry, f.Done, f.ViaRelay = flags&1 != 0, flags&2 != 0, flags&4 != 0
-	f.RelayBack, f.RelayState = "", ""
-	if b[0] == flowVersion {
+	f.Retry, f.Done, f.legacyViaRelay = flags&1 != 0, flags&2 != 0, flags&4 != 0
+	f.RelayBack, f.RelayState, f.Kind = "", "", legacyFlowKind
+	if b[0] >= flowVersionV2 {
 		f.RelayBack, f.RelayState = d.str(), d.str()
+	}
+	if b[0] == flowVersion {
+		f.Kind = flowKind(d.byte())
 	}
 	return d.done()
 }

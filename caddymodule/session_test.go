@@ -46,7 +46,7 @@ func validSession() Session {
 
 func sealSession(t testing.TB, h *Handler, s Session) string {
 	t.Helper()
-	v, err := h.sessions.encode(h.CookieName, s.marshal())
+	v, err := h.sessions.codec.encode(h.CookieName, s.marshal())
 	if err != nil {
 		t.Fatalf("encoding a session: %v", err)
 	}
@@ -85,7 +85,7 @@ func TestFlowStateMarshalRoundTripsEveryField(t *testing.T) {
 		"both flags": {Retry: true, Done: true, Created: math.MaxInt64},
 		"empty":      {},
 		"utf8":       {Return: "/路径?q=😀", Created: math.MinInt64},
-		"via relay":  {State: "z", Return: "/x#y", Scope: "snsapi_base", Created: 5, ViaRelay: true},
+		"via relay":  {State: "z", Return: "/x#y", Scope: "snsapi_base", Created: 5, Kind: kindRelayClient},
 		"relay side": {State: "r", Return: "/", Created: 6, RelayBack: "https://shop.example.com/wechat_auth/handback", RelayState: strings.Repeat("S", stateLen), Done: true},
 	}
 	for name, in := range cases {
@@ -196,7 +196,7 @@ func TestFlowStateUnmarshalRejectsTrailingBytesAndWrongVersion(t *testing.T) {
 	bad := map[string][]byte{
 		"trailing byte":               append(bytes.Clone(good), 0),
 		"version 0":                   append([]byte{0}, good[1:]...),
-		"version 3":                   append([]byte{3}, good[1:]...),
+		"next version":                append([]byte{flowVersion + 1}, good[1:]...),
 		"version 1 with relay fields": append([]byte{1}, good[1:]...),
 		"nil":                         nil,
 		"session bytes":               append([]byte{flowVersion}, marshalSession(validSession())[1:]...),

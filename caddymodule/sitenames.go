@@ -20,31 +20,32 @@ import (
 
 // siteNames remembers, once per handler, what the server's routes say.
 type siteNames struct {
-	once  sync.Once
-	named bool
+	handler *Handler // the handler whose routes are looked at
+	once    sync.Once
+	named   bool
 }
 
 // hostNamed reports whether r reached this handler only through routes that
 // match on host. Without the server's routes to look at (a unit test), it
 // says no: the answer that trusts the Host header less.
-func (h *Handler) hostNamed(r *http.Request) bool {
-	if h.hostGuard == nil {
+func (sn *siteNames) hostNamed(r *http.Request) bool {
+	if sn == nil {
 		return false
 	}
-	h.hostGuard.once.Do(func() {
+	sn.once.Do(func() {
 		srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 		if srv == nil {
 			return
 		}
-		found, named := routesTo(srv.Routes, h, false)
+		found, named := routesTo(srv.Routes, sn.handler, false)
 		if srv.Errors != nil {
-			if f, n := routesTo(srv.Errors.Routes, h, false); f {
+			if f, n := routesTo(srv.Errors.Routes, sn.handler, false); f {
 				found, named = true, named && n
 			}
 		}
-		h.hostGuard.named = found && named
+		sn.named = found && named
 	})
-	return h.hostGuard.named
+	return sn.named
 }
 
 // routesTo reports whether target is among routes' handlers (in subroutes

@@ -2,8 +2,6 @@ package wechatauth
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/patrickmn/go-cache"
@@ -68,7 +66,7 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 	if x, ok := f.cache.Get(openID); ok {
 		e := x.(followerEntry)
 		if !fresh || (e.forced && f.now().Sub(e.fetched) < minRecheck) {
-			procMetrics.followerLookup(followerCacheHit)
+			procMetrics.followerLookup(lookupCacheHit)
 			return e.subscribed, e.unionID, e.err
 		}
 	}
@@ -81,7 +79,7 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 				ce.Write(zap.Int("errcode", wechat.Code(err)), zap.Error(err))
 			}
 			f.store(openID, followerEntry{err: err, fetched: f.now(), forced: fresh}, failedLookupTTL)
-			procMetrics.followerLookup(followerError)
+			procMetrics.followerLookup(lookupError)
 			return followerEntry{}, err
 		}
 		e := followerEntry{subscribed: info.Subscribed(), fetched: f.now(), forced: fresh}
@@ -89,9 +87,9 @@ func (f *followers) subscribed(ctx context.Context, openID string, fresh bool) (
 			e.unionID = []string{info.UnionID}
 		}
 		if e.subscribed {
-			procMetrics.followerLookup(followerYes)
+			procMetrics.followerLookup(lookupFollower)
 		} else {
-			procMetrics.followerLookup(followerNo)
+			procMetrics.followerLookup(lookupNotFollower)
 		}
 		f.store(openID, e, f.ttl)
 		return e, nil
@@ -111,24 +109,4 @@ func (f *followers) store(openID string, e followerEntry, ttl time.Duration) {
 	if f.cache.ItemCount() < followersMaxEntries {
 		f.cache.Set(openID, e, ttl)
 	}
-}
-
-// serveSubscribed is the "我已关注" button: it checks again with WeChat,
-// bypassing the cache, and returns to the page.
-func (h *Handler) serveSubscribed(w http.ResponseWriter, r *http.Request) {
-	site, ok := h.site(w, r)
-	if !ok {
-		return
-	}
-	ret := h.returnURL(r.URL.Query().Get("rd"), site)
-	id := h.identityFrom(r)
-	if id == nil || h.followers == nil || !followerRulesApply(&id.sess) {
-		redirect(w, r, ret)
-		return
-	}
-	if _, _, err := h.followers.subscribed(r.Context(), id.sess.OpenID, true); err != nil {
-		writeWeChatDown(w, h.PathPrefix+"/subscribed?rd="+url.QueryEscape(ret))
-		return
-	}
-	redirect(w, r, ret)
 }

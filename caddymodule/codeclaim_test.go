@@ -2,6 +2,7 @@ package wechatauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -46,7 +47,7 @@ func replicaHandler(t *testing.T, app *App) *Handler {
 	t.Helper()
 	h, _ := newTestHandler(t, testPair(1))
 	h.now = time.Now
-	h.app, h.revs = app, app.revocations
+	h.app, h.sessions.revs, h.sessions.app, h.logins.claims = app, app.revocations, app, codeClaims{app}
 	return h
 }
 
@@ -59,7 +60,7 @@ func liveSession(id string) Session {
 
 func seal(t testing.TB, h *Handler, s Session) string {
 	t.Helper()
-	v, err := h.sessions.encode(h.CookieName, s.marshal())
+	v, err := h.sessions.codec.encode(h.CookieName, s.marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,23 +71,23 @@ func seal(t testing.TB, h *Handler, s Session) string {
 // outlive a revocation event, and only the revoked session is affected.
 func TestMemoizedSessionIsRefusedOnceARevocationArrives(t *testing.T) {
 	h, _ := newTestHandler(t, testPair(1))
-	h.now, h.revs.now = time.Now, time.Now
+	h.now, h.sessions.revs.now = time.Now, time.Now
 	gone, kept := liveSession("sessionToRevoke000001"), liveSession("sessionToKeep00000001")
 	goneCookie, keptCookie := seal(t, h, gone), seal(t, h, kept)
 	for _, c := range []string{goneCookie, keptCookie} {
-		if h.identityFrom(requestWith(h, c)) == nil {
+		if h.sessions.identityFrom(requestWith(h, c)) == nil {
 			t.Fatal("a fresh session was refused")
 		}
 	}
-	if _, ok := h.memo.Get(goneCookie); !ok {
+	if _, ok := h.sessions.memo.Get(goneCookie); !ok {
 		t.Fatal("the session was not memoized: this test would prove nothing")
 	}
 	// What another replica's logout delivers through pub/sub.
-	h.revs.Revoked(Revocation{AppID: gone.AppID, SessionID: gone.ID, Until: gone.Expires + 1})
-	if h.identityFrom(requestWith(h, goneCookie)) != nil {
+	h.sessions.revs.Revoked(Revocation{AppID: gone.AppID, SessionID: gone.ID, Until: gone.Expires + 1})
+	if h.sessions.identityFrom(requestWith(h, goneCookie)) != nil {
 		t.Fatal("a memoized session was still accepted after its revocation arrived")
 	}
-	if h.identityFrom(requestWith(h, keptCookie)) == nil {
+	if h.sessions.identityFrom(requestWith(h, keptCookie)) == nil {
 		t.Fatal("another session of the same person was refused")
 	}
 }
@@ -95,21 +96,21 @@ func TestMemoizedSessionIsRefusedOnceARevocationArrives(t *testing.T) {
 // session ids is revoked by its openid and second; signing in again works.
 func TestLogoutOfAVersion1CookieEndsItButNotALaterSignIn(t *testing.T) {
 	h, _ := newTestHandler(t, testPair(1))
-	h.now, h.revs.now = time.Now, time.Now
+	h.now, h.sessions.revs.now = time.Now, time.Now
 	old := liveSession("")
 	old.IssuedMilli = 0
 	old.Issued = time.Now().Add(-time.Minute).Unix()
 	oldCookie := seal(t, h, old)
-	id := h.identityFrom(requestWith(h, oldCookie))
+	id := h.sessions.identityFrom(requestWith(h, oldCookie))
 	if id == nil {
 		t.Fatal("version-1-like session refused")
 	}
-	h.revokeSession(context.Background(), &id.sess)
-	if h.identityFrom(requestWith(h, oldCookie)) != nil {
+	h.sessions.revoke(context.Background(), &id.sess)
+	if h.sessions.identityFrom(requestWith(h, oldCookie)) != nil {
 		t.Fatal("the logged-out cookie still works")
 	}
 	fresh := liveSession("freshSession000000001")
-	if h.identityFrom(requestWith(h, seal(t, h, fresh))) == nil {
+	if h.sessions.identityFrom(requestWith(h, seal(t, h, fresh))) == nil {
 		t.Fatal("a sign-in after the logout is refused")
 	}
 }
@@ -123,14 +124,14 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 	const code = "081aBcDeFgHiJkLmNoPqRsTuVwXyZ012"
 	state := randomAlnum(stateLen)
 	var exchanges atomic.Int32
-	spent := func() (authResult, bool) {
+	spent := func() (loginEnd, bool) {
 		t.Error("the code's own login state found it spent")
-		return authResult{}, true
+		return loginEnd{}, true
 	}
-	redeem := func() (authResult, bool) {
+	redeem := func() (loginEnd, bool) {
 		exchanges.Add(1)
 		time.Sleep(100 * time.Millisecond) // WeChat takes a while
-		return authResult{outcome: outcomeSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
+		return loginEnd{ending: endSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
 	}
 	var wg sync.WaitGroup
 	got := make([]Session, 8)
@@ -138,8 +139,8 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			res, answered := hs[i%2].redeemOnce(context.Background(), testAppID, code, state, redeem, spent)
-			if answered || res.outcome != outcomeSession {
+			res, answered := redeemOnce(hs[i%2], context.Background(), testAppID, code, state, redeem, spent)
+			if answered || res.ending != endSession {
 				t.Error("a repeat of the callback got no session")
 			}
 			got[i] = res.sess
@@ -172,15 +173,15 @@ func TestCallbackCodeIsRedeemedOnceAcrossReplicas(t *testing.T) {
 	// A failed exchange leaves the code to its own login state: the next
 	// try of that state redeems again; any other state finds it spent.
 	const bad = "081failedCodeAAAAAAAAAAAAAAAAAAAA"
-	if res, _ := hs[0].redeemOnce(context.Background(), testAppID, bad, state, func() (authResult, bool) { return authResult{}, true }, spent); res.outcome == outcomeSession {
+	if res, _ := redeemOnce(hs[0], context.Background(), testAppID, bad, state, func() (loginEnd, bool) { return loginEnd{}, true }, spent); res.ending == endSession {
 		t.Fatal("a failed exchange gave a session")
 	}
 	var refused atomic.Int32
-	other := func() (authResult, bool) { refused.Add(1); return authResult{}, true }
-	if res, _ := hs[1].redeemOnce(context.Background(), testAppID, bad, randomAlnum(stateLen), redeem, other); res.outcome == outcomeSession || refused.Load() != 1 || exchanges.Load() != 1 {
+	other := func() (loginEnd, bool) { refused.Add(1); return loginEnd{}, true }
+	if res, _ := redeemOnce(hs[1], context.Background(), testAppID, bad, randomAlnum(stateLen), redeem, other); res.ending == endSession || refused.Load() != 1 || exchanges.Load() != 1 {
 		t.Fatalf("another login state tried a failed code (%d exchanges, %d refused)", exchanges.Load(), refused.Load())
 	}
-	if res, _ := hs[1].redeemOnce(context.Background(), testAppID, bad, state, redeem, spent); res.outcome != outcomeSession || exchanges.Load() != 2 {
+	if res, _ := redeemOnce(hs[1], context.Background(), testAppID, bad, state, redeem, spent); res.ending != endSession || exchanges.Load() != 2 {
 		t.Fatalf("after a failed exchange the code could not be tried again (%d exchanges)", exchanges.Load())
 	}
 }
@@ -200,10 +201,10 @@ func TestConcurrentLoginsLogoutsAndRevocationsAcrossReplicas(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			h := hs[i%2]
-			res, _ := h.redeemOnce(context.Background(), testAppID, fmt.Sprintf("code%030d", i), randomAlnum(stateLen), func() (authResult, bool) {
-				return authResult{outcome: outcomeSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
-			}, func() (authResult, bool) { t.Error("a fresh code was spent"); return authResult{}, true })
-			if res.outcome != outcomeSession {
+			res, _ := redeemOnce(h, context.Background(), testAppID, fmt.Sprintf("code%030d", i), randomAlnum(stateLen), func() (loginEnd, bool) {
+				return loginEnd{ending: endSession, sess: liveSession(randomAlnum(sessionIDLen))}, false
+			}, func() (loginEnd, bool) { t.Error("a fresh code was spent"); return loginEnd{}, true })
+			if res.ending != endSession {
 				t.Error("login failed")
 				return
 			}
@@ -213,11 +214,11 @@ func TestConcurrentLoginsLogoutsAndRevocationsAcrossReplicas(t *testing.T) {
 			}
 			cookies[i] = seal(t, h, s)
 			for k := 0; k < 20; k++ {
-				hs[k%2].identityFrom(requestWith(hs[k%2], cookies[i]))
+				hs[k%2].sessions.identityFrom(requestWith(hs[k%2], cookies[i]))
 			}
 			if i%4 == 1 {
-				if id := h.identityFrom(requestWith(h, cookies[i])); id != nil {
-					h.revokeSession(context.Background(), &id.sess)
+				if id := h.sessions.identityFrom(requestWith(h, cookies[i])); id != nil {
+					h.sessions.revoke(context.Background(), &id.sess)
 				}
 			}
 		}(i)
@@ -237,8 +238,30 @@ func TestConcurrentLoginsLogoutsAndRevocationsAcrossReplicas(t *testing.T) {
 		revoked := i%4 == 1 || i%4 == 3
 		for _, h := range hs {
 			waitFor(t, 10*time.Second, fmt.Sprintf("session %d settles (revoked=%v)", i, revoked), func() bool {
-				return (h.identityFrom(requestWith(h, c)) == nil) == revoked
+				return (h.sessions.identityFrom(requestWith(h, c)) == nil) == revoked
 			})
 		}
 	}
+}
+
+// errTestRefused stands for a code WeChat refused, in redeemOnce's doubles.
+var errTestRefused = errors.New("test: WeChat refused the code")
+
+// redeemOnce runs h's code claims with callback-style doubles: redeem's
+// answered (true) stands for a code WeChat refused, and spent answers a
+// code another login state claimed; answered reports either.
+func redeemOnce(h *Handler, ctx context.Context, appID, code, state string, redeem, spent func() (loginEnd, bool)) (loginEnd, bool) {
+	end, err := h.logins.claims.redeemOnce(ctx, appID, code, state, func() (loginEnd, error) {
+		if e, answered := redeem(); !answered {
+			return e, nil
+		}
+		return loginEnd{}, errTestRefused
+	})
+	switch {
+	case errors.Is(err, errCodeSpent):
+		return spent()
+	case err != nil:
+		return end, true
+	}
+	return end, false
 }

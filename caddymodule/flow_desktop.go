@@ -1,10 +1,12 @@
 package wechatauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -13,16 +15,14 @@ import (
 )
 
 // Desktop login (网站应用微信登录, docs/desktop.md): under non_wechat
-// qrconnect a visitor outside the WeChat client signs in with the Open
-// Platform website application of desktop_login. It is the signInDesktop
-// outcome of the policy and runs through the same flow as the in-WeChat
-// login (state, flow cookie, return URL, callback, replay, declined): the
-// flow's scope, snsapi_login, is what tells startFlow to send the browser to
-// qrconnect and the callback to redeem the code with the website app. The
-// session records the website app's AppID (its openid is that app's) and
-// scope snsapi_login; the upstream tells the two apart by X-WeChat-Source
-// (mp or web) and joins them by X-WeChat-UnionID, so a desktop login
-// without a unionid is refused rather than issued.
+// qrconnect a visitor on a desktop browser signs in with the Open Platform
+// website application of desktop_login, by scanning a QR code with WeChat.
+// It is a flow of its own (signin.go) and shares everything else with the
+// in-WeChat login (state, flow cookie, return URL, callback, replay,
+// declined). The session records the website app's AppID (its openid is
+// that app's) and scope snsapi_login; the upstream tells the two apart by
+// X-WeChat-Source (mp or web) and joins them by X-WeChat-UnionID, so a
+// desktop login without a unionid is refused rather than issued.
 
 // DesktopLogin is an Open Platform website application (网站应用) that signs
 // in desktop visitors by scanning a QR code with WeChat.
@@ -50,12 +50,6 @@ type DesktopLogin struct {
 // nonWeChatQRConnect is the non_wechat mode that signs visitors outside the
 // WeChat client in with desktop_login.
 const nonWeChatQRConnect = "qrconnect"
-
-// Source values: which app an openid belongs to.
-var (
-	sourceMP  = []string{"mp"}  // the Official Account (公众号)
-	sourceWeb = []string{"web"} // the website application of desktop_login
-)
 
 // desktopFollowersUnchecked is the DesktopLogin.Followers value that admits
 // desktop visitors without a follower check.
@@ -112,88 +106,95 @@ func (h *Handler) validateDesktopFollowers() error {
 	return nil
 }
 
-// followerRulesApply reports whether subscriber_info and require_subscribe
-// apply to a session: not to a desktop one, whose openid user/info does not
-// know (validateDesktopFollowers).
-func followerRulesApply(s *Session) bool { return s.Scope != wechat.ScopeLogin }
+// kindDesktop is desktop_login's flow in the flow cookie.
+const kindDesktop flowKind = 2
 
-// provisionDesktop builds the website app's WeChat client.
-func (h *Handler) provisionDesktop(repl *caddy.Replacer, apiBase, openBase string) error {
+// desktopFlow signs desktop visitors in with the website application.
+type desktopFlow struct {
+	appID     string // the website app's
+	client    *wechat.Client
+	accountID string // the Official Account's app_id, for log lines
+	links     *links
+	now       func() time.Time
+	logger    *zap.Logger
+}
+
+// newDesktopFlow builds the website app's flow; nil without desktop_login.
+func (h *Handler) newDesktopFlow(repl *caddy.Replacer, apiBase, openBase string, lk *links) (*desktopFlow, error) {
 	dl := h.DesktopLogin
 	if dl == nil {
-		return nil
+		return nil, nil
 	}
 	var err error
 	if dl.AppID, err = expand(repl, "desktop_login", dl.AppID); err != nil {
-		return err
+		return nil, err
 	}
 	secret, err := expand(repl, "desktop_login", dl.AppSecret)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if secret == "" {
-		return errors.New("desktop_login's secret is empty: set the website application's AppSecret, e.g. desktop_login <website-appid> {env.WECHAT_WEB_APP_SECRET}, and make sure that variable is set")
+		return nil, errors.New("desktop_login's secret is empty: set the website application's AppSecret, e.g. desktop_login <website-appid> {env.WECHAT_WEB_APP_SECRET}, and make sure that variable is set")
 	}
-	h.desktop, err = h.app.client(wechat.Config{AppID: dl.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase})
+	client, err := h.app.client(wechat.Config{AppID: dl.AppID, AppSecret: secret, APIBase: apiBase, OpenBase: openBase})
 	if err != nil {
-		return fmt.Errorf("desktop_login: %v", err)
+		return nil, fmt.Errorf("desktop_login: %v", err)
 	}
 	h.logger.Info("desktop_login: visitors outside WeChat sign in with the website application; a login whose WeChat answer has no unionid is refused, so bind the website application and app_id to one Open Platform account",
 		zap.String("desktop_login", dl.AppID), zap.String("app_id", h.AppID))
-	return nil
+	return &desktopFlow{appID: dl.AppID, client: client, accountID: h.AppID, links: lk, now: h.now, logger: h.logger}, nil
 }
 
-// desktopFor reports whether r is a visitor the website app signs in: a
-// browser outside WeChat that is not on a phone (outsideWeChatOutcome sends
-// phones to the open-in-WeChat page).
-func (h *Handler) desktopFor(r *http.Request) bool {
-	return h.desktop != nil && h.NonWeChat == nonWeChatQRConnect && !isWeChat(r) && !isPhone(r)
+func (d *desktopFlow) kind() flowKind { return kindDesktop }
+
+// serves a browser outside WeChat that is not on a phone: WeChat's QR code
+// on a phone's own screen is a dead end, so phones get the open-in-WeChat
+// page (non_wechat).
+func (d *desktopFlow) serves(r *http.Request) bool { return !isWeChat(r) && !isPhone(r) }
+
+func (d *desktopFlow) loginScope(string) string { return wechat.ScopeLogin }
+
+func (d *desktopFlow) label() string { return "sign_in_desktop" }
+
+func (d *desktopFlow) codeApp() string { return d.appID }
+
+func (d *desktopFlow) begin(site origin, f flowState) (string, error) {
+	return d.client.QRConnectURL(d.links.endpoint(site, "callback"), f.State), nil
 }
 
-// loginScope is the scope a sign-in outcome starts a flow with.
-func (h *Handler) loginScope(o outcome) string {
-	if o == signInDesktop {
-		return wechat.ScopeLogin
-	}
-	return h.Scope
+// owns the website app's sessions. Follower rules do not apply to them:
+// user/info answers for the Official Account's own openids only
+// (validateDesktopFollowers).
+func (d *desktopFlow) owns(s *Session) ([]string, bool) {
+	return sourceWeb, s.Scope == wechat.ScopeLogin && s.AppID == d.appID
 }
 
-// clientFor is the WeChat client of a flow's app; nil when this handler has
-// none (a relay client, or a desktop flow after desktop_login was removed).
-func (h *Handler) clientFor(f flowState) *wechat.Client {
-	if f.Scope == wechat.ScopeLogin {
-		return h.desktop
-	}
-	return h.client
-}
+// adopts an older version's flow cookie of a desktop login.
+func (d *desktopFlow) adopts(f flowState) bool { return f.Scope == wechat.ScopeLogin }
 
-// ownSession reports whether s was issued by this handler's apps: the
-// Official Account's (any scope but snsapi_login) or desktop_login's
-// website app (snsapi_login only). A cookie of any other app is refused.
-func (h *Handler) ownSession(s *Session) bool {
-	if s.Scope == wechat.ScopeLogin {
-		return h.desktop != nil && s.AppID == h.DesktopLogin.AppID
+// redeem exchanges the code with the website app, whose snsapi_login token
+// carries the unionid and reaches userinfo. A login without a unionid is
+// refused: the website app is not bound to the Official Account's Open
+// Platform account, and an openid of its own would be a second identity
+// for the same person.
+func (d *desktopFlow) redeem(ctx context.Context, f flowState, code string) (loginEnd, error) {
+	tok, err := d.client.ExchangeCode(ctx, code)
+	if err != nil {
+		return loginEnd{}, err
 	}
-	return s.AppID == h.AppID
-}
-
-// sessionAppID is the AppID a new session of scope records.
-func (h *Handler) sessionAppID(scope string) string {
-	if scope == wechat.ScopeLogin && h.DesktopLogin != nil {
-		return h.DesktopLogin.AppID
+	if tok.Snapshot() {
+		return loginEnd{ending: endSnapshot}, nil
 	}
-	return h.AppID
-}
-
-// requireUnionID refuses a desktop login without a unionid: the website
-// app is not bound to the Official Account's Open Platform account, and an
-// openid of its own would be a second identity for the same person.
-func (h *Handler) requireUnionID(s *Session) bool {
-	if s.Scope != wechat.ScopeLogin || s.UnionID != "" {
-		return true
+	if !validIdentity(tok.OpenID, tok.UnionID, d.logger) {
+		return loginEnd{ending: endUnavailable}, nil
 	}
-	if ce := h.logger.Check(zap.ErrorLevel, "desktop_login: WeChat returned no unionid for the website application, so the login was refused: bind the website application and app_id to the same Open Platform account (open.weixin.qq.com → 管理中心 → 绑定公众号)"); ce != nil {
-		ce.Write(zap.String("desktop_login", s.AppID), zap.String("app_id", h.AppID))
+	s := Session{AppID: d.appID, OpenID: tok.OpenID, UnionID: tok.UnionID, Scope: wechat.ScopeLogin, ID: randomAlnum(sessionIDLen)}
+	fillProfile(ctx, d.client, &s, tok, d.now, d.logger)
+	if s.UnionID == "" {
+		if ce := d.logger.Check(zap.ErrorLevel, "desktop_login: WeChat returned no unionid for the website application, so the login was refused: bind the website application and app_id to the same Open Platform account (open.weixin.qq.com → 管理中心 → 绑定公众号)"); ce != nil {
+			ce.Write(zap.String("desktop_login", s.AppID), zap.String("app_id", d.accountID))
+		}
+		return loginEnd{ending: endMisconfigured, ref: "no unionid"}, nil
 	}
-	return false
+	return loginEnd{ending: endSession, sess: s}, nil
 }

@@ -8,16 +8,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"time"
-
-	"go.uber.org/zap"
 )
 
-// What a handler does with the wechat app's store: revoke a session at
-// logout, refuse revoked sessions (first sight of a cookie, and memo hits
-// after a revocation event), and redeem each callback code once across
-// replicas. The hot path never waits on the store: revocations are a
-// memory lookup, refreshed by events.
+// Each callback code is redeemed once across replicas: its claim in the
+// wechat app's store says who redeems it and keeps the answer, sealed, for
+// a repeat of the same callback.
 
 const (
 	// claimTTL is how long a callback code's claim and its answer are kept:
@@ -47,59 +44,6 @@ const (
 	claimAnswer  = 'S'
 	claimFailed  = 'F'
 )
-
-// current reports whether a memoized identity may still be trusted. It is
-// two atomic loads unless a revocation arrived since the identity was last
-// checked; then it is looked up again, in memory.
-func (h *Handler) current(id *identity) bool {
-	g := h.revs.generation()
-	if id.checked.Load() == g {
-		return true
-	}
-	if h.revs.revoked(id.sess.AppID, id.sess.ID, id.sess.OpenID, id.sess.issuedMs()) {
-		return false
-	}
-	id.checked.Store(g)
-	return true
-}
-
-// notRevoked checks a session seen for the first time and records the
-// generation it was checked at. The generation is read first, so a
-// revocation landing during the check makes the next memo hit look again.
-// Until the store's revocations were loaded once, a session issued before
-// this replica started cannot be checked and is refused (unless the
-// wechat app's unchecked_sessions says admit).
-func (h *Handler) notRevoked(id *identity) bool {
-	g := h.revs.generation()
-	if !h.revs.trusted(id.sess.issuedMs()) {
-		storeMetrics.unchecked.Inc()
-		return false
-	}
-	if h.revs.revoked(id.sess.AppID, id.sess.ID, id.sess.OpenID, id.sess.issuedMs()) {
-		return false
-	}
-	id.checked.Store(g)
-	return true
-}
-
-// revokeSession ends s on every replica the store reaches (here at once).
-// A session from before session ids is revoked with every session of its
-// openid issued up to its second.
-func (h *Handler) revokeSession(ctx context.Context, s *Session) {
-	r := Revocation{AppID: s.AppID, Until: s.Expires + 1}
-	if s.ID != "" {
-		r.SessionID = s.ID
-	} else {
-		r.OpenID, r.IssuedBefore = s.OpenID, s.issuedMs()
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	if err := h.app.revoke(ctx, r); err != nil {
-		if ce := h.logger.Check(zap.WarnLevel, "revoking the session at logout failed; the cookie was still cleared in this browser"); ce != nil {
-			ce.Write(zap.Error(err))
-		}
-	}
-}
 
 // codeClaim is a callback code's place in the store. Neither its key nor
 // what is stored under it reveals the code: the key is an HMAC of the code,
@@ -172,60 +116,67 @@ const (
 	claimSpent                     // another login state's claim: the code is used, for this request
 )
 
+// codeClaims redeems callback codes through the wechat app's store.
+type codeClaims struct{ app *App }
+
+// errCodeSpent is redeemOnce's answer to a code another login state
+// claimed: for this request the code is used.
+var errCodeSpent = errors.New("the code was redeemed by another login")
+
 // redeemOnce redeems a callback's code at most once across replicas: the
 // first to claim the code redeems it and leaves the session, sealed, for a
 // repeat of the same callback; a repeat from the same login state (a double
 // tap, a retried request, WeChat calling twice, on any replica) waits for
 // that answer instead of redeeming again, and so gets the same session. A
-// request of any other login state finds the code spent, whatever its
-// claim holds, and spent answers it as a used code. answered is true when
-// redeem or spent already answered the visitor. appID is the app the code
-// was issued to (the website app's for a desktop login), which namespaces
-// the claim; state is the flow's state, proven by its flow cookie.
-func (h *Handler) redeemOnce(ctx context.Context, appID, code, state string, redeem, spent func() (authResult, bool)) (res authResult, answered bool) {
-	c := newCodeClaim(appID, code, state)
+// request of any other login state finds the code spent (errCodeSpent),
+// whatever its claim holds. appID is the app the code was issued to, which
+// namespaces the claim; state is the flow's state, proven by its flow
+// cookie. An error from redeem (WeChat refused the code) is returned as it
+// is.
+func (c codeClaims) redeemOnce(ctx context.Context, appID, code, state string, redeem func() (loginEnd, error)) (loginEnd, error) {
+	cl := newCodeClaim(appID, code, state)
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	won, err := h.app.store.Claim(sctx, c.key, c.mark(claimPending), claimTTL)
+	won, err := c.app.store.Claim(sctx, cl.key, cl.mark(claimPending), claimTTL)
 	cancel()
 	if err == nil && !won {
-		switch seen, s := h.awaitClaim(ctx, c); seen {
+		switch seen, s := c.awaitClaim(ctx, cl); seen {
 		case claimAnswered:
-			return authResult{outcome: outcomeSession, sess: s}, false
+			return loginEnd{ending: endSession, sess: s}, nil
 		case claimSpent:
-			return spent()
+			return loginEnd{}, errCodeSpent
 		}
 		// The first redeemer failed or vanished: try ourselves; WeChat
 		// says whether the code is still good.
 	}
-	res, answered = redeem()
+	end, err := redeem()
 	sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	if answered || res.outcome != outcomeSession {
+	if err != nil || end.ending != endSession {
 		// The code may still be good at WeChat: it stays this login
 		// state's to try again, and nobody else's.
-		_ = h.app.store.Set(sctx, c.key, c.mark(claimFailed), failedClaimTTL)
-		return res, answered
+		_ = c.app.store.Set(sctx, cl.key, cl.mark(claimFailed), failedClaimTTL)
+		return end, err
 	}
-	_ = h.app.store.Set(sctx, c.key, c.seal(res.sess.marshal()), claimTTL)
-	return res, false
+	_ = c.app.store.Set(sctx, cl.key, cl.seal(end.sess.marshal()), claimTTL)
+	return end, nil
 }
 
 // awaitClaim waits for the answer of the replica that claimed the code. It
 // gives up when the claim disappears or ctx ends (claimGone), at once on a
 // claim of another login state (claimSpent), and when this login state's
 // own earlier try failed (claimGone: try again).
-func (h *Handler) awaitClaim(ctx context.Context, c codeClaim) (claimSeen, Session) {
+func (c codeClaims) awaitClaim(ctx context.Context, cl codeClaim) (claimSeen, Session) {
 	t := time.NewTicker(claimPoll)
 	defer t.Stop()
 	for {
-		v, err := h.app.store.Get(ctx, c.key)
+		v, err := c.app.store.Get(ctx, cl.key)
 		switch {
 		case err != nil || v == nil:
 			return claimGone, Session{}
-		case !c.ours(v):
+		case !cl.ours(v):
 			return claimSpent, Session{}
 		case v[0] == claimAnswer:
-			if s, ok := c.open(v); ok {
+			if s, ok := cl.open(v); ok {
 				return claimAnswered, s
 			}
 			return claimGone, Session{}
