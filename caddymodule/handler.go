@@ -4,6 +4,7 @@ package wechatauth
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -292,6 +293,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	return h.gate.serveProtected(w, r, next, prior)
+}
+
+// endpoint answers one endpoint. site is the request's origin, already
+// checked (siteCheck) for the endpoints that build URLs. An error goes up
+// Caddy's handler chain (handle_errors).
+type endpoint func(w http.ResponseWriter, r *http.Request, site origin) error
+
+// route is one entry of the table.
+type route struct {
+	serve endpoint
+	site  bool // needs the request's origin (builds a URL from it)
+}
+
+// endpointName returns the name of the endpoint a path addresses under
+// path_prefix.
+func endpointName(path, prefix string) (string, bool) {
+	if len(path) <= len(prefix)+1 || path[len(prefix)] != '/' || !strings.HasPrefix(path, prefix) {
+		return "", false
+	}
+	return path[len(prefix)+1:], true
+}
+
+// serveRoute answers an endpoint: unknown names get the not-found page.
+func serveRoute(w http.ResponseWriter, r *http.Request, routes map[string]route, sites siteCheck, name string) error {
+	rt, ok := routes[name]
+	if !ok {
+		writeNotFound(w)
+		return nil
+	}
+	var site origin
+	if rt.site {
+		if site, ok = sites.of(w, r); !ok {
+			return nil
+		}
+	}
+	return rt.serve(w, r, site)
 }
 
 // Interface guards

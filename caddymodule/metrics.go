@@ -272,3 +272,16 @@ func errcodeLabel(code int) string {
 	}
 	return "other"
 }
+
+// scopeOf is the scope label of a requested scope.
+func scopeOf(scope string) scopeLabel {
+	switch scope {
+	case "snsapi_base":
+		return scopeLabelBase
+	case "snsapi_userinfo":
+		return scopeLabelUserInfo
+	case "snsapi_login":
+		return scopeLabelLogin
+	}
+	return scopeLabelUnknown
+}

@@ -24,18 +24,6 @@ var scopeLabelNames = [...]string{
 	scopeLabelUnknown:  "unknown",
 }
 
-func scopeOf(scope string) scopeLabel {
-	switch scope {
-	case "snsapi_base":
-		return scopeLabelBase
-	case "snsapi_userinfo":
-		return scopeLabelUserInfo
-	case "snsapi_login":
-		return scopeLabelLogin
-	}
-	return scopeLabelUnknown
-}
-
 type loginTrigger uint8
 
 const (

@@ -6,7 +6,6 @@ package wechatauth
 
 import (
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -146,38 +145,6 @@ func (h *Handler) provisionFlows(repl *caddy.Replacer, apiBase, openBase string)
 	}
 	h.sessions.flows = l.flows
 	return nil
-}
-
-// routeTable is the endpoints under path_prefix: the gate's, the flows'
-// own, JS-SDK and JWKS.
-func (h *Handler) routeTable() map[string]route {
-	g := h.gate
-	t := map[string]route{
-		"callback":     {h.logins.serveCallback, true},
-		"login":        {g.serveLogin, true},
-		"logout":       {g.serveLogout, true},
-		"userinfo":     {g.serveUserInfo, true},
-		"auth":         {g.serveForwardAuth, true},
-		"auth_request": {g.serveAuthRequest, true},
-		"subscribed":   {g.serveSubscribed, true},
-		"jssdk":        {h.jssdk.serveEndpoint, true},
-		"jssdk.js": {func(w http.ResponseWriter, r *http.Request, _ origin) error {
-			serveJSSDKScript(w, r)
-			return nil
-		}, false},
-	}
-	if h.assert != nil {
-		t["jwks.json"] = route{func(w http.ResponseWriter, r *http.Request, _ origin) error {
-			h.assert.serveJWKS(w, r)
-			return nil
-		}, false}
-	}
-	for _, fl := range h.logins.flows {
-		if rf, ok := fl.(routedFlow); ok {
-			rf.routes(func(name string, e endpoint) { t[name] = route{e, true} })
-		}
-	}
-	return t
 }
 
 // Cleanup drops the verified-cookie cache of an unloaded config.

@@ -3,48 +3,44 @@ package wechatauth
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 )
 
 // The endpoints under path_prefix: a table built at provision from what the
 // handler serves (its gate, its flows' own endpoints, JS-SDK, JWKS), so
-// the dispatcher is one lookup and the origin check happens there, once.
+// the dispatcher (ServeHTTP, serveRoute) is one lookup and the origin check
+// happens there, once; and the endpoints' JSON answers.
 
-// endpoint answers one endpoint. site is the request's origin, already
-// checked (siteCheck) for the endpoints that build URLs. An error goes up
-// Caddy's handler chain (handle_errors).
-type endpoint func(w http.ResponseWriter, r *http.Request, site origin) error
-
-// route is one entry of the table.
-type route struct {
-	serve endpoint
-	site  bool // needs the request's origin (builds a URL from it)
-}
-
-// endpointName returns the name of the endpoint a path addresses under
-// path_prefix.
-func endpointName(path, prefix string) (string, bool) {
-	if len(path) <= len(prefix)+1 || path[len(prefix)] != '/' || !strings.HasPrefix(path, prefix) {
-		return "", false
-	}
-	return path[len(prefix)+1:], true
-}
-
-// serveRoute answers an endpoint: unknown names get the not-found page.
-func serveRoute(w http.ResponseWriter, r *http.Request, routes map[string]route, sites siteCheck, name string) error {
-	rt, ok := routes[name]
-	if !ok {
-		writeNotFound(w)
-		return nil
-	}
-	var site origin
-	if rt.site {
-		if site, ok = sites.of(w, r); !ok {
+// routeTable is the endpoints under path_prefix: the gate's, the flows'
+// own, JS-SDK and JWKS.
+func (h *Handler) routeTable() map[string]route {
+	g := h.gate
+	t := map[string]route{
+		"callback":     {h.logins.serveCallback, true},
+		"login":        {g.serveLogin, true},
+		"logout":       {g.serveLogout, true},
+		"userinfo":     {g.serveUserInfo, true},
+		"auth":         {g.serveForwardAuth, true},
+		"auth_request": {g.serveAuthRequest, true},
+		"subscribed":   {g.serveSubscribed, true},
+		"jssdk":        {h.jssdk.serveEndpoint, true},
+		"jssdk.js": {func(w http.ResponseWriter, r *http.Request, _ origin) error {
+			serveJSSDKScript(w, r)
 			return nil
+		}, false},
+	}
+	if h.assert != nil {
+		t["jwks.json"] = route{func(w http.ResponseWriter, r *http.Request, _ origin) error {
+			h.assert.serveJWKS(w, r)
+			return nil
+		}, false}
+	}
+	for _, fl := range h.logins.flows {
+		if rf, ok := fl.(routedFlow); ok {
+			rf.routes(func(name string, e endpoint) { t[name] = route{e, true} })
 		}
 	}
-	return rt.serve(w, r, site)
+	return t
 }
 
 // userInfoJSON is the session as GET <path_prefix>/userinfo shows it.
