@@ -3,8 +3,6 @@
 package wechatauth
 
 import (
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -256,80 +254,6 @@ const (
 	// (our cookies are gone from the request by then) reuses it.
 	identityVar = "wechat_auth.identity"
 )
-
-// ServeHTTP strips forged identity, answers the endpoints, and lets requests
-// with a valid session through with their identity.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// A wechat_auth earlier in the chain (another directive of this site)
-	// may have verified the identity already: its cookies are gone from the
-	// request by now, so the identity travels in the request's vars, and
-	// the headers it set survive the strip below (see stripIdentity).
-	prior, _ := caddyhttp.GetVar(r.Context(), identityVar).(*identity)
-	h.names.strip(r, prior)
-
-	if name, ok := endpointName(r.URL.Path, h.PathPrefix); ok {
-		return serveRoute(w, r, h.routes, h.sites, name)
-	}
-	if h.assert != nil && h.assert.wellKnown && r.URL.Path == jwksPath {
-		h.assert.serveJWKS(w, r)
-		return nil
-	}
-	if len(h.protect) > 0 {
-		match, err := h.protect.AnyMatchWithError(r)
-		if err != nil {
-			return caddyhttp.Error(http.StatusBadRequest, err)
-		}
-		if !match {
-			// Not ours to protect, but a later directive's may be: hand the
-			// verified identity on before our cookies leave the request, so
-			// directive order never decides whether a visitor is known.
-			if prior == nil {
-				if id := h.sessions.identityFrom(r); id != nil {
-					caddyhttp.SetVar(r.Context(), identityVar, id)
-				}
-			}
-			stripOurCookies(r.Header, h.CookieName, h.gate.flowPrefix)
-			return next.ServeHTTP(w, r)
-		}
-	}
-	return h.gate.serveProtected(w, r, next, prior)
-}
-
-// endpoint answers one endpoint. site is the request's origin, already
-// checked (siteCheck) for the endpoints that build URLs. An error goes up
-// Caddy's handler chain (handle_errors).
-type endpoint func(w http.ResponseWriter, r *http.Request, site origin) error
-
-// route is one entry of the table.
-type route struct {
-	serve endpoint
-	site  bool // needs the request's origin (builds a URL from it)
-}
-
-// endpointName returns the name of the endpoint a path addresses under
-// path_prefix.
-func endpointName(path, prefix string) (string, bool) {
-	if len(path) <= len(prefix)+1 || path[len(prefix)] != '/' || !strings.HasPrefix(path, prefix) {
-		return "", false
-	}
-	return path[len(prefix)+1:], true
-}
-
-// serveRoute answers an endpoint: unknown names get the not-found page.
-func serveRoute(w http.ResponseWriter, r *http.Request, routes map[string]route, sites siteCheck, name string) error {
-	rt, ok := routes[name]
-	if !ok {
-		writeNotFound(w)
-		return nil
-	}
-	var site origin
-	if rt.site {
-		if site, ok = sites.of(w, r); !ok {
-			return nil
-		}
-	}
-	return rt.serve(w, r, site)
-}
 
 // Interface guards
 var (

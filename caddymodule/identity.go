@@ -1,7 +1,6 @@
 package wechatauth
 
 import (
-	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -49,96 +48,11 @@ func normalizeHeaderKey(k string) string {
 	return strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(k))
 }
 
-// isIdentityHeader reports whether a client-sent header could be taken for
-// ours: any case, "_" or "." for "-", anything under our prefix, and
-// Remote-User (which php_fastcgi and CGI turn into REMOTE_USER). It does not
-// allocate.
-func (n *headerNames) isIdentityHeader(key string) bool {
-	if len(key) >= len(n.prefix) && foldEqual(key[:len(n.prefix)], n.prefix) {
-		return true
-	}
-	return (len(key) == len("remote-user") && foldEqual(key, "remote-user")) ||
-		(n.extra != "" && foldEqual(key, n.extra))
-}
-
 // alsoStrip adds a header name outside the prefix to what is stripped.
 func (n *headerNames) alsoStrip(name string) {
 	if norm := normalizeHeaderKey(name); !(len(norm) >= len(n.prefix) && norm[:len(n.prefix)] == n.prefix) {
 		n.extra = norm
 	}
-}
-
-// foldEqual compares a header key with a normalized (lower case, "-") name,
-// folding case and treating "_" and "." as "-".
-func foldEqual(key, norm string) bool {
-	if len(key) != len(norm) {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		} else if c == '_' || c == '.' {
-			c = '-'
-		}
-		if c != norm[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// stripIdentity removes every client-sent header in our namespace. It runs
-// on every request that reaches the handler, with or without a session, and
-// whatever an earlier handler did, so an unprotected, anonymous or
-// second-handler request cannot carry a forged identity upstream either.
-// What an earlier wechat_auth handler set from the verified identity prior
-// stays: its values are the identity's own slices, which no client can
-// produce, so "ours" is told apart from "the client's" by provenance, not by
-// name.
-func (n *headerNames) stripIdentity(h http.Header, prior *identity) {
-	for k, v := range h {
-		if n.isIdentityHeader(k) && !prior.owns(v) {
-			delete(h, k)
-		}
-	}
-}
-
-// strip removes from a request, in one place, everything a client could
-// send to pass for the gateway: identity headers (stripIdentity), request
-// trailers in our namespace (stripTrailers), and a Referer pointing at one
-// of our endpoints (stripEndpointReferer). It runs first on every request
-// the handler sees; prior is an earlier wechat_auth's verified identity.
-func (n *headerNames) strip(r *http.Request, prior *identity) {
-	n.stripIdentity(r.Header, prior)
-	n.stripTrailers(r)
-	stripEndpointReferer(r.Header, n.endpointPath)
-}
-
-// stripTrailers drops request trailers in our namespace: Caddy forwards
-// request trailers to the upstream (reverse_proxy and php_fastcgi alike),
-// and they arrive only once the body has been read, so the body is watched
-// to strip them again at its end. Requests without trailers pay nothing.
-func (n *headerNames) stripTrailers(r *http.Request) {
-	if len(r.Trailer) == 0 || r.Body == nil {
-		return
-	}
-	n.stripIdentity(r.Trailer, nil)
-	r.Body = &trailerGuard{ReadCloser: r.Body, r: r, names: n}
-}
-
-type trailerGuard struct {
-	io.ReadCloser
-	r     *http.Request
-	names *headerNames
-}
-
-func (g *trailerGuard) Read(p []byte) (int, error) {
-	n, err := g.ReadCloser.Read(p)
-	if err == io.EOF {
-		g.names.stripIdentity(g.r.Trailer, nil)
-	}
-	return n, err
 }
 
 // identity is a verified session prepared for the hot path: header values
@@ -170,28 +84,6 @@ type identity struct {
 	// (assertion.go), reused until shortly before it expires. A pointer,
 	// shared by per-request copies like checked.
 	assertion *atomic.Pointer[signedAssertion]
-}
-
-// owns reports whether a header value is one a wechat_auth handler set from
-// this identity (or the shared follower values): the same backing array,
-// not merely equal text.
-func (id *identity) owns(v []string) bool {
-	if id == nil || len(v) == 0 {
-		return false
-	}
-	p := &v[0]
-	for _, ours := range [...][]string{id.openID, id.unionID, id.scope, id.nickname, id.avatar, id.source, subscribedYes, subscribedNo} {
-		if len(ours) > 0 && p == &ours[0] {
-			return true
-		}
-	}
-	if id.assertion == nil {
-		return false
-	}
-	if c := id.assertion.Load(); c != nil && p == &c.value[0] {
-		return true
-	}
-	return false
 }
 
 // newIdentity prepares a verified session; source is its app's
@@ -329,16 +221,5 @@ func (n *headerNames) applyFollow(h http.Header, repl *caddy.Replacer, f followS
 	h[n.subscribed] = vals
 	if repl != nil {
 		repl.Set("http.auth.user.subscribed", ph)
-	}
-}
-
-// stripEndpointReferer drops a Referer that points at one of our endpoints:
-// the callback's query holds a WeChat code, a hand-back's a sealed identity,
-// which the upstream has no business seeing. Browsers already omit it (those
-// endpoints answer Referrer-Policy: no-referrer); this covers clients that
-// do not.
-func stripEndpointReferer(h http.Header, endpointPath string) {
-	if ref := h["Referer"]; len(ref) > 0 && strings.Contains(ref[0], endpointPath) {
-		delete(h, "Referer")
 	}
 }

@@ -172,16 +172,6 @@ func jssdkRequest(r *http.Request, site origin, rules []domainRule) (pageURL, al
 	return raw, "", nil
 }
 
-// parseOrigin reads an Origin header: scheme://host[:port], nothing else.
-func parseOrigin(v string) (origin, bool) {
-	scheme, hostport, ok := strings.Cut(v, "://")
-	if !ok || (scheme != "http" && scheme != "https") || hostport == "" || strings.ContainsAny(hostport, "/?#@\\") {
-		return origin{}, false
-	}
-	o, err := makeOrigin(scheme, hostport)
-	return o, err == nil
-}
-
 // jsapiTickets hands out the account's jsapi_ticket. The client caches it
 // (one fetch per account, refreshed before it expires); after a failed fetch
 // it holds further fetches off for ticketHoldOff, so a flood of signing

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/gorilla/securecookie"
 )
 
 // Session is what the session cookie holds about a visitor. It is bound to
@@ -297,43 +295,6 @@ var processKeyPair = sync.OnceValue(func() [][]byte {
 	_, _ = rand.Read(block)
 	return [][]byte{hash, block}
 })
-
-// cookieCodec signs, encrypts and time-limits one kind of cookie. The cookie
-// name is inside the MAC, so a flow cookie cannot stand in for a session
-// cookie, nor one app's cookie for another's when the names differ.
-type cookieCodec struct {
-	codecs []securecookie.Codec
-}
-
-func newCookieCodec(pairs [][]byte, maxAge time.Duration) cookieCodec {
-	codecs := securecookie.CodecsFromPairs(pairs...)
-	for _, c := range codecs {
-		sc := c.(*securecookie.SecureCookie)
-		sc.MaxAge(int(maxAge / time.Second))
-		sc.MaxLength(maxCookieLen)
-		// We serialize ourselves; securecookie only signs and encrypts bytes.
-		sc.SetSerializer(securecookie.NopEncoder{})
-	}
-	return cookieCodec{codecs: codecs}
-}
-
-// encode seals payload. securecookie encrypts the bytes it is given in
-// place, so it gets a copy: sealing must not change the caller's data.
-// (Only logins and flow starts encode; the hot path only decodes.)
-func (c cookieCodec) encode(name string, payload []byte) (string, error) {
-	return securecookie.EncodeMulti(name, append([]byte(nil), payload...), c.codecs...)
-}
-
-func (c cookieCodec) decode(name, value string) ([]byte, error) {
-	if len(value) > maxCookieLen {
-		return nil, errMalformed
-	}
-	var b []byte
-	if err := securecookie.DecodeMulti(name, value, &b, c.codecs...); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
 
 // expand resolves {env.*} and {file.*} in a setting. It reports a placeholder
 // that stays unexpanded by the setting's name only: the value may be secret.

@@ -56,7 +56,7 @@ func main() {
 			continue
 		}
 		m := call.FindStringSubmatch(line)
-		if name == "" || m == nil || !strings.HasPrefix(m[1], module) || strings.Contains(m[1], "_test.") {
+		if name == "" || m == nil || !strings.HasPrefix(m[1], module) || strings.Contains(m[1], "_test.") || strings.Contains(m[1], "/wechattest.") {
 			continue
 		}
 		fn := strings.TrimPrefix(m[1], module)
