@@ -30,3 +30,8 @@ func ClientOrigin(raw string) (string, error) {
 	}
 	return o.String(), nil
 }
+
+// ApplyDefaults fills what a handler's configuration left out exactly as
+// Provision does (path_prefix, scope, cookie_name, non_wechat, …), so the
+// doctor reads the values the gateway will use.
+func ApplyDefaults(h *Handler) { h.setDefaults() }

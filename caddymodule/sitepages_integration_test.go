@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
 // A site behind the gateway names itself and brings its own page: a
@@ -72,11 +71,7 @@ http://127.0.0.1:%d {
 		%s
 	}
 }`, freePort(t), testAppID, tc.setting)
-		adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), nil)
-		if err != nil {
-			t.Fatalf("%s: adapting: %v", tc.setting, err)
-		}
-		err = caddy.Load(adapted, true)
+		err := tryCaddyfile(t, cfg)
 		if err == nil {
 			_ = caddy.Stop()
 			t.Errorf("%s: Caddy started", tc.setting)

@@ -67,25 +67,14 @@ type authConfig struct {
 func decodeAuth(raw json.RawMessage) (authConfig, error) {
 	a := authConfig{Handler: new(wechatauth.Handler), Raw: raw}
 	err := json.Unmarshal(raw, a.Handler)
+	// The gateway's own defaults, as its Provision applies them.
+	wechatauth.ApplyDefaults(a.Handler)
 	return a, err
 }
 
-func (a *authConfig) prefix() string {
-	if a.PathPrefix == "" {
-		return "/wechat_auth"
-	}
-	if len(a.PathPrefix) > 1 {
-		return strings.TrimSuffix(a.PathPrefix, "/")
-	}
-	return a.PathPrefix
-}
+func (a *authConfig) prefix() string { return a.PathPrefix }
 
-func (a *authConfig) scope() string {
-	if a.Scope == "" {
-		return "snsapi_base"
-	}
-	return a.Scope
-}
+func (a *authConfig) scope() string { return a.Scope }
 
 // authSite is one host a wechat_auth handler serves: the unit the doctor
 // reports on. A handler under a route for two hosts is two sites.
