@@ -152,6 +152,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("relay_key takes two values: <this site's origin> <key>, e.g. relay_key https://shop.example.com {env.WECHAT_RELAY_KEY}; caddy wechat-relay-key on the relay prints the line")
 			}
 			h.RelayKeys = append(h.RelayKeys, RelayKey{Origin: args[0], Key: args[1]})
+		case "component":
+			if d.NextArg() {
+				return d.Errf("component takes no value: app_id names the authorizer account, the wechat global option's component block the platform")
+			}
+			h.Component = true
 		case "keep_fragment":
 			if d.NextArg() {
 				return d.Errf("keep_fragment takes no value")
@@ -228,7 +233,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, keep_fragment, site_name, page, assertion", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, component, keep_fragment, site_name, page, assertion", name)
 		}
 	}
 	if desktopFollowers != "" {

@@ -67,10 +67,12 @@ type component struct {
 	logger *zap.Logger
 	now    func() time.Time
 
-	// The component_access_token as this process last read or fetched it.
+	// The component_access_token as this process last read or fetched it,
+	// and what it last learned of each authorizer (authorizedCached).
 	mu      sync.Mutex
 	token   string
 	usable  time.Time // until when token may be handed out
+	authz   map[string]authorizedEntry
 	fetchMu sync.Mutex
 }
 

@@ -118,6 +118,44 @@ func (c *component) authorizerState(ctx context.Context, appID string) (byte, in
 	return v[0], created, nil
 }
 
+// authorizedFor is how long this process trusts what the store said about
+// an authorizer: another replica's event reaches it within this time (its
+// own at once, noteAuthorization).
+const authorizedFor = 30 * time.Second
+
+type authorizedEntry struct {
+	ok   bool
+	till time.Time
+}
+
+// authorizedCached is authorized, remembered for authorizedFor, so a busy
+// sign-in page does not ask the store each time.
+func (c *component) authorizedCached(ctx context.Context, appID string) (bool, error) {
+	now := c.now()
+	c.mu.Lock()
+	e, hit := c.authz[appID]
+	c.mu.Unlock()
+	if hit && now.Before(e.till) {
+		return e.ok, nil
+	}
+	ok, err := c.authorized(ctx, appID)
+	if err != nil {
+		return false, err
+	}
+	c.noteAuthorization(appID, ok)
+	return ok, nil
+}
+
+// noteAuthorization records what this process learned about appID.
+func (c *component) noteAuthorization(appID string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.authz == nil || len(c.authz) > 10000 {
+		c.authz = make(map[string]authorizedEntry)
+	}
+	c.authz[appID] = authorizedEntry{ok: ok, till: c.now().Add(authorizedFor)}
+}
+
 // authorized reports whether appID has authorized the platform, as the
 // authorization events recorded it.
 func (c *component) authorized(ctx context.Context, appID string) (bool, error) {
@@ -141,7 +179,11 @@ func (c *component) recordAuthorization(ctx context.Context, appID string, autho
 		mark, ttl = unauthorizedMark, unauthorizedTTL
 	}
 	v := strconv.AppendInt([]byte{mark}, created, 10)
-	return true, c.store.Set(ctx, c.authorizerKey(appID), v, ttl)
+	if err := c.store.Set(ctx, c.authorizerKey(appID), v, ttl); err != nil {
+		return false, err
+	}
+	c.noteAuthorization(appID, authorized)
+	return true, nil
 }
 
 // pushKey is where a push's msg_signature is remembered: its hash, so the

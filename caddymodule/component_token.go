@@ -175,3 +175,21 @@ func (c *component) logComponentTokenError(err error) {
 	}
 	c.logger.Error(msg, zap.String("component_app_id", c.appID), zap.Error(err))
 }
+
+// dropToken forgets tok after WeChat rejected it (40001/42001: a newer one
+// was fetched elsewhere, or it expired early): here, and in the store when
+// the store still holds it, so the next ask fetches or reads a fresh one.
+func (c *component) dropToken(ctx context.Context, tok string) {
+	c.mu.Lock()
+	if c.token == tok {
+		c.token = ""
+	}
+	c.mu.Unlock()
+	k := c.storeKey("token")
+	if v, err := c.store.Get(ctx, k); err == nil && v != nil {
+		if _, stored, ok := c.open(k, v); ok && stored == tok {
+			_ = c.store.Delete(ctx, k)
+		}
+	}
+	c.logger.Warn("WeChat rejected the component_access_token before its time; fetching a new one", zap.String("component_app_id", c.appID))
+}

@@ -192,6 +192,13 @@ type Handler struct {
 	// opens hand-backs.
 	RelayKeys []RelayKey `json:"relay_keys,omitempty"`
 
+	// Component signs visitors in through the third-party platform of the
+	// wechat global option (第三方平台代公众号发起网页授权): app_id is an
+	// Official Account that authorized the platform, and gives no
+	// app_secret. Logins are refused with a page while the account is not
+	// in the platform's authorized set (docs/third-party.md).
+	Component bool `json:"component,omitempty"`
+
 	// Assertion adds a signed identity to what goes upstream: a short-lived
 	// ES256 JWS over the verified identity, in X-WeChat-Assertion, that the
 	// upstream verifies with the keys at {path_prefix}/jwks.json, so an

@@ -120,6 +120,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) provisionFlows(repl *caddy.Replacer, apiBase, openBase string) error {
 	l := h.logins
 	outsideToo := h.NonWeChat == nonWeChatLogin
+	if h.Component {
+		return h.provisionComponentFlow(outsideToo)
+	}
 	relay, err := h.provisionRelay(repl)
 	if err != nil {
 		return err

@@ -260,3 +260,17 @@ func (s *Simulator) componentSummary() string {
 	return fmt.Sprintf("\nThird-party platform %s  %s  Token %s  EncodingAESKey %s\n  authorizers %s; 公众号开发域名 %s; pushes to %s\n",
 		cs.cfg.AppID, cs.cfg.Secret, cs.cfg.Token, cs.cfg.EncodingAESKey, strings.Join(auth, ", "), domains, push)
 }
+
+// ExpireComponentTokens ends every component_access_token issued so far
+// before its 2 hours, as a newer fetch elsewhere may: calls with one answer
+// 42001.
+func (s *Simulator) ExpireComponentTokens() {
+	if s.component == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range s.component.tokens {
+		s.component.tokens[t] = time.Time{}
+	}
+}

@@ -1,0 +1,162 @@
+package wechatauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
+)
+
+// Signing in to an Official Account through the third-party platform of the
+// wechat global option (第三方平台代公众号发起网页授权, docs/third-party.md):
+// the handler's app_id is an account that authorized the platform (an
+// authorizer); the authorize URL names the platform with component_appid,
+// and the platform redeems the code with its component_access_token. The
+// account gives no secret. A login, and the first sight of a session, is
+// refused unless the authorizer is in the platform's authorized set.
+
+// kindComponent is the platform's flow in the flow cookie.
+const kindComponent flowKind = 6
+
+// sourceComponent marks an openid of an authorizer account signed in
+// through the platform (X-WeChat-Source): the openid is the account's, as
+// with its own web authorization.
+var sourceComponent = []string{"mp"}
+
+// componentFlow signs visitors in to the authorizer account authorizer
+// through the platform.
+type componentFlow struct {
+	authorizer string
+	platform   *component
+	links      *links
+	outsideToo bool
+	now        func() time.Time
+	logger     *zap.Logger
+}
+
+func (c *componentFlow) kind() flowKind { return kindComponent }
+
+func (c *componentFlow) serves(r *http.Request) bool { return c.outsideToo || isWeChat(r) }
+
+func (c *componentFlow) loginScope(requested string) string { return requested }
+
+func (c *componentFlow) label() string { return "sign_in" }
+
+func (c *componentFlow) codeApp() string { return c.authorizer }
+
+func (c *componentFlow) begin(site origin, f flowState) (string, error) {
+	return c.platform.client.ComponentAuthorizeURL(c.authorizer, c.links.endpoint(site, "callback"), f.Scope, f.State), nil
+}
+
+// owns takes the authorizer's sessions while the platform still serves it:
+// a cookie of another account (another merchant's host) is never one.
+func (c *componentFlow) owns(s *Session) ([]string, bool) {
+	if s.AppID != c.authorizer || (s.Scope != wechat.ScopeBase && s.Scope != wechat.ScopeUserInfo) {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	ok, err := c.platform.authorizedCached(ctx, c.authorizer)
+	return sourceComponent, ok || err != nil // the store unreachable: keep the sessions
+}
+
+// refuseSite answers every login and endpoint of an account that has not
+// authorized the platform (or withdrew) with a page, never an authorize
+// redirect that WeChat would refuse (10015). A store that cannot say lets
+// the login go on: WeChat refuses it if need be.
+func (c *componentFlow) refuseSite(w http.ResponseWriter, _ origin) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	ok, err := c.platform.authorizedCached(ctx, c.authorizer)
+	if ok || err != nil {
+		return false
+	}
+	if ce := c.logger.Check(zap.WarnLevel, "refused a sign-in: the account has not authorized the third-party platform (no authorized event received, or it was withdrawn); the merchant authorizes it in their Official Account, and the platform's 授权事件接收URL must receive the event"); ce != nil {
+		ce.Write(zap.String("authorizer_app_id", c.authorizer), zap.String("component_app_id", c.platform.appID))
+	}
+	writePage(w, http.StatusForbidden, "error", page{
+		Heading: "此公众号暂未开通登录",
+		Lines:   []string{"这个页面所属的公众号尚未授权登录服务，或已取消授权，暂时无法登录。请联系公众号的运营者。"},
+	})
+	return true
+}
+
+// redeem exchanges the code through the platform. A component token WeChat
+// calls invalid (another replica or tool fetched a newer one) is dropped and
+// the exchange tried once more with a fresh one: the code was not used.
+func (c *componentFlow) redeem(ctx context.Context, f flowState, code string) (loginEnd, error) {
+	tok, err := c.exchange(ctx, code)
+	if err != nil {
+		return loginEnd{}, err
+	}
+	if tok.Snapshot() {
+		return loginEnd{ending: endSnapshot}, nil
+	}
+	userInfo := strings.Contains(tok.Scope, wechat.ScopeUserInfo)
+	if !validIdentity(tok.OpenID, "", c.logger) {
+		return loginEnd{ending: endUnavailable}, nil
+	}
+	s := Session{AppID: c.authorizer, OpenID: tok.OpenID, Scope: wechat.ScopeBase, ID: randomAlnum(sessionIDLen)}
+	if userInfo && fillProfile(ctx, c.platform.client, &s, tok, c.now, c.logger) {
+		s.Scope = wechat.ScopeUserInfo
+	}
+	return loginEnd{ending: endSession, sess: s}, nil
+}
+
+func (c *componentFlow) exchange(ctx context.Context, code string) (*wechat.Token, error) {
+	for attempt := 0; ; attempt++ {
+		ct, err := c.platform.accessToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tok, err := c.platform.client.ComponentExchangeCode(ctx, c.authorizer, code, ct)
+		if attempt == 0 && wechat.IsTokenInvalid(err) {
+			c.platform.dropToken(ctx, ct)
+			continue
+		}
+		return tok, err
+	}
+}
+
+// validateComponent refuses what an authorizer account served through the
+// platform cannot do: the platform holds no secret of the account, so
+// nothing that needs the account's own API calls (followers, JS-SDK
+// signatures) or its own callback domain (relay, desktop_login).
+func (h *Handler) validateComponent() error {
+	if !h.Component {
+		return nil
+	}
+	for _, c := range []struct {
+		set  bool
+		name string
+	}{
+		{h.AppSecret != "", "app_secret"}, {h.Relay != "", "relay"}, {len(h.RelayFor) > 0, "relay_for"},
+		{h.DesktopLogin != nil, "desktop_login"}, {h.SubscriberInfo, "subscriber_info"},
+		{h.RequireSubscribe, "require_subscribe"}, {len(h.JSSDKDomains) > 0, "jssdk_domains"},
+		{h.NonWeChat == nonWeChatQRConnect, "non_wechat qrconnect"},
+	} {
+		if c.set {
+			return fmt.Errorf("component and %s do not go together: an account served through the third-party platform gives it no secret of its own; remove %s", c.name, c.name)
+		}
+	}
+	return nil
+}
+
+// provisionComponentFlow makes the platform's flow the handler's only one.
+func (h *Handler) provisionComponentFlow(outsideToo bool) error {
+	if h.app.component == nil {
+		return errors.New("component needs the third-party platform in the wechat global option: wechat { component { app_id … app_secret … token … encoding_aes_key … } } (docs/third-party.md)")
+	}
+	l := h.logins
+	fl := &componentFlow{authorizer: h.AppID, platform: h.app.component, links: l.links, outsideToo: outsideToo, now: l.now, logger: h.logger}
+	l.flows = []signInFlow{fl}
+	h.sites.guard = fl
+	h.sessions.flows = l.flows
+	return nil
+}
