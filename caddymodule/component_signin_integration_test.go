@@ -43,7 +43,7 @@ func startMerchantSites(t *testing.T) *merchantSites {
 		scope %s
 		session_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}
 	}
-	respond "merchant=%s openid={http.auth.user.id} nickname={http.auth.user.nickname}"
+	respond "merchant=%s appid={http.auth.user.appid} header={http.request.header.X-WeChat-AppID} openid={http.auth.user.id} nickname={http.auth.user.nickname}"
 }
 `, port, appID, scope, appID)
 	}
@@ -72,7 +72,9 @@ http://127.0.0.1:%d {
 // TestComponentSignInOnTwoMerchantSites: an account that has not authorized
 // the platform gets a page, never an authorize redirect; once both have,
 // A's visitor signs in silently and B's with consent, through the platform
-// (component_appid on the authorize URL, the component code exchange);
+// (component_appid on the authorize URL, the component code exchange), and
+// the upstream learns the account (X-WeChat-AppID, a forged one stripped;
+// {http.auth.user.appid});
 // B's cookie is refused on A; an expired component token is replaced
 // without the visitor noticing; after the unauthorized event A's new
 // visitors get the page again.
@@ -100,8 +102,9 @@ func TestComponentSignInOnTwoMerchantSites(t *testing.T) {
 	}
 
 	alice := newBrowser("alice")
+	alice.Header.Set("X-WeChat-AppID", merchantB) // forged: stripped, the session's account goes upstream
 	resp, body = alice.get(t, m.a+"/orders")
-	if resp.StatusCode != 200 || !strings.Contains(body, "merchant="+merchantA+" openid=o") {
+	if resp.StatusCode != 200 || !strings.Contains(body, "merchant="+merchantA+" appid="+merchantA+" header="+merchantA+" openid=o") {
 		t.Fatalf("silent sign-in on A: %d %.300s", resp.StatusCode, body)
 	}
 	var authorize string

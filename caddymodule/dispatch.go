@@ -157,7 +157,7 @@ func (id *identity) owns(v []string) bool {
 		return false
 	}
 	p := &v[0]
-	for _, ours := range [...][]string{id.openID, id.unionID, id.scope, id.nickname, id.avatar, id.source, subscribedYes, subscribedNo} {
+	for _, ours := range [...][]string{id.openID, id.unionID, id.scope, id.nickname, id.avatar, id.source, id.appID, subscribedYes, subscribedNo} {
 		if len(ours) > 0 && p == &ours[0] {
 			return true
 		}

@@ -21,6 +21,7 @@ type headerNames struct {
 	avatar     string
 	subscribed string
 	source     string
+	appID      string
 	// extra is one more name to strip, normalized like prefix: the
 	// assertion header when it lies outside the prefix ("" for none).
 	extra string
@@ -39,6 +40,7 @@ func newHeaderNames(prefix string) headerNames {
 		avatar:     c(prefix + "Avatar"),
 		subscribed: c(prefix + "Subscribed"),
 		source:     c(prefix + "Source"),
+		appID:      c(prefix + "AppID"),
 	}
 }
 
@@ -70,12 +72,14 @@ type identity struct {
 	nickname   []string
 	avatar     []string
 	source     []string // sourceMP or sourceWeb (desktop.go)
+	appID      []string // the account the openid belongs to, on a platform's site (component_flow.go)
 	phOpenID   any
 	phUnionID  any
 	phScope    any
 	phNickname any
 	phAvatar   any
 	phSource   any
+	phAppID    any
 	// placeholders answers {http.auth.user.*} from the fields above: built
 	// once per session, so a request registers it instead of writing six
 	// entries into its replacer's map (see apply).
@@ -106,6 +110,13 @@ func newIdentity(s Session, source []string) *identity {
 	id.phOpenID, id.phUnionID, id.phScope = s.OpenID, s.UnionID, s.Scope
 	id.phNickname, id.phAvatar = s.Nickname, s.Avatar
 	id.source = source
+	id.phAppID = s.AppID
+	if len(source) > 0 && &source[0] == &sourceComponent[0] {
+		// Only a platform's sites serve several accounts: on the others
+		// the header would add an allocation to every request for a value
+		// the route already says ({http.auth.user.appid} is always there).
+		id.appID = []string{s.AppID}
+	}
 	if len(source) > 0 {
 		id.phSource = source[0]
 	}
@@ -146,6 +157,8 @@ func (id *identity) placeholder(key string) (any, bool) {
 		return id.phAvatar, true
 	case "source":
 		return id.phSource, true
+	case "appid":
+		return id.phAppID, true
 	}
 	return nil, false
 }
@@ -157,6 +170,9 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 	h[n.openID] = id.openID
 	h[n.scope] = id.scope
 	h[n.source] = id.source
+	if id.appID != nil {
+		h[n.appID] = id.appID
+	}
 	if id.unionID != nil {
 		h[n.unionID] = id.unionID
 	}
@@ -183,6 +199,7 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 		repl.Set("http.auth.user.nickname", id.phNickname)
 		repl.Set("http.auth.user.avatar", id.phAvatar)
 		repl.Set("http.auth.user.source", id.phSource)
+		repl.Set("http.auth.user.appid", id.phAppID)
 	}
 }
 
@@ -195,7 +212,7 @@ var emptyValue = []string{""}
 // gateway owns, empty when unknown (or for an anonymous request), so no
 // client-sent copy survives a front proxy that copies them all.
 func (n *headerNames) answer(h http.Header, repl *caddy.Replacer, d decision) {
-	for _, k := range [...]string{n.openID, n.unionID, n.scope, n.nickname, n.avatar, n.subscribed, n.source} {
+	for _, k := range [...]string{n.openID, n.unionID, n.scope, n.nickname, n.avatar, n.subscribed, n.source, n.appID} {
 		h[k] = emptyValue
 	}
 	if d.verdict != admit || d.id == nil {
