@@ -25,12 +25,12 @@ func (l *logins) serveCallback(w http.ResponseWriter, r *http.Request, site orig
 	state, code := q.Get("state"), q.Get("code")
 	if !validState(state) {
 		procMetrics.loginCompleted("", loginFlowLost)
-		return l.writeFlowLost(w, site)
+		return l.writeFlowLost(w, r, site)
 	}
 	f, ok := l.cookies.read(r, state)
 	if !ok {
 		procMetrics.loginCompleted("", loginFlowLost)
-		return l.writeFlowLost(w, site)
+		return l.writeFlowLost(w, r, site)
 	}
 	fl := l.flowOf(f)
 	if fl == nil && f.Kind == legacyFlowKind {
@@ -45,7 +45,7 @@ func (l *logins) serveCallback(w http.ResponseWriter, r *http.Request, site orig
 	cf, ok := fl.(codeFlow)
 	if !ok {
 		procMetrics.loginCompleted("", loginFlowLost)
-		return l.writeFlowLost(w, site)
+		return l.writeFlowLost(w, r, site)
 	}
 	if f.Done {
 		// A refresh or back button after a finished login.
@@ -61,7 +61,7 @@ func (l *logins) serveCallback(w http.ResponseWriter, r *http.Request, site orig
 	}
 	if len(code) > 512 {
 		procMetrics.loginCompleted(f.Scope, loginCodeRejected)
-		return l.writeFlowLost(w, site)
+		return l.writeFlowLost(w, r, site)
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), callbackTimeout)

@@ -78,7 +78,7 @@ func endpointName(path, prefix string) (string, bool) {
 func serveRoute(w http.ResponseWriter, r *http.Request, routes map[string]route, sites siteCheck, name string) error {
 	rt, ok := routes[name]
 	if !ok {
-		writeNotFound(w)
+		sites.pages.show(w, r, pageNotFound, pageValues{ActionURL: "/"})
 		return nil
 	}
 	var site origin
@@ -230,16 +230,17 @@ func (o origin) absolute(ret string) string {
 // so and reports false; so does a flow that signs in on some origins only
 // (a relay client: its relay_key origins), for any other.
 type siteCheck struct {
-	guard siteGuard // nil: every valid origin
+	guard siteGuard     // nil: every valid origin
+	pages *visitorPages // the handler's
 }
 
 func (sc siteCheck) of(w http.ResponseWriter, r *http.Request) (origin, bool) {
 	o, err := siteOrigin(r)
 	if err != nil {
-		writeBadHost(w)
+		sc.pages.show(w, r, pageBadHost, pageValues{})
 		return origin{}, false
 	}
-	if sc.guard != nil && sc.guard.refuseSite(w, o) {
+	if sc.guard != nil && sc.guard.refuseSite(w, r, o) {
 		return origin{}, false
 	}
 	return o, true

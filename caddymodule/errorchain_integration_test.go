@@ -3,8 +3,12 @@ package wechatauth_test
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
 // pagesSite is a site whose routes answer with the gateway's pages by name
@@ -125,5 +129,95 @@ func TestPagesWithoutOrWithCatchAllHandleErrors(t *testing.T) {
 	resp, body := fetch(t, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/open", failing))
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "请在微信中打开此页面") {
 		t.Errorf("failing error route: %d %.300q, want the built-in page", resp.StatusCode, body)
+	}
+}
+
+// The gateway's own refusals reach handle_errors: a desktop browser's
+// open-in-WeChat page (403), WeChat failing the code exchange (503) through
+// the templates page of docs/setup.md, and WeChat refusing the account's
+// settings (502, with its errcode as the reference); a handle_errors for
+// 404 only leaves every page built in; and without handle_errors a `page`
+// file replaces an error page.
+func TestHandleErrorsRestylesTheGatewaysRefusals(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "wechat-error.html"), []byte(`<h1>{{placeholder "http.wechat_auth.heading" | html}}</h1><p>{{placeholder "http.wechat_auth.message" | html}}</p>
+<a href="{{placeholder "http.wechat_auth.action_url" | html}}">{{placeholder "http.wechat_auth.action_label" | html}}</a> ({{placeholder "http.wechat_auth.page"}} {{placeholder "http.wechat_auth.ref"}})`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, gatewayConfig{site: `%[1]s
+	reverse_proxy %[2]s
+	handle_errors 403 {
+		respond "site style {http.error.status_code} {http.wechat_auth.page}: {http.wechat_auth.heading}"
+	}
+	handle_errors 502 503 {
+		@wechat expression ` + "`{http.wechat_auth.page} != \"\"`" + `
+		handle @wechat {
+			root * ` + dir + `
+			rewrite * /wechat-error.html
+			templates
+			file_server
+		}
+	}`})
+
+	desktop := newBrowser("bob")
+	desktop.UserAgent = desktopUA
+	resp, body := desktop.get(t, g.URL+"/reports")
+	if resp.StatusCode != http.StatusForbidden || body != "site style 403 openinwechat: 请在微信中打开此页面" {
+		t.Errorf("open-in-WeChat: %d %.300q, want the site's style", resp.StatusCode, body)
+	}
+
+	g.sim.Fail(exchangePath, 1, wechattest.Fault{ErrCode: 40125})
+	resp, body = newBrowser("carol").get(t, g.URL+"/orders")
+	if resp.StatusCode != http.StatusBadGateway || !strings.HasPrefix(body, "<h1>网站的微信登录配置有误</h1>") || !strings.Contains(body, "(misconfigured errcode 40125)") {
+		t.Errorf("misconfigured: %d %.500q, want the site's template with the errcode", resp.StatusCode, body)
+	}
+	g.sim.Fail(exchangePath, 1000, wechattest.Fault{Status: 502, Body: "bad gateway", ContentType: "text/plain"})
+	resp, body = newBrowser("alice").get(t, g.URL+"/orders")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(body, "<h1>微信暂时无法响应</h1><p>微信登录服务暂时繁忙") ||
+		!strings.Contains(body, `<a href="`+g.URL+`/wechat_auth/login?rd=%2Forders">重试</a> (wechatdown )`) {
+		t.Errorf("WeChat down: %d %.500q, want the site's template", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("WeChat down: Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
+	// An API request keeps its JSON.
+	resp, body = desktop.do(t, http.MethodGet, g.URL+"/api", http.Header{"Accept": {"application/json"}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"error":"not_wechat"`) {
+		t.Errorf("API request outside WeChat: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestHandleErrorsFor404OnlyLeavesTheGatewaysPagesBuiltIn(t *testing.T) {
+	g := startGateway(t, gatewayConfig{site: `%[1]s
+	reverse_proxy %[2]s
+	handle_errors 404 {
+		respond "our own 404"
+	}`})
+	desktop := newBrowser("bob")
+	desktop.UserAgent = desktopUA
+	if resp, body := desktop.get(t, g.URL+"/reports"); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "请在微信中打开此页面") || !strings.Contains(body, `class="qr"`) {
+		t.Errorf("open-in-WeChat beside handle_errors 404: %d %.300q, want the built-in page", resp.StatusCode, body)
+	}
+	g.sim.Fail(exchangePath, 1000, wechattest.Fault{Status: 502, Body: "bad gateway", ContentType: "text/plain"})
+	if resp, body := newBrowser("alice").get(t, g.URL+"/orders"); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "微信暂时无法响应") {
+		t.Errorf("WeChat down beside handle_errors 404: %d %.300q, want the built-in page", resp.StatusCode, body)
+	}
+	// The gateway's own 404 (an unknown endpoint) is the operator's.
+	if resp, body := newBrowser("alice").get(t, g.URL+"/wechat_auth/nope"); resp.StatusCode != http.StatusNotFound || body != "our own 404" {
+		t.Errorf("unknown endpoint: %d %.300q", resp.StatusCode, body)
+	}
+}
+
+func TestASiteReplacesAnErrorPageWithPage(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "down.html")
+	if err := os.WriteFile(file, []byte(`{{define "body"}}<h1>报表系统：{{.Heading}}</h1>{{range .Lines}}<p>{{.}}</p>{{end}}<a href="{{.ActionURL}}">{{.ActionLabel}}</a>{{end}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, gatewayConfig{settings: "page wechatdown " + file})
+	g.sim.Fail(exchangePath, 1000, wechattest.Fault{Status: 502, Body: "bad gateway", ContentType: "text/plain"})
+	resp, body := newBrowser("alice").get(t, g.URL+"/orders")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "<h1>报表系统：微信暂时无法响应</h1>") ||
+		!strings.Contains(body, `/wechat_auth/login?rd=%2Forders">重试</a>`) {
+		t.Errorf("page wechatdown: %d %.500q", resp.StatusCode, body)
 	}
 }

@@ -64,7 +64,7 @@ func (c *relayClientFlow) routes(add func(string, endpoint)) { add("handback", c
 // refuseSite answers a request on an origin the client holds no relay_key
 // for: it cannot tell the relay where to hand the login back without
 // taking a name from the Host header, so it does not start one.
-func (c *relayClientFlow) refuseSite(w http.ResponseWriter, o origin) bool {
+func (c *relayClientFlow) refuseSite(w http.ResponseWriter, r *http.Request, o origin) bool {
 	for _, x := range c.origins {
 		if x == o {
 			return false
@@ -73,13 +73,7 @@ func (c *relayClientFlow) refuseSite(w http.ResponseWriter, o origin) bool {
 	if ce := c.logger.Check(zap.WarnLevel, "a relay client got a request for an origin it has no relay_key for: if this origin is the site's, add relay_key <origin> <key> (caddy wechat-relay-key on the relay prints it)"); ce != nil {
 		ce.Write(zap.String("origin", o.String()))
 	}
-	writePage(w, http.StatusForbidden, "error", page{
-		Heading: "此网址未配置微信登录",
-		Lines: []string{
-			"本站没有为 " + o.Host + " 配置经登录中转站的微信登录，所以无法在这个网址登录。",
-			"请检查地址栏中的网址，或从公众号菜单重新打开页面；如果仍然出现，请联系网站管理员。",
-		},
-	})
+	c.logins.pages.show(w, r, pageUnkeyedSite, pageValues{Host: o.Host})
 	return true
 }
 
@@ -92,7 +86,7 @@ func (c *relayClientFlow) serveHandBack(w http.ResponseWriter, r *http.Request, 
 	l := c.logins
 	hb, err := c.seal.openHandBack(site, r.URL.Query().Get("hb"))
 	if err != nil {
-		return c.refuseHandBack(w, site, "opened", err)
+		return c.refuseHandBack(w, r, site, "opened", err)
 	}
 	// Spent at first sight, whatever follows: the browser it was meant for
 	// follows it at once, so a copy seen later is worth nothing.
@@ -101,7 +95,7 @@ func (c *relayClientFlow) serveHandBack(w http.ResponseWriter, r *http.Request, 
 		if ce := c.logger.Check(zap.ErrorLevel, "could not record a relay hand-back as spent; refusing it"); ce != nil {
 			ce.Write(zap.Error(err))
 		}
-		writeWeChatDown(w, l.links.loginURL(site, "/", l.links.scope))
+		l.pages.show(w, r, pageWeChatDown, pageValues{ActionURL: l.links.loginURL(site, "/", l.links.scope)})
 		return nil
 	}
 	f, flowOK := l.cookies.read(r, hb.State)
@@ -114,34 +108,27 @@ func (c *relayClientFlow) serveHandBack(w http.ResponseWriter, r *http.Request, 
 		return nil
 	}
 	if !fresh {
-		return c.refuseHandBack(w, site, "spent", errHandBackSpent)
+		return c.refuseHandBack(w, r, site, "spent", errHandBackSpent)
 	}
 	if !flowOK || f.Done {
-		return l.writeFlowLost(w, site)
+		return l.writeFlowLost(w, r, site)
 	}
 	return l.finish(w, r, site, c, f, loginEnd{ending: hb.Outcome, sess: hb.Identity, ref: hb.Ref})
 }
 
 var errHandBackSpent = errors.New("the hand-back was already used")
 
-func (c *relayClientFlow) refuseHandBack(w http.ResponseWriter, site origin, why string, err error) error {
+func (c *relayClientFlow) refuseHandBack(w http.ResponseWriter, r *http.Request, site origin, why string, err error) error {
 	if ce := c.logger.Check(zap.InfoLevel, "refused a relay hand-back"); ce != nil {
 		ce.Write(zap.String("why", why), zap.Error(err))
 	}
-	p := page{
-		Heading:     "登录凭证无效",
-		Lines:       []string{"这次登录的凭证无效，不能用于登录本站。请点击下方按钮重新登录。"},
-		ActionURL:   c.logins.links.loginURL(site, "/", c.logins.links.scope),
-		ActionLabel: "重新登录",
-	}
+	id := pageHandBackInvalid
 	switch err {
 	case errRelayExpired:
-		p.Heading = "登录凭证已过期"
-		p.Lines = []string{"登录凭证的有效期只有 1 分钟，已经过期。请点击下方按钮重新登录。"}
+		id = pageHandBackExpired
 	case errHandBackSpent:
-		p.Heading = "登录凭证已使用"
-		p.Lines = []string{"这份登录凭证已经用过，每份只能使用一次。请点击下方按钮重新登录。"}
+		id = pageHandBackSpent
 	}
-	writePage(w, http.StatusBadRequest, "error", p)
+	c.logins.pages.show(w, r, id, pageValues{ActionURL: c.logins.links.loginURL(site, "/", c.logins.links.scope)})
 	return nil
 }

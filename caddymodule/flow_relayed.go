@@ -45,7 +45,7 @@ func (rf *relayedFlow) serveRelay(w http.ResponseWriter, r *http.Request, site o
 	query := r.URL.Query()
 	client, ok := parseOrigin(query.Get("client"))
 	if ok && !rf.admits(client) {
-		return rf.refuseClient(w, client.String())
+		return rf.refuseClient(w, r, client.String())
 	}
 	var q relayRequest
 	err := errRelayInvalid
@@ -53,17 +53,11 @@ func (rf *relayedFlow) serveRelay(w http.ResponseWriter, r *http.Request, site o
 		q, err = rf.seal.openRequest(client, query.Get("req"))
 	}
 	if err != nil {
-		writePage(w, http.StatusBadRequest, "error", page{
-			Heading: "登录请求无效",
-			Lines: []string{
-				"这个登录请求已超过 10 分钟，或不是由本站服务的网站发起的，所以无法继续。",
-				"请返回原来的网页重新打开；如果反复出现，请从公众号菜单重新进入。",
-			},
-		})
+		rf.logins.pages.show(w, r, pageRelayRequest, pageValues{})
 		return nil
 	}
 	if target, ok := relayTarget(q.Back, rf.rules); !ok || target != client {
-		return rf.refuseClient(w, q.Back)
+		return rf.refuseClient(w, r, q.Back)
 	}
 	return rf.logins.startFlow(w, r, site, rf, flowState{Return: "/", Scope: q.Scope, RelayBack: q.Back, RelayState: q.State}, triggerRelay)
 }
@@ -81,7 +75,7 @@ func (rf *relayedFlow) admits(o origin) bool {
 
 // refuseClient answers a login for a site relay_for does not list, and
 // tells the operator which host that was.
-func (rf *relayedFlow) refuseClient(w http.ResponseWriter, back string) error {
+func (rf *relayedFlow) refuseClient(w http.ResponseWriter, r *http.Request, back string) error {
 	host := back
 	if u, err := url.Parse(back); err == nil && u.Host != "" {
 		host = u.Host
@@ -89,13 +83,7 @@ func (rf *relayedFlow) refuseClient(w http.ResponseWriter, back string) error {
 	if ce := rf.logger.Check(zap.WarnLevel, "refused a login for a site this relay does not serve: add its host to relay_for if it should be"); ce != nil {
 		ce.Write(zap.String("client", host))
 	}
-	writePage(w, http.StatusForbidden, "error", page{
-		Heading: "此网站未获登录授权",
-		Lines: []string{
-			"这个登录中转站不为 " + host + " 提供微信登录，所以没有继续。",
-			"请从公众号菜单重新打开页面；如果仍然出现，请联系网站管理员。",
-		},
-	})
+	rf.logins.pages.show(w, r, pageRelayRefused, pageValues{Host: host})
 	return nil
 }
 
@@ -105,7 +93,7 @@ func (rf *relayedFlow) refuseClient(w http.ResponseWriter, back string) error {
 func (rf *relayedFlow) finish(w http.ResponseWriter, r *http.Request, site origin, f flowState, end loginEnd) error {
 	target, ok := relayTarget(f.RelayBack, rf.rules)
 	if !ok {
-		return rf.refuseClient(w, f.RelayBack)
+		return rf.refuseClient(w, r, f.RelayBack)
 	}
 	v, err := rf.seal.sealHandBack(target, handBack{State: f.RelayState,
 		Outcome: end.ending, Ref: end.ref, Identity: end.sess})
@@ -113,7 +101,7 @@ func (rf *relayedFlow) finish(w http.ResponseWriter, r *http.Request, site origi
 		if ce := rf.logger.Check(zap.ErrorLevel, "sealing a relay hand-back failed"); ce != nil {
 			ce.Write(zap.Error(err))
 		}
-		writeInternal(w)
+		rf.logins.pages.show(w, r, pageInternal, pageValues{})
 		return nil
 	}
 	f.Done = true

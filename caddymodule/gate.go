@@ -23,7 +23,7 @@ type gate struct {
 	followers   *followers       // nil without subscriber_info/require_subscribe
 	assert      *assertionSigner // nil without assertion
 	sites       *siteCheck       // the handler's (the dispatcher's)
-	pages       *Handler         // renders the visitor pages (pages.go)
+	pages       *visitorPages
 	flowPrefix  string
 	nonWeChat   string
 	subscribeQR string
@@ -75,43 +75,24 @@ func (g *gate) serveProtected(w http.ResponseWriter, r *http.Request, next caddy
 // ret is the original request's URL, already through safeReturnURL: every
 // link and Location built from request data is.
 func (g *gate) refuse(w http.ResponseWriter, r *http.Request, d decision, site origin, ret string) error {
+	// Every refusal is 403 or more: forward-auth callers let any 2xx through.
 	switch d.verdict {
 	case outsideWeChat:
-		// 403 either way: forward-auth callers let any 2xx through.
-		switch {
-		case isAPIRequest(r):
-			writeJSONError(w, http.StatusForbidden, "not_wechat", "open this page inside the WeChat client", "")
-		case g.nonWeChat == nonWeChatDeny:
-			writeDenied(w)
-		default:
-			g.pages.writeOpenInWeChat(w, site.absolute(ret))
+		if g.nonWeChat == nonWeChatDeny {
+			g.pages.show(w, r, pageDenied, pageValues{})
+		} else {
+			g.pages.show(w, r, pageOpenInWeChat, pageValues{PageURL: site.absolute(ret)})
 		}
 	case signInAPI:
 		g.writeSignInJSON(w, site, ret)
 	case signInForm:
 		back := g.links.returnURL(r.Header.Get("Referer"), site)
-		writePage(w, http.StatusUnauthorized, "error", page{
-			Heading:     "登录已过期",
-			Lines:       []string{"你的登录已过期，这次提交没有保存。请先重新登录，再返回上一页重新提交；已填写的内容通常仍在页面上。"},
-			ActionURL:   g.links.loginURL(site, back, g.links.scope),
-			ActionLabel: "重新登录",
-		})
+		g.pages.show(w, r, pageFormExpired, pageValues{ActionURL: g.links.loginURL(site, back, g.links.scope)})
 	case notFollower:
-		if isAPIRequest(r) {
-			writeJSONError(w, http.StatusForbidden, "not_subscribed", "follow the Official Account in WeChat, then retry", "")
-			return nil
-		}
-		g.pages.writeSitePage(w, http.StatusForbidden, "subscribe", page{
-			Title:     "请先关注公众号",
-			QRImage:   g.subscribeQR,
-			ActionURL: g.links.pathPrefix + "/subscribed?rd=" + url.QueryEscape(ret),
-		})
+		g.pages.show(w, r, pageSubscribe, pageValues{QRImage: g.subscribeQR,
+			ActionURL: g.links.pathPrefix + "/subscribed?rd=" + url.QueryEscape(ret)})
 	case followerUnknown:
-		if isAPIRequest(r) {
-			writeJSONError(w, http.StatusServiceUnavailable, "wechat_unavailable", "WeChat did not answer whether you follow the account; retry in a moment", "")
-			return nil
-		}
-		writeWeChatDown(w, ret)
+		g.pages.show(w, r, pageFollowerUnknown, pageValues{ActionURL: ret})
 	}
 	return nil
 }
@@ -119,7 +100,7 @@ func (g *gate) refuse(w http.ResponseWriter, r *http.Request, d decision, site o
 // writeSignInJSON is the 401 an API client gets: where to sign in, and
 // that it should retry after.
 func (g *gate) writeSignInJSON(w http.ResponseWriter, site origin, ret string) {
-	writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "sign in through WeChat at login_url, then retry", g.links.loginURL(site, ret, g.links.scope))
+	writePageJSON(w, pageSignIn, pageValues{ActionURL: g.links.loginURL(site, ret, g.links.scope)})
 }
 
 // serveLogin starts authorization explicitly: GET <path_prefix>/login?rd=URL
@@ -167,7 +148,7 @@ func (g *gate) serveSubscribed(w http.ResponseWriter, r *http.Request, site orig
 		return nil
 	}
 	if _, _, err := g.followers.subscribed(r.Context(), id.sess.OpenID, true); err != nil {
-		writeWeChatDown(w, g.links.pathPrefix+"/subscribed?rd="+url.QueryEscape(ret))
+		g.pages.show(w, r, pageFollowerUnknown, pageValues{ActionURL: g.links.pathPrefix + "/subscribed?rd=" + url.QueryEscape(ret)})
 		return nil
 	}
 	redirect(w, r, ret)

@@ -208,7 +208,9 @@ type Handler struct {
 
 	// SiteName names the site on the visitor pages (e.g. 报表系统).
 	SiteName string `json:"site_name,omitempty"`
-	// Pages maps a visitor page to the site's own template (sitepages.go).
+	// Pages maps the name of a visitor page (declined, wechatdown, …: the
+	// names of pageTable, visitortext.go) to the site's own template file
+	// for its body (sitepages.go, docs/setup.md "Pages the visitor sees").
 	Pages map[string]string `json:"pages,omitempty"`
 
 	// ProtectRaw limits which requests need a session; the Caddyfile fills it

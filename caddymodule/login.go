@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 // The shared part of every login, whatever the flow (signin.go): a new
@@ -67,7 +69,7 @@ type logins struct {
 	sessions     *sessions
 	claims       codeClaims
 	links        *links
-	pages        *Handler // renders the visitor pages (pages.go)
+	pages        *visitorPages
 	keepFragment bool
 	now          func() time.Time
 	logger       *zap.Logger
@@ -113,7 +115,7 @@ func (l *logins) startFlow(w http.ResponseWriter, r *http.Request, site origin, 
 		if ce := l.logger.Check(zap.ErrorLevel, "sealing the flow cookie failed"); ce != nil {
 			ce.Write(zap.Error(err))
 		}
-		writeInternal(w)
+		l.pages.show(w, r, pageInternal, pageValues{})
 		return nil
 	}
 	target, err := fl.begin(site, f)
@@ -121,7 +123,7 @@ func (l *logins) startFlow(w http.ResponseWriter, r *http.Request, site origin, 
 		if ce := l.logger.Check(zap.ErrorLevel, "starting the login failed"); ce != nil {
 			ce.Write(zap.Error(err))
 		}
-		writeInternal(w)
+		l.pages.show(w, r, pageInternal, pageValues{})
 		return nil
 	}
 	// Only a login sent to WeChat counts as started: a flow of its own
@@ -201,7 +203,7 @@ func (l *logins) finish(w http.ResponseWriter, r *http.Request, site origin, fl 
 				ce.Write(zap.Error(err))
 			}
 			procMetrics.loginCompleted(f.Scope, loginInternalError)
-			writeInternal(w)
+			l.pages.show(w, r, pageInternal, pageValues{})
 			return nil
 		}
 		procMetrics.loginCompleted(f.Scope, result)
@@ -211,27 +213,22 @@ func (l *logins) finish(w http.ResponseWriter, r *http.Request, site origin, fl 
 		}
 		redirect(w, r, f.Return)
 	case endDeclined:
-		l.pages.writeDeclined(w, r, f, retry)
+		// One who pressed 完善资料 while signed in silently keeps that
+		// session: a short note, then back to the page, rather than a page
+		// that asks to authorize again.
+		if f.Scope == wechat.ScopeUserInfo && l.sessions.identityFrom(r) != nil {
+			l.pages.show(w, r, pageDeclinedKept, pageValues{ActionURL: f.Return})
+		} else {
+			l.pages.show(w, r, pageDeclined, pageValues{ActionURL: retry, UserInfo: f.Scope == wechat.ScopeUserInfo})
+		}
 	case endSnapshot:
-		l.pages.writeSitePage(w, http.StatusOK, "snapshot", page{Title: "请使用完整服务", ActionURL: retry})
+		l.pages.show(w, r, pageSnapshot, pageValues{ActionURL: retry})
 	case endCodeFailed:
-		writePage(w, http.StatusBadRequest, "error", page{
-			Heading:     "授权已失效",
-			Lines:       []string{"微信返回的授权码已被使用或已过期，自动重试也没有成功。请点击下方按钮重新进入；如果仍然不行，请关闭页面后从公众号菜单重新打开。"},
-			ActionURL:   retry,
-			ActionLabel: "重新进入",
-			Ref:         end.ref,
-		})
+		l.pages.show(w, r, pageCodeFailed, pageValues{ActionURL: retry, Ref: end.ref})
 	case endMisconfigured:
-		writePage(w, http.StatusBadGateway, "error", page{
-			Heading:     "网站的微信登录配置有误",
-			Lines:       []string{"这不是你的问题：网站的微信公众号配置（AppID、AppSecret 或 IP 白名单）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
-			ActionURL:   retry,
-			ActionLabel: "重试",
-			Ref:         end.ref,
-		})
+		l.pages.show(w, r, pageMisconfigured, pageValues{ActionURL: retry, Ref: end.ref})
 	default:
-		writeWeChatDown(w, retry)
+		l.pages.show(w, r, pageWeChatDown, pageValues{ActionURL: retry})
 	}
 	return nil
 }
@@ -257,16 +254,10 @@ func completionOf(end loginEnd) loginCompletion {
 	return loginWeChatError
 }
 
-func (l *logins) writeFlowLost(w http.ResponseWriter, site origin) error {
-	writePage(w, http.StatusBadRequest, "error", page{
-		Heading: "登录链接已失效",
-		Lines: []string{
-			"这个登录链接不是在当前浏览器中发起的，或已超过 10 分钟，所以无法使用。",
-			"请点击下方按钮重新登录。如果反复出现，请确认微信没有禁用 Cookie，并从公众号菜单重新打开页面。",
-		},
-		ActionURL:   l.links.loginURL(site, "/", l.links.scope),
-		ActionLabel: "重新登录",
-	})
+// writeFlowLost answers a callback or hand-back whose login this browser
+// did not start, or no longer holds.
+func (l *logins) writeFlowLost(w http.ResponseWriter, r *http.Request, site origin) error {
+	l.pages.show(w, r, pageFlowLost, pageValues{ActionURL: l.links.loginURL(site, "/", l.links.scope)})
 	return nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wxgate/caddy-wechat-auth/internal/qrsvg"
-	"github.com/wxgate/caddy-wechat-auth/wechat"
 )
 
 //go:embed pages/*.html
@@ -52,12 +51,6 @@ type page struct {
 	// simulator), so the open-in-WeChat page tells the developer how to
 	// sign in from a desktop browser.
 	DevLoopback bool
-}
-
-// writePage renders a page with the status. It never fails in a way the
-// visitor sees as a stack: a template error falls back to plain text.
-func writePage(w http.ResponseWriter, status int, name string, p page) {
-	writeTemplate(w, status, pageTemplates[name], p)
 }
 
 // writeTemplate renders a page set's layout with p.
@@ -106,10 +99,11 @@ type visitorPages struct {
 	logger      *zap.Logger
 }
 
-// pages is the handler's page renderer, built per call until the handler holds one.
-func (h *Handler) pages() *visitorPages {
+// newVisitorPages is the handler's page renderer; apiBase and openBase are
+// the expanded settings.
+func (h *Handler) newVisitorPages(apiBase, openBase string) *visitorPages {
 	return &visitorPages{siteName: h.SiteName, overrides: h.sitePages, logger: h.logger,
-		devLoopback: loopbackURL(h.APIBase) || loopbackURL(h.OpenBase)}
+		devLoopback: loopbackURL(apiBase) || loopbackURL(openBase)}
 }
 
 // builtinPages renders the default pages without a site's settings.
@@ -118,20 +112,31 @@ var builtinPages = &visitorPages{logger: zap.NewNop()}
 // show answers r with the page id: JSON for an API request; for an error
 // status the server's error routes (handle_errors) if one of them answers
 // (errorchain.go); otherwise the site's page or the built-in one.
+// A nil p is the built-in pages.
 func (p *visitorPages) show(w http.ResponseWriter, r *http.Request, id pageID, v pageValues) {
-	row := &pageTable[id]
+	if p == nil {
+		p = builtinPages
+	}
 	if isAPIRequest(r) {
-		login := ""
-		if row.loginURL {
-			login = v.ActionURL
-		}
-		writeJSONError(w, row.status, row.code, row.msg, login)
+		writePageJSON(w, id, v)
 		return
 	}
-	if row.status >= http.StatusBadRequest && p.serveErrorRoutes(w, r, id, v) {
+	if pageTable[id].status >= http.StatusBadRequest && p.serveErrorRoutes(w, r, id, v) {
 		return
 	}
 	p.write(w, id, v)
+}
+
+// writePageJSON is the page's answer for a program, whatever the request
+// asked for (/userinfo, auth_request): its code and message, and where to
+// sign in for a page that sends there.
+func writePageJSON(w http.ResponseWriter, id pageID, v pageValues) {
+	row := &pageTable[id]
+	login := ""
+	if row.loginURL {
+		login = v.ActionURL
+	}
+	writeJSONError(w, row.status, row.code, row.msg, login)
 }
 
 // write renders the page id as HTML, the site's own file first.
@@ -172,39 +177,6 @@ func (row *visitorPage) linesAbout(host string) []string {
 // message is the page's lines as one text, for a handle_errors route.
 func (row *visitorPage) message(host string) string {
 	return strings.Join(row.linesAbout(host), "")
-}
-
-// The functions below are the call sites' former page writers, kept while
-// those move to show.
-
-func (h *Handler) writeOpenInWeChat(w http.ResponseWriter, pageURL string) {
-	// 403, not 200: forward-auth callers treat any 2xx as "let them in".
-	h.pages().write(w, pageOpenInWeChat, pageValues{PageURL: pageURL})
-}
-
-// writeDeclined answers a visitor who declined consent. One who pressed
-// 完善资料 while signed in silently keeps that session: a short note, then
-// back to the page, rather than a page that asks to authorize again.
-func (h *Handler) writeDeclined(w http.ResponseWriter, r *http.Request, f flowState, retry string) {
-	if f.Scope == wechat.ScopeUserInfo && h.sessions.identityFrom(r) != nil {
-		h.pages().write(w, pageDeclinedKept, pageValues{ActionURL: f.Return})
-		return
-	}
-	h.pages().write(w, pageDeclined, pageValues{UserInfo: f.Scope == wechat.ScopeUserInfo, ActionURL: retry})
-}
-
-func writeDenied(w http.ResponseWriter) { builtinPages.write(w, pageDenied, pageValues{}) }
-
-func writeBadHost(w http.ResponseWriter) { builtinPages.write(w, pageBadHost, pageValues{}) }
-
-func writeWeChatDown(w http.ResponseWriter, retryURL string) {
-	builtinPages.write(w, pageWeChatDown, pageValues{ActionURL: retryURL})
-}
-
-func writeInternal(w http.ResponseWriter) { builtinPages.write(w, pageInternal, pageValues{}) }
-
-func writeNotFound(w http.ResponseWriter) {
-	builtinPages.write(w, pageNotFound, pageValues{ActionURL: "/"})
 }
 
 // loopbackURL reports whether a base URL setting points at this machine.

@@ -71,9 +71,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// (see remember), so a config reload leaves nothing running behind.
 	h.sessions = &sessions{name: h.CookieName, codec: newCookieCodec(pairs, ttl), jar: jar, memo: cache.New(memoTTL, 0),
 		memoMax: memoMaxEntries, ttl: ttl, revs: h.app.revocations, app: h.app, now: clock, logger: h.logger}
+	pages := h.newVisitorPages(apiBase, openBase)
+	h.sites.pages = pages
 	h.logins = &logins{
 		cookies:  &flowCookies{prefix: h.CookieName + "_flow_", codec: newCookieCodec(pairs, flowTTL), jar: jar, now: clock},
-		sessions: h.sessions, claims: codeClaims{h.app}, links: lk, pages: h, keepFragment: h.KeepFragment,
+		sessions: h.sessions, claims: codeClaims{h.app}, links: lk, pages: pages, keepFragment: h.KeepFragment,
 		now: clock, logger: h.logger,
 	}
 	if err := h.provisionFlows(repl, apiBase, openBase); err != nil {
@@ -94,7 +96,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	pol := &policy{scope: h.Scope, nonWeChat: h.NonWeChat, requireSubscribe: h.RequireSubscribe, followers: h.followers,
 		followersApp: h.AppID, logins: h.logins, now: clock}
 	h.gate = &gate{policy: pol, logins: h.logins, sessions: h.sessions, links: lk, names: &h.names, followers: h.followers,
-		assert: h.assert, sites: &h.sites, pages: h, flowPrefix: h.logins.cookies.prefix, nonWeChat: h.NonWeChat, subscribeQR: h.SubscribeQR}
+		assert: h.assert, sites: &h.sites, pages: pages, flowPrefix: h.logins.cookies.prefix, nonWeChat: h.NonWeChat, subscribeQR: h.SubscribeQR}
 	h.routes = h.routeTable()
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {

@@ -75,11 +75,11 @@ func TestRelayKeyFromTheCaddyfileProvisionsAndAWrongKeyIsRefused(t *testing.T) {
 	}
 	p := provisionedHandler(t, func(x *Handler) { x.Relay, x.RelayKeys = h.Relay, h.RelayKeys })
 	for _, o := range []origin{{"https", "shop.example.com"}, {"http", "shop.example.com:8080"}} {
-		if relayClientOf(p).refuseSite(httptest.NewRecorder(), o) {
+		if relayClientOf(p).refuseSite(httptest.NewRecorder(), httptest.NewRequest("GET", o.String()+"/", nil), o) {
 			t.Errorf("the client does not serve %s", o)
 		}
 	}
-	if !relayClientOf(p).refuseSite(httptest.NewRecorder(), origin{"https", "evil.example.com"}) {
+	if !relayClientOf(p).refuseSite(httptest.NewRecorder(), httptest.NewRequest("GET", "https://evil.example.com/", nil), origin{"https", "evil.example.com"}) {
 		t.Error("the client serves an origin it has no key for")
 	}
 	bad := &Handler{AppID: testAppID, Relay: "https://wx.example.com", RelayKeys: []RelayKey{{"https://shop.example.com", base64.StdEncoding.EncodeToString(testKey(5, 16))}}}

@@ -72,5 +72,5 @@ type routedFlow interface {
 // builds its hand-back URL from its relay_key origins, never from the Host
 // header. The dispatcher asks it before any endpoint uses the origin.
 type siteGuard interface {
-	refuseSite(w http.ResponseWriter, o origin) bool
+	refuseSite(w http.ResponseWriter, r *http.Request, o origin) bool
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -32,19 +31,10 @@ func pageByName(name string) pageID {
 	return 0
 }
 
-// replaceable reports whether a site may replace the page: those with a
-// template of their own. (The error pages follow once every call site
-// renders through visitorPages; until then handle_errors restyles them.)
-func replaceable(id pageID) bool {
-	return id != 0 && pageTable[id].tmpl != "error"
-}
-
 func sitePageList() string {
 	var names []string
 	for id := pageID(1); id < pageCount; id++ {
-		if replaceable(id) {
-			names = append(names, pageTable[id].name)
-		}
+		names = append(names, pageTable[id].name)
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
@@ -57,7 +47,7 @@ func (h *Handler) validateSitePages() error {
 		return fmt.Errorf("site_name %q must be one line of at most %d characters, without < or >", h.SiteName, maxSiteName)
 	}
 	for name, file := range h.Pages {
-		if !replaceable(pageByName(name)) {
+		if pageByName(name) == 0 {
 			return fmt.Errorf("page %q is not a page the gateway shows: use one of %s", name, sitePageList())
 		}
 		if strings.TrimSpace(file) == "" {
@@ -99,18 +89,4 @@ func loadSitePages(pages map[string]string) (sitePageSet, error) {
 		out[name] = t
 	}
 	return out, nil
-}
-
-// writeSitePage renders one of the pages a site may replace, with the
-// site's name.
-func (h *Handler) writeSitePage(w http.ResponseWriter, status int, name string, p page) {
-	p.SiteName = h.SiteName
-	if row := &pageTable[pageByName(name)]; p.Heading == "" { // its heading and button are the table's
-		p.Heading, p.ActionLabel = row.heading, row.action
-	}
-	if t := h.sitePages[name]; t != nil {
-		writeTemplate(w, status, t, p)
-		return
-	}
-	writePage(w, status, name, p)
 }
