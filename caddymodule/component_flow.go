@@ -35,6 +35,7 @@ type componentFlow struct {
 	authorizer string
 	platform   *component
 	links      *links
+	pages      *visitorPages
 	outsideToo bool
 	now        func() time.Time
 	logger     *zap.Logger
@@ -70,7 +71,7 @@ func (c *componentFlow) owns(s *Session) ([]string, bool) {
 // authorized the platform (or withdrew) with a page, never an authorize
 // redirect that WeChat would refuse (10015). A store that cannot say lets
 // the login go on: WeChat refuses it if need be.
-func (c *componentFlow) refuseSite(w http.ResponseWriter, _ origin) bool {
+func (c *componentFlow) refuseSite(w http.ResponseWriter, r *http.Request, _ origin) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	ok, err := c.platform.authorizedCached(ctx, c.authorizer)
@@ -80,10 +81,7 @@ func (c *componentFlow) refuseSite(w http.ResponseWriter, _ origin) bool {
 	if ce := c.logger.Check(zap.WarnLevel, "refused a sign-in: the account has not authorized the third-party platform (no authorized event received, or it was withdrawn); the merchant authorizes it in their Official Account, and the platform's 授权事件接收URL must receive the event"); ce != nil {
 		ce.Write(zap.String("authorizer_app_id", c.authorizer), zap.String("component_app_id", c.platform.appID))
 	}
-	writePage(w, http.StatusForbidden, "error", page{
-		Heading: "此公众号暂未开通登录",
-		Lines:   []string{"这个页面所属的公众号尚未授权登录服务，或已取消授权，暂时无法登录。请联系公众号的运营者。"},
-	})
+	c.pages.show(w, r, pageNotAuthorized, pageValues{})
 	return true
 }
 
@@ -154,7 +152,7 @@ func (h *Handler) provisionComponentFlow(outsideToo bool) error {
 		return errors.New("component needs the third-party platform in the wechat global option: wechat { component { app_id … app_secret … token … encoding_aes_key … } } (docs/third-party.md)")
 	}
 	l := h.logins
-	fl := &componentFlow{authorizer: h.AppID, platform: h.app.component, links: l.links, outsideToo: outsideToo, now: l.now, logger: h.logger}
+	fl := &componentFlow{authorizer: h.AppID, platform: h.app.component, links: l.links, pages: l.pages, outsideToo: outsideToo, now: l.now, logger: h.logger}
 	l.flows = []signInFlow{fl}
 	h.sites.guard = fl
 	h.sessions.flows = l.flows

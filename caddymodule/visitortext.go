@@ -31,6 +31,7 @@ const (
 	pageHandBackExpired                   // … one older than its minute
 	pageHandBackSpent                     // … one already used
 	pageUnkeyedSite                       // a relay client asked on an origin without relay_key
+	pageNotAuthorized                     // the account has not authorized the third-party platform
 	pageDeclined                          // consent declined, no session
 	pageDeclinedKept                      // the optional consent declined, the silent session kept
 	pageSnapshot                          // WeChat's snapshot page: no identity
@@ -168,6 +169,10 @@ var pageTable = [pageCount]visitorPage{
 			"请检查地址栏中的网址，或从公众号菜单重新打开页面；如果仍然出现，请联系网站管理员。",
 		},
 		code: "origin_not_configured", msg: "this site signs in through a relay only on the origins of its relay_key lines"},
+	pageNotAuthorized: {name: "notauthorized", status: http.StatusForbidden, tmpl: "error",
+		heading: "此公众号暂未开通登录",
+		lines:   []string{"这个页面所属的公众号尚未授权登录服务，或已取消授权，暂时无法登录。请联系公众号的运营者。"},
+		code:    "account_not_authorized", msg: "the Official Account has not authorized the third-party platform that signs in for this site"},
 	pageDeclined: {name: "declined", status: http.StatusOK, tmpl: "declined",
 		title: "未完成授权", heading: "你取消了微信授权",
 		lines:  []string{"这个页面需要确认你的微信身份才能继续。如果改变主意，点击下方按钮重新授权。"},
