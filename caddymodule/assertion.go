@@ -118,8 +118,8 @@ type signedAssertion struct {
 	host    string // r.Host
 	fwd     string // X-Forwarded-Host and -Proto when trusted, else ""
 	tls     bool
-	renewAt int64 // Unix seconds
-	value   []string
+	renewAt int64  // Unix seconds
+	value   string // the header value
 }
 
 func (h *Handler) provisionAssertion(repl *caddy.Replacer) error {
@@ -175,7 +175,8 @@ func (h *Handler) provisionAssertion(repl *caddy.Replacer) error {
 
 // assertIdentity sets the assertion header for an admitted identity: the
 // cached one while it is fresh and for this origin, else a new one.
-func (s *assertionSigner) assertIdentity(r *http.Request, hdr http.Header, id *identity) {
+func (s *assertionSigner) assertIdentity(r *http.Request, hdr http.Header, a *admitted) {
+	id := a.id
 	now := s.now().Unix()
 	tls := r.TLS != nil
 	fwd := ""
@@ -186,7 +187,7 @@ func (s *assertionSigner) assertIdentity(r *http.Request, hdr http.Header, id *i
 		}
 	}
 	if c := id.assertion.Load(); c != nil && c.by == s && c.renewAt > now && c.host == r.Host && c.tls == tls && c.fwd == fwd {
-		hdr[s.header] = c.value
+		a.set(hdr, s.header, slotAssertion, c.value)
 		return
 	}
 	c, err := s.mint(r, id, now)
@@ -199,7 +200,7 @@ func (s *assertionSigner) assertIdentity(r *http.Request, hdr http.Header, id *i
 	}
 	c.host, c.tls, c.fwd = r.Host, tls, fwd
 	id.assertion.Store(c)
-	hdr[s.header] = c.value
+	a.set(hdr, s.header, slotAssertion, c.value)
 }
 
 var errCatchAllAssertion = errors.New("this site's address names no host (a catch-all takes any Host header), so the site origin cannot be the assertion's issuer or audience: set assertion issuer and audience")
@@ -208,8 +209,8 @@ var errCatchAllAssertion = errors.New("this site's address names no host (a catc
 func (s *assertionSigner) mint(r *http.Request, id *identity, now int64) (*signedAssertion, error) {
 	sess := &id.sess
 	unionID := sess.UnionID
-	if id.unionID != nil {
-		unionID = id.unionID[0] // a follower's, from user/info (subscriber_info)
+	if id.unionID != "" {
+		unionID = id.unionID // a follower's, from user/info (subscriber_info)
 	}
 	iss, aud := s.issuer, s.audience
 	if iss == "" || aud == "" {
@@ -247,7 +248,7 @@ func (s *assertionSigner) mint(r *http.Request, id *identity, now int64) (*signe
 	if err != nil {
 		return nil, err
 	}
-	return &signedAssertion{by: s, renewAt: claims.Exp - int64(s.renew/time.Second), value: []string{tok}}, nil
+	return &signedAssertion{by: s, renewAt: claims.Exp - int64(s.renew/time.Second), value: tok}, nil
 }
 
 // assertionClaims is the payload (docs/assertion.md lists each claim).

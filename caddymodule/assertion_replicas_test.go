@@ -120,7 +120,7 @@ func TestReplicasOnRedisShareTheGeneratedKeysAndRotateWithoutAFailedVerification
 				id := newIdentity(Session{AppID: h.AppID, OpenID: "o" + string(rune('A'+i)), Scope: "snsapi_base",
 					Issued: clock().Unix(), Expires: clock().Add(time.Hour).Unix()}, sourceMP)
 				hdr := http.Header{}
-				h.assert.assertIdentity(r, hdr, id)
+				h.assert.assertIdentity(r, hdr, newAdmitted(id, nil))
 				if err := verifyWith(hdr.Get("X-Wechat-Assertion"), cached, clock()); err != nil {
 					failures.Add(1)
 					t.Errorf("step %d replica %d: %v", step, i%2, err)

@@ -127,7 +127,7 @@ func BenchmarkHeaders(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.names.stripIdentity(hdr, nil)
-		h.names.apply(hdr, repl, id)
+		h.names.apply(hdr, repl, newAdmitted(id, nil))
 		stripOurCookies(hdr, h.CookieName, h.logins.cookies.prefix)
 		hdr["Cookie"] = []string{"a=1; wechat_session=abc; b=2"}
 		hdr["X-Wechat-Openid"] = []string{"forged"}

@@ -23,8 +23,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// may have verified the identity already: its cookies are gone from the
 	// request by now, so the identity travels in the request's vars, and
 	// the headers it set survive the strip below (see stripIdentity).
-	prior, _ := caddyhttp.GetVar(r.Context(), identityVar).(*identity)
-	h.names.strip(r, prior)
+	e := earlierOf(r)
+	prior := e.id
+	h.names.strip(r, e.set)
 
 	if name, ok := endpointName(r.URL.Path, h.PathPrefix); ok {
 		return serveRoute(w, r, h.routes, h.sites, name)
@@ -51,7 +52,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return next.ServeHTTP(w, r)
 		}
 	}
-	return h.gate.serveProtected(w, r, next, prior)
+	return h.gate.serveProtected(w, r, next, e)
+}
+
+// earlier is what a wechat_auth earlier in the request's chain left in its
+// vars (identityVar): the identity it verified, and the headers it set from
+// it when it admitted the request (an *admitted); an *identity alone when it
+// only handed the identity on.
+type earlier struct {
+	id  *identity
+	set *admitted
+}
+
+// earlierOf reads it from the request's vars.
+func earlierOf(r *http.Request) earlier {
+	switch v := caddyhttp.GetVar(r.Context(), identityVar).(type) {
+	case *admitted:
+		return earlier{id: v.id, set: v}
+	case *identity:
+		return earlier{id: v}
+	}
+	return earlier{}
 }
 
 // endpoint answers one endpoint. site is the request's origin, already
@@ -126,11 +147,11 @@ func foldEqual(key, norm string) bool {
 // on every request that reaches the handler, with or without a session, and
 // whatever an earlier handler did, so an unprotected, anonymous or
 // second-handler request cannot carry a forged identity upstream either.
-// What an earlier wechat_auth handler set from the verified identity prior
-// stays: its values are the identity's own slices, which no client can
+// What an earlier wechat_auth handler of this request set (prior) stays:
+// its values are held in that request's own array, which no client can
 // produce, so "ours" is told apart from "the client's" by provenance, not by
 // name.
-func (n *headerNames) stripIdentity(h http.Header, prior *identity) {
+func (n *headerNames) stripIdentity(h http.Header, prior *admitted) {
 	for k, v := range h {
 		if n.isIdentityHeader(k) && !prior.owns(v) {
 			delete(h, k)
@@ -142,33 +163,11 @@ func (n *headerNames) stripIdentity(h http.Header, prior *identity) {
 // send to pass for the gateway: identity headers (stripIdentity), request
 // trailers in our namespace (stripTrailers), and a Referer pointing at one
 // of our endpoints (stripEndpointReferer). It runs first on every request
-// the handler sees; prior is an earlier wechat_auth's verified identity.
-func (n *headerNames) strip(r *http.Request, prior *identity) {
+// the handler sees; prior is what an earlier wechat_auth set.
+func (n *headerNames) strip(r *http.Request, prior *admitted) {
 	n.stripIdentity(r.Header, prior)
 	n.stripTrailers(r)
 	stripEndpointReferer(r.Header, n.endpointPath)
-}
-
-// owns reports whether a header value is one a wechat_auth handler set from
-// this identity (or the shared follower values): the same backing array,
-// not merely equal text.
-func (id *identity) owns(v []string) bool {
-	if id == nil || len(v) == 0 {
-		return false
-	}
-	p := &v[0]
-	for _, ours := range [...][]string{id.openID, id.unionID, id.scope, id.nickname, id.avatar, id.source, id.appID, subscribedYes, subscribedNo} {
-		if len(ours) > 0 && p == &ours[0] {
-			return true
-		}
-	}
-	if id.assertion == nil {
-		return false
-	}
-	if c := id.assertion.Load(); c != nil && p == &c.value[0] {
-		return true
-	}
-	return false
 }
 
 // stripTrailers drops request trailers in our namespace: Caddy forwards

@@ -74,13 +74,13 @@ func (g *gate) serveAuthRequest(w http.ResponseWriter, r *http.Request, site ori
 // headers for the front proxy to copy.
 func (g *gate) writeAllowed(w http.ResponseWriter, r *http.Request, d decision) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	g.names.answer(w.Header(), repl, d)
+	a := g.names.answer(w.Header(), repl, d)
 	if g.assert != nil {
 		// Present even when empty, so a front proxy copying it overwrites
 		// a client's copy.
-		w.Header()[g.assert.header] = emptyValue
+		a.set(w.Header(), g.assert.header, slotAssertion, "")
 		if d.verdict == admit && d.id != nil {
-			g.assert.assertIdentity(r, w.Header(), d.id)
+			g.assert.assertIdentity(r, w.Header(), a)
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -31,7 +31,8 @@ type gate struct {
 
 // serveProtected renders the decision for a request inside the route (the
 // in-path handler): the identity goes upstream as request headers.
-func (g *gate) serveProtected(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, prior *identity) error {
+func (g *gate) serveProtected(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, e earlier) error {
+	prior := e.id
 	id := prior
 	if id == nil {
 		id = g.sessions.identityFrom(r)
@@ -42,14 +43,15 @@ func (g *gate) serveProtected(w http.ResponseWriter, r *http.Request, next caddy
 	switch d.verdict {
 	case admit:
 		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		g.names.apply(r.Header, repl, d.id)
+		a := newAdmitted(d.id, e.set) // the one allocation of an admitted request
+		g.names.apply(r.Header, repl, a)
 		if g.followers != nil {
-			g.names.applyFollow(r.Header, repl, d.follow)
+			g.names.applyFollow(r.Header, repl, a, d.follow)
 		}
 		if g.assert != nil {
-			g.assert.assertIdentity(r, r.Header, d.id)
+			g.assert.assertIdentity(r, r.Header, a)
 		}
-		caddyhttp.SetVar(r.Context(), identityVar, d.id)
+		caddyhttp.SetVar(r.Context(), identityVar, a)
 		stripOurCookies(r.Header, g.sessions.name, g.flowPrefix)
 		return next.ServeHTTP(w, r)
 	case admitAnonymous:

@@ -59,27 +59,26 @@ func (n *headerNames) alsoStrip(name string) {
 
 // identity is a verified session prepared for the hot path: header values
 // and placeholder values are built once per cookie and reused for every
-// request that presents it, so setting them allocates nothing.
+// request that presents it. The header values are strings: a request's
+// header map gets them in an array of its own (admitted), never a slice
+// this identity holds.
 type identity struct {
 	sess Session
 	// checked is the revocation generation this session was last found
 	// not revoked at; see Handler.current. A pointer, so a per-request copy
 	// of the identity (policy.go) shares it rather than copying an atomic.
-	checked    *atomic.Uint64
-	openID     []string
-	unionID    []string
-	scope      []string
-	nickname   []string
-	avatar     []string
-	source     []string // sourceMP or sourceWeb (desktop.go)
-	appID      []string // the account the openid belongs to, on a platform's site (component_flow.go)
-	phOpenID   any
-	phUnionID  any
-	phScope    any
-	phNickname any
-	phAvatar   any
-	phSource   any
-	phAppID    any
+	checked *atomic.Uint64
+	// The header values; "" for a header the session has no value for.
+	openID, unionID, scope, nickname, avatar string
+	source                                   string // "mp" or "web" (flow_mp.go)
+	appID                                    string // the account the openid belongs to, on a platform's site only (component_flow.go)
+	phOpenID                                 any
+	phUnionID                                any
+	phScope                                  any
+	phNickname                               any
+	phAvatar                                 any
+	phSource                                 any
+	phAppID                                  any
 	// placeholders answers {http.auth.user.*} from the fields above: built
 	// once per session, so a request registers it instead of writing six
 	// entries into its replacer's map (see apply).
@@ -94,43 +93,34 @@ type identity struct {
 // X-WeChat-Source value (the flow that owns it says which).
 func newIdentity(s Session, source []string) *identity {
 	id := &identity{sess: s, checked: new(atomic.Uint64), assertion: new(atomic.Pointer[signedAssertion])}
-	id.openID = []string{s.OpenID}
-	id.scope = []string{s.Scope}
-	if s.UnionID != "" {
-		id.unionID = []string{s.UnionID}
-	}
+	id.openID, id.scope, id.unionID = s.OpenID, s.Scope, s.UnionID
 	if s.Nickname != "" {
 		// Percent-encoded UTF-8: header values are bytes, and a nickname may
 		// hold anything a person can type, emoji included.
-		id.nickname = []string{url.PathEscape(s.Nickname)}
+		id.nickname = url.PathEscape(s.Nickname)
 	}
 	if s.Avatar != "" && cleanAvatarURL(s.Avatar) {
-		id.avatar = []string{s.Avatar}
+		id.avatar = s.Avatar
 	}
 	id.phOpenID, id.phUnionID, id.phScope = s.OpenID, s.UnionID, s.Scope
 	id.phNickname, id.phAvatar = s.Nickname, s.Avatar
-	id.source = source
+	if len(source) > 0 {
+		id.source = source[0]
+	}
+	id.phSource = id.source
 	id.phAppID = s.AppID
 	if len(source) > 0 && &source[0] == &sourceComponent[0] {
 		// Only a platform's sites serve several accounts: on the others
-		// the header would add an allocation to every request for a value
+		// the header would add a map entry to every request for a value
 		// the route already says ({http.auth.user.appid} is always there).
-		id.appID = []string{s.AppID}
-	}
-	if len(source) > 0 {
-		id.phSource = source[0]
+		id.appID = s.AppID
 	}
 	id.placeholders = id.placeholder
 	return id
 }
 
 // sourceName is the identity's X-WeChat-Source value (mp, web).
-func (id *identity) sourceName() string {
-	if len(id.source) == 0 {
-		return ""
-	}
-	return id.source[0]
-}
+func (id *identity) sourceName() string { return id.source }
 
 // userPlaceholderPrefix is the namespace of the identity placeholders.
 const userPlaceholderPrefix = "http.auth.user."
@@ -163,24 +153,87 @@ func (id *identity) placeholder(key string) (any, bool) {
 	return nil, false
 }
 
-// apply sets our identity headers on h (shared, read-only value slices) and
-// the {http.auth.user.*} placeholders. {http.auth.user.id} is the openid: it
+// The slots of admitted.vals: one per header a wechat_auth handler sets.
+const (
+	slotOpenID = iota
+	slotScope
+	slotSource
+	slotAppID
+	slotUnionID
+	slotNickname
+	slotAvatar
+	slotSubscribed
+	slotAssertion
+	slotCount
+)
+
+// admitted is one request's identity headers: the identity they say, and
+// their values in an array of this request's own. Caddy's request_header
+// and header directives, which may run after wechat_auth, edit header values
+// in place (hdr[field][i] = …): a value slice shared with other requests
+// would carry one request's edit into every later request of the session
+// (or of every session, for a package-wide value) and race with the
+// requests running beside it. One allocation per admitted request holds
+// every value; the identity's memo stays read-only.
+type admitted struct {
+	id *identity // nil in an anonymous forward-auth answer
+	// prev is what an earlier wechat_auth of the same request set: its
+	// headers stay too (see owns).
+	prev *admitted
+	vals [slotCount]string
+}
+
+// newAdmitted starts the headers of a request admitted with id, after
+// whatever an earlier wechat_auth of the request set (prev, or nil).
+func newAdmitted(id *identity, prev *admitted) *admitted {
+	return &admitted{id: id, prev: prev}
+}
+
+// set gives header name the value v, held in slot. The slice's capacity is
+// its length, so a directive appending a value (request_header +Name)
+// copies it instead of writing into the next slot.
+func (a *admitted) set(h http.Header, name string, slot int, v string) {
+	a.vals[slot] = v
+	h[name] = a.vals[slot : slot+1 : slot+1]
+}
+
+// owns reports whether a header value is one a wechat_auth handler of this
+// request set: held in its array, not merely equal text. No client can
+// produce such a value.
+func (a *admitted) owns(v []string) bool {
+	if len(v) == 0 {
+		return false
+	}
+	p := &v[0]
+	for ; a != nil; a = a.prev {
+		for i := range a.vals {
+			if p == &a.vals[i] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// apply sets our identity headers on h, their values held in a, and the
+// {http.auth.user.*} placeholders. {http.auth.user.id} is the openid: it
 // gives access logs their user_id and php_fastcgi its REMOTE_USER.
-func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
-	h[n.openID] = id.openID
-	h[n.scope] = id.scope
-	h[n.source] = id.source
-	if id.appID != nil {
-		h[n.appID] = id.appID
+func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, a *admitted) {
+	id := a.id
+	a.set(h, n.openID, slotOpenID, id.openID)
+	a.set(h, n.scope, slotScope, id.scope)
+	a.set(h, n.source, slotSource, id.source)
+	if id.appID != "" {
+		a.set(h, n.appID, slotAppID, id.appID)
 	}
-	if id.unionID != nil {
-		h[n.unionID] = id.unionID
+	if id.unionID != "" {
+		a.set(h, n.unionID, slotUnionID, id.unionID)
 	}
-	if id.nickname != nil {
-		h[n.nickname] = id.nickname
+	if id.nickname != "" {
+		a.set(h, n.nickname, slotNickname, id.nickname)
 	}
-	if id.avatar != nil {
-		h[n.avatar] = id.avatar
+	if id.avatar != "" {
+		a.set(h, n.avatar, slotAvatar, id.avatar)
 	}
 	if repl == nil {
 		return
@@ -203,40 +256,39 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, id *identity) {
 	}
 }
 
-// emptyValue is what the forward-auth answer says for an identity header
-// it has no value for: present, so a front proxy that copies it overwrites
-// the client's copy, and empty.
-var emptyValue = []string{""}
-
 // answer sets the headers of a forward-auth 200: every identity header the
 // gateway owns, empty when unknown (or for an anonymous request), so no
-// client-sent copy survives a front proxy that copies them all.
-func (n *headerNames) answer(h http.Header, repl *caddy.Replacer, d decision) {
-	for _, k := range [...]string{n.openID, n.unionID, n.scope, n.nickname, n.avatar, n.subscribed, n.source, n.appID} {
-		h[k] = emptyValue
+// client-sent copy survives a front proxy that copies them all. The values
+// are the answer's own, like a request's; the assertion header, when on,
+// is the gate's to set (slotAssertion).
+func (n *headerNames) answer(h http.Header, repl *caddy.Replacer, d decision) *admitted {
+	a := newAdmitted(d.id, nil)
+	for slot, k := range [...]string{slotOpenID: n.openID, slotScope: n.scope, slotSource: n.source, slotAppID: n.appID, slotUnionID: n.unionID,
+		slotNickname: n.nickname, slotAvatar: n.avatar, slotSubscribed: n.subscribed} {
+		a.set(h, k, slot, "")
 	}
 	if d.verdict != admit || d.id == nil {
-		return
+		return a
 	}
-	n.apply(h, repl, d.id)
-	n.applyFollow(h, repl, d.follow)
+	n.apply(h, repl, a)
+	n.applyFollow(h, repl, a, d.follow)
+	return a
 }
 
 // applyFollow sets the follower header and {http.auth.user.subscribed}
 // (subscriber_info); an unknown status leaves both out.
-func (n *headerNames) applyFollow(h http.Header, repl *caddy.Replacer, f followStatus) {
-	var vals []string
-	var ph string
+func (n *headerNames) applyFollow(h http.Header, repl *caddy.Replacer, a *admitted, f followStatus) {
+	var v string
 	switch f {
 	case following:
-		vals, ph = subscribedYes, "1"
+		v = "1"
 	case notFollowing:
-		vals, ph = subscribedNo, "0"
+		v = "0"
 	default:
 		return
 	}
-	h[n.subscribed] = vals
+	a.set(h, n.subscribed, slotSubscribed, v)
 	if repl != nil {
-		repl.Set("http.auth.user.subscribed", ph)
+		repl.Set("http.auth.user.subscribed", v)
 	}
 }

@@ -102,10 +102,10 @@ func TestStripIdentityRemovesEveryVariantAndKeepsTheRest(t *testing.T) {
 // the verified identity (two directives on one site), Source included.
 func TestStripIdentityKeepsEveryHeaderAnEarlierHandlerSet(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
-	prior := newIdentity(validSession(), sourceMP)
+	prior := newAdmitted(newIdentity(validSession(), sourceMP), nil)
 	h := http.Header{}
 	n.apply(h, nil, prior)
-	n.applyFollow(h, nil, following)
+	n.applyFollow(h, nil, prior, following)
 	want := http.Header{}
 	for k, v := range h {
 		want[k] = v
@@ -126,7 +126,7 @@ func TestApplySetsHeadersAndPlaceholders(t *testing.T) {
 	id := newIdentity(s, sourceMP)
 	h := http.Header{}
 	repl := caddy.NewReplacer()
-	n.apply(h, repl, id)
+	n.apply(h, repl, newAdmitted(id, nil))
 	want := map[string]string{
 		"X-Wechat-Openid":   s.OpenID,
 		"X-Wechat-Unionid":  s.UnionID,
@@ -172,7 +172,7 @@ func TestApplySaysWebForADesktopSession(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
 	h := http.Header{"X-Wechat-Source": {"mp"}}
 	repl := caddy.NewReplacer()
-	n.apply(h, repl, id)
+	n.apply(h, repl, newAdmitted(id, nil))
 	if got := h.Values("X-WeChat-Source"); !reflect.DeepEqual(got, []string{"web"}) {
 		t.Errorf("X-WeChat-Source = %q, want [web]", got)
 	}
@@ -185,7 +185,7 @@ func TestApplyOmitsEmptyOptionalHeadersAndOverwritesForgedOnes(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
 	s := Session{AppID: testAppID, OpenID: "o1", Scope: "snsapi_base"}
 	h := http.Header{"X-Wechat-Openid": {"forged", "forged2"}}
-	n.apply(h, nil, newIdentity(s, sourceMP)) // nil replacer: headers only, no panic
+	n.apply(h, nil, newAdmitted(newIdentity(s, sourceMP), nil)) // nil replacer: headers only, no panic
 	if got := h.Values("X-WeChat-OpenID"); !reflect.DeepEqual(got, []string{"o1"}) {
 		t.Errorf("OpenID = %q", got)
 	}
@@ -195,7 +195,7 @@ func TestApplyOmitsEmptyOptionalHeadersAndOverwritesForgedOnes(t *testing.T) {
 		}
 	}
 	repl := caddy.NewReplacer()
-	n.apply(http.Header{}, repl, newIdentity(s, sourceMP))
+	n.apply(http.Header{}, repl, newAdmitted(newIdentity(s, sourceMP), nil))
 	for _, k := range []string{"http.auth.user.unionid", "http.auth.user.nickname", "http.auth.user.avatar"} {
 		if v, ok := repl.Get(k); !ok || v != "" {
 			t.Errorf("%s = %v, %v; want set to empty (so a stale value cannot leak)", k, v, ok)
@@ -206,7 +206,7 @@ func TestApplyOmitsEmptyOptionalHeadersAndOverwritesForgedOnes(t *testing.T) {
 func TestApplyUsesTheCustomPrefix(t *testing.T) {
 	n := newHeaderNames("X-Auth-")
 	h := http.Header{}
-	n.apply(h, nil, newIdentity(validSession(), sourceMP))
+	n.apply(h, nil, newAdmitted(newIdentity(validSession(), sourceMP), nil))
 	if h.Get("X-Auth-OpenID") != validSession().OpenID || h.Get("X-WeChat-OpenID") != "" {
 		t.Errorf("custom prefix headers: %v", h)
 	}
@@ -218,7 +218,7 @@ func TestNicknameIsPercentEncodedUTF8AndHeaderSafe(t *testing.T) {
 		s := validSession()
 		s.Nickname = nick
 		h := http.Header{}
-		n.apply(h, nil, newIdentity(s, sourceMP))
+		n.apply(h, nil, newAdmitted(newIdentity(s, sourceMP), nil))
 		v := h.Get("X-WeChat-Nickname")
 		for i := 0; i < len(v); i++ {
 			if v[i] < 0x21 || v[i] > 0x7e {
@@ -245,9 +245,10 @@ func TestApplyWritesNoPlaceholderMap(t *testing.T) {
 		repls[i] = caddy.NewReplacer()
 		repls[i].Map(func(string) (any, bool) { return nil, false }) // as Caddy's HTTP server does
 	}
+	a := newAdmitted(id, nil) // the request's header values, allocated by the gate
 	i := 0
 	allocs := testing.AllocsPerRun(100, func() {
-		n.apply(h, repls[i], id)
+		n.apply(h, repls[i], a)
 		i++
 	})
 	if allocs != 0 {
@@ -263,9 +264,33 @@ func TestApplyWritesNoPlaceholderMap(t *testing.T) {
 func TestALaterApplyWins(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
 	repl := caddy.NewReplacer()
-	n.apply(http.Header{}, repl, newIdentity(Session{AppID: "wx1", OpenID: "first", Scope: "snsapi_base"}, sourceMP))
-	n.apply(http.Header{}, repl, newIdentity(Session{AppID: "wx2", OpenID: "second", UnionID: "u2", Scope: "snsapi_login"}, sourceWeb))
+	n.apply(http.Header{}, repl, newAdmitted(newIdentity(Session{AppID: "wx1", OpenID: "first", Scope: "snsapi_base"}, sourceMP), nil))
+	n.apply(http.Header{}, repl, newAdmitted(newIdentity(Session{AppID: "wx2", OpenID: "second", UnionID: "u2", Scope: "snsapi_login"}, sourceWeb), nil))
 	if got := repl.ReplaceAll("{http.auth.user.id} {http.auth.user.unionid} {http.auth.user.source}", "?"); got != "second u2 web" {
 		t.Errorf("placeholders after two handlers = %q, want the second's", got)
+	}
+}
+
+// TestStripIdentityKeepsWhatEveryEarlierHandlerSet: three wechat_auth
+// handlers on one request, the first two with different prefixes: the
+// third keeps both earlier handlers' headers (each admitted request's values
+// chain to the earlier ones'), and drops the client's.
+func TestStripIdentityKeepsWhatEveryEarlierHandlerSet(t *testing.T) {
+	outer, inner := newHeaderNames(defaultHeaderPrefix), newHeaderNames("X-Inner-")
+	id := newIdentity(validSession(), sourceMP)
+	h := http.Header{}
+	first := newAdmitted(id, nil)
+	outer.apply(h, nil, first)
+	second := newAdmitted(id, first)
+	inner.apply(h, nil, second)
+	want := http.Header{}
+	for k, v := range h {
+		want[k] = v
+	}
+	h["X-Wechat-Foo"], h["X-Inner-Foo"] = []string{"forged"}, []string{"forged"}
+	inner.stripIdentity(h, second)
+	outer.stripIdentity(h, second)
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("after the third handler's strip: %v\nwant %v", h, want)
 	}
 }

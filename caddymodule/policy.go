@@ -127,11 +127,11 @@ func (p *policy) decideFollower(r *http.Request, id *identity) decision {
 		}
 	case sub:
 		d.follow = following
-		if id.unionID == nil && unionID != nil {
+		if id.unionID == "" && len(unionID) > 0 {
 			// A snsapi_base session has no unionid; a follower's comes from
 			// user/info. The memoized identity is shared, so copy it.
 			withUnion := *id
-			withUnion.unionID, withUnion.phUnionID = unionID, unionID[0]
+			withUnion.unionID, withUnion.phUnionID = unionID[0], unionID[0]
 			withUnion.placeholders = withUnion.placeholder // answers from the copy
 			d.id = &withUnion
 		}

@@ -65,7 +65,7 @@ func TestRegressionAvatarHeaderValueIsAlwaysValid(t *testing.T) {
 	n := newHeaderNames(defaultHeaderPrefix)
 	s := Session{AppID: "wx1", OpenID: "o", Scope: "snsapi_userinfo", Avatar: "https://thirdwx.qlogo.cn/a\r\nX-Evil: 1"}
 	h := http.Header{}
-	n.apply(h, nil, newIdentity(s, sourceMP))
+	n.apply(h, nil, newAdmitted(newIdentity(s, sourceMP), nil))
 	for k, vs := range h {
 		for _, v := range vs {
 			if !httpguts.ValidHeaderFieldValue(v) {

@@ -50,11 +50,6 @@ const (
 	failedLookupTTL = 15 * time.Second
 )
 
-var (
-	subscribedYes = []string{"1"}
-	subscribedNo  = []string{"0"}
-)
-
 func newFollowers(c *wechat.Client, ttl time.Duration, now func() time.Time, logger *zap.Logger) *followers {
 	return &followers{client: c, cache: cache.New(ttl, 0), ttl: ttl, now: now, logger: logger}
 }
