@@ -237,12 +237,25 @@ func hasOurCookie(line, sessionName, flowPrefix string) bool {
 // rebuildCookies writes the Cookie header without our cookies, as one line
 // (or none when nothing else is left).
 func rebuildCookies(h http.Header, lines []string, sessionName, flowPrefix string) {
-	var b strings.Builder
+	// The size of what stays first, so the one allocation is that size
+	// rather than the whole header's (our session cookie is most of it).
 	size := 0
 	for _, line := range lines {
-		size += len(line) + 2
+		for part := range strings.SplitSeq(line, ";") {
+			if p := strings.TrimSpace(part); p != "" && !isOurCookie(p, sessionName, flowPrefix) {
+				if size > 0 {
+					size += len("; ")
+				}
+				size += len(p)
+			}
+		}
 	}
-	b.Grow(size) // one allocation for the rewritten header
+	if size == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	var b strings.Builder
+	b.Grow(size)
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
 			p := strings.TrimSpace(part)
@@ -256,8 +269,6 @@ func rebuildCookies(h http.Header, lines []string, sessionName, flowPrefix strin
 		}
 	}
 	switch {
-	case b.Len() == 0:
-		delete(h, "Cookie")
 	case len(lines) == 1:
 		// In place, as in stripOurCookies: writing the map entry anew would
 		// cost a slice, and Go grows a full small map on any assignment
