@@ -23,7 +23,7 @@ var pageFiles embed.FS
 var pageTemplates = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, row := range pageTable[1:] {
-		if m[row.tmpl] == nil {
+		if m[row.tmpl] == nil && !row.jsonOnly {
 			m[row.tmpl] = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/"+row.tmpl+".html"))
 		}
 	}
@@ -117,7 +117,7 @@ func (p *visitorPages) show(w http.ResponseWriter, r *http.Request, id pageID, v
 	if p == nil {
 		p = builtinPages
 	}
-	if isAPIRequest(r) {
+	if isAPIRequest(r) || pageTable[id].jsonOnly {
 		writePageJSON(w, id, v)
 		return
 	}

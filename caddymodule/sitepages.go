@@ -31,10 +31,18 @@ func pageByName(name string) pageID {
 	return 0
 }
 
+// replaceable reports whether a site may replace the page: any page a
+// browser is shown.
+func replaceable(id pageID) bool {
+	return id != 0 && !pageTable[id].jsonOnly
+}
+
 func sitePageList() string {
 	var names []string
 	for id := pageID(1); id < pageCount; id++ {
-		names = append(names, pageTable[id].name)
+		if replaceable(id) {
+			names = append(names, pageTable[id].name)
+		}
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
@@ -47,7 +55,7 @@ func (h *Handler) validateSitePages() error {
 		return fmt.Errorf("site_name %q must be one line of at most %d characters, without < or >", h.SiteName, maxSiteName)
 	}
 	for name, file := range h.Pages {
-		if pageByName(name) == 0 {
+		if !replaceable(pageByName(name)) {
 			return fmt.Errorf("page %q is not a page the gateway shows: use one of %s", name, sitePageList())
 		}
 		if strings.TrimSpace(file) == "" {

@@ -22,7 +22,7 @@ const (
 	pageBadHost                           // the request names no usable host
 	pageDenied                            // non_wechat deny: a browser outside WeChat
 	pageOpenInWeChat                      // a browser outside WeChat: the QR code of the page
-	pageSignIn                            // an API request without a session
+	pageSignIn                            // an API request without a session (JSON only)
 	pageFormExpired                       // a form posted after the session ended
 	pageSubscribe                         // require_subscribe: the visitor does not follow the account
 	pageRelayRequest                      // the relay got a login request it cannot open
@@ -65,6 +65,9 @@ type visitorPage struct {
 	// refresh: the page returns to its action link by itself after a few
 	// seconds.
 	refresh bool
+	// jsonOnly: only programs get this answer (a page navigation is sent to
+	// sign in instead), so it has no page text and no page to replace.
+	jsonOnly bool
 }
 
 // fragmentFallback is the link keep_fragment's page shows if its template
@@ -124,10 +127,8 @@ var pageTable = [pageCount]visitorPage{
 		title: "请在微信中打开", heading: "请在微信中打开此页面",
 		lines: []string{"请用微信“扫一扫”扫描二维码，或把链接发送到微信后在微信中打开。"},
 		code:  "not_wechat", msg: msgNotWeChat},
-	pageSignIn: {name: "signin", status: http.StatusUnauthorized, tmpl: "error",
-		heading: "请先登录",
-		lines:   []string{"请点击下方按钮用微信登录，然后重试。"},
-		action:  "登录", code: "unauthenticated", msg: msgSignInFirst, loginURL: true},
+	pageSignIn: {name: "signin", status: http.StatusUnauthorized, jsonOnly: true,
+		code: "unauthenticated", msg: msgSignInFirst, loginURL: true},
 	pageFormExpired: {name: "formexpired", status: http.StatusUnauthorized, tmpl: "error",
 		heading: "登录已过期",
 		lines:   []string{"你的登录已过期，这次提交没有保存。请先重新登录，再返回上一页重新提交；已填写的内容通常仍在页面上。"},

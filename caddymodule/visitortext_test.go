@@ -26,16 +26,20 @@ func TestEveryPageHasText(t *testing.T) {
 		if http.StatusText(row.status) == "" || row.status >= 300 && row.status < 400 {
 			t.Errorf("%s: status %d is not a page's", row.name, row.status)
 		}
-		if row.heading == "" || len(row.lines) == 0 || strings.Contains(strings.Join(row.lines, ""), "{") && !strings.Contains(strings.Join(row.lines, ""), "{host}") {
+		if row.jsonOnly {
+			if row.heading != "" || len(row.lines) != 0 || row.tmpl != "" {
+				t.Errorf("%s: a JSON-only answer has no page text", row.name)
+			}
+		} else if row.heading == "" || len(row.lines) == 0 || strings.Contains(strings.Join(row.lines, ""), "{") && !strings.Contains(strings.Join(row.lines, ""), "{host}") {
 			t.Errorf("%s: heading %q, lines %q: a page says what happened and what to do", row.name, row.heading, row.lines)
 		}
-		if pageTemplates[row.tmpl] == nil {
+		if pageTemplates[row.tmpl] == nil && !row.jsonOnly {
 			t.Errorf("%s: no template %q", row.name, row.tmpl)
 		}
 		if row.code == "" || row.msg == "" || strings.IndexFunc(row.msg, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
 			t.Errorf("%s: JSON code %q, message %q: both set, the message in English", row.name, row.code, row.msg)
 		}
-		if row.loginURL && row.action == "" {
+		if row.loginURL && row.action == "" && !row.jsonOnly {
 			t.Errorf("%s: a page that sends to the login names its button", row.name)
 		}
 	}
@@ -50,6 +54,9 @@ func TestEveryPageRenders(t *testing.T) {
 	p := &visitorPages{siteName: "报表系统"}
 	for id := pageID(1); id < pageCount; id++ {
 		row := pageTable[id]
+		if row.jsonOnly {
+			continue
+		}
 		w := httptest.NewRecorder()
 		p.write(w, id, pageValues{ActionURL: "/wechat_auth/login?rd=%2Fx", Host: "shop.example.com", PageURL: "https://shop.example.com/x", Ref: "errcode 40029"})
 		body := w.Body.String()
@@ -112,6 +119,15 @@ func TestAPIRequestsGetThePagesJSON(t *testing.T) {
 		if auth := w.Header().Get("WWW-Authenticate"); (auth != "") != (tc.login != "") {
 			t.Errorf("%s: WWW-Authenticate %q", row.name, auth)
 		}
+	}
+}
+
+// A JSON-only answer is JSON whatever the request asked for.
+func TestJSONOnlyAnswersAreJSONForBrowsersToo(t *testing.T) {
+	w := httptest.NewRecorder()
+	builtinPages.show(w, httptest.NewRequest(http.MethodGet, "/", nil), pageSignIn, pageValues{ActionURL: "/wechat_auth/login"})
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `"login_url":"/wechat_auth/login"`) {
+		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
 
