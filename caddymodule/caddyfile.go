@@ -153,10 +153,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.RelayKeys = append(h.RelayKeys, RelayKey{Origin: args[0], Key: args[1]})
 		case "component":
-			if d.NextArg() {
-				return d.Errf("component takes no value: app_id names the authorizer account, the wechat global option's component block the platform")
-			}
 			h.Component = true
+			if d.NextArg() {
+				if d.Val() != "from_host" {
+					return d.Errf("component takes no value, or from_host: app_id (or, with from_host, the host's first label) names the authorizer account, the wechat global option's component block the platform")
+				}
+				h.ComponentFromHost = true
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "keep_fragment":
 			if d.NextArg() {
 				return d.Errf("keep_fragment takes no value")

@@ -89,3 +89,35 @@ func TestComponentSettingsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestWechatAuthComponentSetting: `component` and `component from_host` in
+// wechat_auth, and what Validate refuses with them.
+func TestWechatAuthComponentSetting(t *testing.T) {
+	parse := func(body string) (*Handler, error) {
+		var h Handler
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wechat_auth {\n" + body + "\n}")); err != nil {
+			return nil, err
+		}
+		h.setDefaults()
+		return &h, h.Validate()
+	}
+	if h, err := parse("app_id wxmerchanta000001\ncomponent"); err != nil || !h.Component || h.ComponentFromHost {
+		t.Fatalf("component: %+v, %v", h, err)
+	}
+	if h, err := parse("component from_host"); err != nil || !h.Component || !h.ComponentFromHost {
+		t.Fatalf("component from_host without app_id: %v", err)
+	}
+	for _, c := range []struct{ body, want string }{
+		{"app_id wxmerchanta000001\ncomponent yes", "component takes no value, or from_host"},
+		{"app_id wxmerchanta000001\ncomponent from_host", "component and app_id"},
+		{"app_id wxmerchanta000001\napp_secret {env.S}\ncomponent", "component and app_secret"},
+		{"app_id wxmerchanta000001\ncomponent\nsubscriber_info", "component and subscriber_info"},
+		{"app_id wxmerchanta000001\ncomponent\njssdk_domains shop.example.com", "component and jssdk_domains"},
+		{"component from_host\nassertion {\n issuer https://gw.example\n audience https://app.example\n}", "component and assertion"},
+		{"scope snsapi_base", "app_id is empty"},
+	} {
+		if _, err := parse(c.body); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.body, err, c.want)
+		}
+	}
+}

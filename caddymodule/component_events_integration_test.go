@@ -54,6 +54,22 @@ func componentGlobal(apiBase, extra string) string {
 	}`, extra, compAppID, apiBase, apiBase)
 }
 
+// platformConfig is a Caddyfile of the test platform at apiBase, logging
+// to logFile, with the given sites.
+func platformConfig(logFile, apiBase, sites string) string {
+	return fmt.Sprintf(`{
+	admin off
+	auto_https off
+	persist_config off
+	log {
+		output file %s
+		level DEBUG
+	}
+	%s
+}
+%s`, logFile, componentGlobal(apiBase, ""), sites)
+}
+
 // platformGateway is Caddy with the receiver at /wechat/component/events
 // and the simulator playing the platform's WeChat, pushing there.
 type platformGateway struct {
@@ -74,21 +90,11 @@ func startPlatformGateway(t *testing.T, c wechattest.Component, opts ...wechatte
 		wechattest.WithApp(merchantA, ""), wechattest.WithApp(merchantB, "")}, opts...)...)
 	t.Cleanup(g.sim.Close)
 	g.logFile = t.TempDir() + "/caddy.log"
-	g.config = fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output file %s
-		level DEBUG
-	}
-	%s
-}
-http://127.0.0.1:%d {
+	g.config = platformConfig(g.logFile, g.sim.URL, fmt.Sprintf(`http://127.0.0.1:%d {
 	wechat_component_events /wechat/component/events
 	respond "platform site"
 }
-`, g.logFile, componentGlobal(g.sim.URL, ""), port)
+`, port))
 	loadCaddyfile(t, g.config)
 	waitListening(t, port)
 	return g

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat"
@@ -30,9 +32,10 @@ const kindComponent flowKind = 6
 var sourceComponent = []string{"mp"}
 
 // componentFlow signs visitors in to the authorizer account authorizer
-// through the platform.
+// through the platform, or, fromHost, to the account its host names.
 type componentFlow struct {
 	authorizer string
+	fromHost   bool
 	platform   *component
 	links      *links
 	pages      *visitorPages
@@ -49,37 +52,73 @@ func (c *componentFlow) loginScope(requested string) string { return requested }
 
 func (c *componentFlow) label() string { return "sign_in" }
 
-func (c *componentFlow) codeApp() string { return c.authorizer }
+// codeApp namespaces the claims of codes: the platform's, as codes of
+// every authorizer it serves are redeemed by it.
+func (c *componentFlow) codeApp() string { return c.platform.appID }
+
+// authorizerOn is the account a site serves: the handler's app_id, or the
+// first label of host (wxAPPID.wx.vendor.example); "" when that label is no
+// AppID.
+func (c *componentFlow) authorizerOn(host string) string {
+	if !c.fromHost {
+		return c.authorizer
+	}
+	label, _, _ := strings.Cut(host, ".")
+	if !alnum(label) || len(label) > 32 {
+		return ""
+	}
+	return label
+}
 
 func (c *componentFlow) begin(site origin, f flowState) (string, error) {
-	return c.platform.client.ComponentAuthorizeURL(c.authorizer, c.links.endpoint(site, "callback"), f.Scope, f.State), nil
+	a := c.authorizerOn(site.Host)
+	if a == "" {
+		return "", errors.New("the host names no authorizer account") // refuseSite answered first
+	}
+	return c.platform.client.ComponentAuthorizeURL(a, c.links.endpoint(site, "callback"), f.Scope, f.State), nil
 }
 
 // owns takes the authorizer's sessions while the platform still serves it:
-// a cookie of another account (another merchant's host) is never one.
+// a cookie of another account (another merchant's) is never one; with
+// fromHost, boundToSite checks the account against the request's host.
 func (c *componentFlow) owns(s *Session) ([]string, bool) {
-	if s.AppID != c.authorizer || (s.Scope != wechat.ScopeBase && s.Scope != wechat.ScopeUserInfo) {
+	if (s.Scope != wechat.ScopeBase && s.Scope != wechat.ScopeUserInfo) || s.AppID == "" {
+		return nil, false
+	}
+	if c.fromHost && (!alnum(s.AppID) || len(s.AppID) > 32) || !c.fromHost && s.AppID != c.authorizer {
 		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	ok, err := c.platform.authorizedCached(ctx, c.authorizer)
+	ok, err := c.platform.authorizedCached(ctx, s.AppID)
 	return sourceComponent, ok || err != nil // the store unreachable: keep the sessions
+}
+
+// boundToSite reports whether s is a session of the account r's site
+// serves (fromHost): a cookie copied from one merchant's host to another's
+// is refused there.
+func (c *componentFlow) boundToSite(r *http.Request, s *Session) bool {
+	o, err := siteOrigin(r)
+	return err == nil && s.AppID == c.authorizerOn(o.Host)
 }
 
 // refuseSite answers every login and endpoint of an account that has not
 // authorized the platform (or withdrew) with a page, never an authorize
 // redirect that WeChat would refuse (10015). A store that cannot say lets
 // the login go on: WeChat refuses it if need be.
-func (c *componentFlow) refuseSite(w http.ResponseWriter, r *http.Request, _ origin) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	ok, err := c.platform.authorizedCached(ctx, c.authorizer)
+func (c *componentFlow) refuseSite(w http.ResponseWriter, r *http.Request, o origin) bool {
+	a := c.authorizerOn(o.Host)
+	ok, err := false, error(nil)
+	if a != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		ok, err = c.platform.authorizedCached(ctx, a)
+	}
 	if ok || err != nil {
 		return false
 	}
 	if ce := c.logger.Check(zap.WarnLevel, "refused a sign-in: the account has not authorized the third-party platform (no authorized event received, or it was withdrawn); the merchant authorizes it in their Official Account, and the platform's 授权事件接收URL must receive the event"); ce != nil {
-		ce.Write(zap.String("authorizer_app_id", c.authorizer), zap.String("component_app_id", c.platform.appID))
+		ce.Write(zap.String("authorizer_app_id", a), zap.String("host", o.Host), zap.String("component_app_id", c.platform.appID))
 	}
 	c.pages.show(w, r, pageNotAuthorized, pageValues{})
 	return true
@@ -89,7 +128,11 @@ func (c *componentFlow) refuseSite(w http.ResponseWriter, r *http.Request, _ ori
 // calls invalid (another replica or tool fetched a newer one) is dropped and
 // the exchange tried once more with a fresh one: the code was not used.
 func (c *componentFlow) redeem(ctx context.Context, f flowState, code string) (loginEnd, error) {
-	tok, err := c.exchange(ctx, code)
+	a := c.authorizerOn(callbackHost(ctx))
+	if a == "" {
+		return loginEnd{ending: endUnavailable}, nil
+	}
+	tok, err := c.exchange(ctx, a, code)
 	if err != nil {
 		return loginEnd{}, err
 	}
@@ -100,20 +143,20 @@ func (c *componentFlow) redeem(ctx context.Context, f flowState, code string) (l
 	if !validIdentity(tok.OpenID, "", c.logger) {
 		return loginEnd{ending: endUnavailable}, nil
 	}
-	s := Session{AppID: c.authorizer, OpenID: tok.OpenID, Scope: wechat.ScopeBase, ID: randomAlnum(sessionIDLen)}
+	s := Session{AppID: a, OpenID: tok.OpenID, Scope: wechat.ScopeBase, ID: randomAlnum(sessionIDLen)}
 	if userInfo && fillProfile(ctx, c.platform.client, &s, tok, c.now, c.logger) {
 		s.Scope = wechat.ScopeUserInfo
 	}
 	return loginEnd{ending: endSession, sess: s}, nil
 }
 
-func (c *componentFlow) exchange(ctx context.Context, code string) (*wechat.Token, error) {
+func (c *componentFlow) exchange(ctx context.Context, authorizer, code string) (*wechat.Token, error) {
 	for attempt := 0; ; attempt++ {
 		ct, err := c.platform.accessToken(ctx)
 		if err != nil {
 			return nil, err
 		}
-		tok, err := c.platform.client.ComponentExchangeCode(ctx, c.authorizer, code, ct)
+		tok, err := c.platform.client.ComponentExchangeCode(ctx, authorizer, code, ct)
 		if attempt == 0 && wechat.IsTokenInvalid(err) {
 			c.platform.dropToken(ctx, ct)
 			continue
@@ -127,6 +170,9 @@ func (c *componentFlow) exchange(ctx context.Context, code string) (*wechat.Toke
 // nothing that needs the account's own API calls (followers, JS-SDK
 // signatures) or its own callback domain (relay, desktop_login).
 func (h *Handler) validateComponent() error {
+	if h.ComponentFromHost && !h.Component {
+		return errors.New("component_from_host needs component")
+	}
 	if !h.Component {
 		return nil
 	}
@@ -138,6 +184,8 @@ func (h *Handler) validateComponent() error {
 		{h.DesktopLogin != nil, "desktop_login"}, {h.SubscriberInfo, "subscriber_info"},
 		{h.RequireSubscribe, "require_subscribe"}, {len(h.JSSDKDomains) > 0, "jssdk_domains"},
 		{h.NonWeChat == nonWeChatQRConnect, "non_wechat qrconnect"},
+		{h.ComponentFromHost && h.AppID != "", "app_id (with from_host the host names the account)"},
+		{h.ComponentFromHost && h.Assertion != nil, "assertion (with from_host)"},
 	} {
 		if c.set {
 			return fmt.Errorf("component and %s do not go together: an account served through the third-party platform gives it no secret of its own; remove %s", c.name, c.name)
@@ -156,5 +204,29 @@ func (h *Handler) provisionComponentFlow(outsideToo bool) error {
 	l.flows = []signInFlow{fl}
 	h.sites.guard = fl
 	h.sessions.flows = l.flows
+	if h.ComponentFromHost {
+		fl.fromHost = true
+		h.sessions.bound = fl.boundToSite
+	}
 	return nil
+}
+
+// callbackHost is the host of the callback whose code is being redeemed,
+// as siteOrigin sees it (X-Forwarded-Host from a trusted proxy): the
+// callback runs on the site that began the login, whose host names the
+// account. redeem gets the request's context only; Caddy's replacer in it
+// reads the request.
+func callbackHost(ctx context.Context) string {
+	repl, ok := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return ""
+	}
+	host, _ := repl.GetString("http.request.host")
+	if trusted, _ := caddyhttp.GetVar(ctx, caddyhttp.TrustedProxyVarKey).(bool); trusted {
+		if fh, _ := repl.GetString("http.request.header.X-Forwarded-Host"); firstValue(fh) != "" {
+			host = firstValue(fh)
+		}
+	}
+	h, _ := splitHostPort(strings.ToLower(host), "")
+	return h
 }

@@ -1,7 +1,9 @@
 package wechatauth_test
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -47,21 +49,11 @@ func startMerchantSites(t *testing.T) *merchantSites {
 }
 `, port, appID, scope, appID)
 	}
-	g.config = fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output file %s
-		level DEBUG
-	}
-	%s
-}
-http://127.0.0.1:%d {
+	g.config = platformConfig(g.logFile, g.sim.URL, fmt.Sprintf(`http://127.0.0.1:%d {
 	wechat_component_events /wechat/component/events
 	respond "platform site"
 }
-%s%s`, g.logFile, componentGlobal(g.sim.URL, ""), port, site(pa, merchantA, "snsapi_base"), site(pb, merchantB, "snsapi_userinfo"))
+%s%s`, port, site(pa, merchantA, "snsapi_base"), site(pb, merchantB, "snsapi_userinfo")))
 	loadCaddyfile(t, g.config)
 	for _, p := range []int{port, pa, pb} {
 		waitListening(t, p)
@@ -183,5 +175,88 @@ func TestComponentSignInWithoutTicketAnswersAPage(t *testing.T) {
 	logs, _ := os.ReadFile(m.logFile)
 	if !strings.Contains(string(logs), "授权事件接收URL") {
 		t.Error("no log line names the 授权事件接收URL")
+	}
+}
+
+// TestComponentFromHostServesEachMerchantOnItsSubdomain: one wechat_auth
+// with component from_host serves every authorizer on
+// <AppID>.wx.vendor.example (the browser reaches Caddy's loopback port for
+// any such host): A's visitor signs in as A's, the callback redeems for A;
+// A's cookie is refused on B's host; a host whose account has not
+// authorized the platform, or that names no AppID, gets the page.
+func TestComponentFromHostServesEachMerchantOnItsSubdomain(t *testing.T) {
+	port, eport := freePort(t), freePort(t)
+	events := fmt.Sprintf("http://127.0.0.1:%d/wechat/component/events", eport)
+	sim := wechattest.NewServer(wechattest.WithComponent(wechattest.Component{AppID: compAppID, Secret: compSecret,
+		Token: compToken, EncodingAESKey: compAESKey, PushURL: events, Domains: []string{"wx.vendor.example"}}),
+		wechattest.WithApp(merchantA, ""), wechattest.WithApp(merchantB, ""), wechattest.WithApp("wxmerchantc000001", ""))
+	t.Cleanup(sim.Close)
+	logFile := t.TempDir() + "/caddy.log"
+	loadCaddyfile(t, platformConfig(logFile, sim.URL, fmt.Sprintf(`http://127.0.0.1:%d {
+	wechat_component_events /wechat/component/events
+}
+http://*.wx.vendor.example:%d {
+	wechat_auth {
+		component from_host
+		session_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}
+	}
+	respond "appid={http.auth.user.appid} header={http.request.header.X-WeChat-AppID} openid={http.auth.user.id}"
+}
+`, eport, port)))
+	waitListening(t, port)
+	if _, err := sim.PushTicket(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{merchantA, merchantB} {
+		if err := sim.AuthorizeAccount(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every *.wx.vendor.example:80 is Caddy's port on loopback.
+	dial := func(b *browser) *browser {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DisableKeepAlives = true
+		inner := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if strings.HasSuffix(addr, ".wx.vendor.example:80") {
+				addr = fmt.Sprintf("127.0.0.1:%d", port)
+			}
+			return inner(ctx, network, addr)
+		}
+		b.Base = tr
+		return b
+	}
+	siteA, siteB := "http://"+merchantA+".wx.vendor.example", "http://"+merchantB+".wx.vendor.example"
+
+	alice := dial(newBrowser("alice"))
+	resp, body := alice.get(t, siteA+"/")
+	want := "appid=" + merchantA + " header=" + merchantA + " openid=" + sim.OpenID(merchantA, "alice")
+	if resp.StatusCode != 200 || body != want {
+		t.Fatalf("sign-in on A's host: %d %q, want %q\n%s", resp.StatusCode, body, want, alice.HopsString())
+	}
+	bob := dial(newBrowser("bob"))
+	if resp, body := bob.get(t, siteB+"/"); resp.StatusCode != 200 || body != "appid="+merchantB+" header="+merchantB+" openid="+sim.OpenID(merchantB, "bob") {
+		t.Fatalf("sign-in on B's host: %d %q", resp.StatusCode, body)
+	}
+
+	// A's cookie on B's host: the same handler, keys and cookie name, but
+	// not B's account: B's sign-in starts.
+	copied := dial(newBrowser("alice"))
+	copied.StopAt = "/connect/oauth2/authorize"
+	copied.Header.Set("Cookie", "wechat_session="+alice.cookie(siteA, "wechat_session"))
+	resp, _ = copied.get(t, siteB+"/")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "appid="+merchantB) {
+		t.Fatalf("A's cookie on B's host: %d %q, want a sign-in to B", resp.StatusCode, loc)
+	}
+
+	for _, host := range []string{"wxmerchantc000001", "not-an-appid"} {
+		b := dial(newBrowser("carol"))
+		b.StopAt = "/connect/oauth2/authorize"
+		if resp, body := b.get(t, "http://"+host+".wx.vendor.example/"); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "此公众号暂未开通登录") {
+			t.Fatalf("%s: %d %.200s, want the page", host, resp.StatusCode, body)
+		}
+	}
+	if n := sim.CallCount("/sns/oauth2/component/access_token"); n != 2 {
+		t.Fatalf("%d component code exchanges, want 2", n)
 	}
 }

@@ -199,6 +199,13 @@ type Handler struct {
 	// in the platform's authorized set (docs/third-party.md).
 	Component bool `json:"component,omitempty"`
 
+	// ComponentFromHost, with Component, serves every authorizer account
+	// of the platform from one handler: the account is the first label of
+	// the site's host, as WeChat requires of the platform's subdomains
+	// (wxAPPID.wx.vendor.example), and app_id is left out. A session
+	// belongs to its host's account only.
+	ComponentFromHost bool `json:"component_from_host,omitempty"`
+
 	// Assertion adds a signed identity to what goes upstream: a short-lived
 	// ES256 JWS over the verified identity, in X-WeChat-Assertion, that the
 	// upstream verifies with the keys at {path_prefix}/jwks.json, so an

@@ -24,8 +24,12 @@ type sessions struct {
 	revs    *revocationSet // the wechat app's, looked up in memory
 	app     *App           // publishes revocations
 	flows   []signInFlow   // a cookie is accepted when one of them owns it
-	now     func() time.Time
-	logger  *zap.Logger
+	// bound, when set, must also accept a session for the request's site:
+	// a platform's handler serving each account on its own host
+	// (component_flow.go) takes no session of another host's account.
+	bound  func(r *http.Request, s *Session) bool
+	now    func() time.Time
+	logger *zap.Logger
 }
 
 // memoTTL and memoMaxEntries bound the verified-cookie cache: entries never
@@ -55,6 +59,10 @@ func (ss *sessions) identityFrom(r *http.Request) *identity {
 		found = ss.verify(v)
 		return found != nil
 	})
+	if found != nil && ss.bound != nil && !ss.bound(r, &found.sess) {
+		procMetrics.sessionChecked(cookieRejectForeign)
+		return nil
+	}
 	return found
 }
 
