@@ -163,6 +163,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
+		case "component_authorizers":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("component_authorizers needs the AppIDs of the accounts to serve, e.g. component_authorizers wxmerchanta000001 wxmerchantb000001")
+			}
+			h.ComponentAuthorizers = append(h.ComponentAuthorizers, args...)
 		case "keep_fragment":
 			if d.NextArg() {
 				return d.Errf("keep_fragment takes no value")
@@ -239,7 +245,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, component, keep_fragment, site_name, page, assertion", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, component, component_authorizers, keep_fragment, site_name, page, assertion", name)
 		}
 	}
 	if desktopFollowers != "" {

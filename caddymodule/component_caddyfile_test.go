@@ -104,7 +104,7 @@ func TestWechatAuthComponentSetting(t *testing.T) {
 	if h, err := parse("app_id wxmerchanta000001\ncomponent"); err != nil || !h.Component || h.ComponentFromHost {
 		t.Fatalf("component: %+v, %v", h, err)
 	}
-	if h, err := parse("component from_host"); err != nil || !h.Component || !h.ComponentFromHost {
+	if h, err := parse("component from_host\ncomponent_authorizers wxa wxb"); err != nil || !h.Component || !h.ComponentFromHost || len(h.ComponentAuthorizers) != 2 {
 		t.Fatalf("component from_host without app_id: %v", err)
 	}
 	for _, c := range []struct{ body, want string }{
@@ -115,6 +115,9 @@ func TestWechatAuthComponentSetting(t *testing.T) {
 		{"app_id wxmerchanta000001\ncomponent\njssdk_domains shop.example.com", "component and jssdk_domains"},
 		{"component from_host\nassertion {\n issuer https://gw.example\n audience https://app.example\n}", "component and assertion"},
 		{"scope snsapi_base", "app_id is empty"},
+		{"app_id wxmerchanta000001\ncomponent\ncomponent_authorizers wxmerchanta000001", "component_authorizers without from_host"},
+		{"component from_host\ncomponent_authorizers wxMerchant", "is not an AppID"},
+		{"app_id wxmerchanta000001\ncomponent_authorizers wxmerchanta000001", "need component"},
 	} {
 		if _, err := parse(c.body); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.body, err, c.want)

@@ -36,6 +36,7 @@ var sourceComponent = []string{"mp"}
 type componentFlow struct {
 	authorizer string
 	fromHost   bool
+	listed     map[string]bool // component_authorizers: served instead of the authorized set
 	platform   *component
 	links      *links
 	pages      *visitorPages
@@ -90,8 +91,18 @@ func (c *componentFlow) owns(s *Session) ([]string, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	ok, err := c.platform.authorizedCached(ctx, s.AppID)
+	ok, err := c.serving(ctx, s.AppID)
 	return sourceComponent, ok || err != nil // the store unreachable: keep the sessions
+}
+
+// serving reports whether the flow signs in to account a: listed in
+// component_authorizers when the handler lists accounts, else in the
+// platform's authorized set.
+func (c *componentFlow) serving(ctx context.Context, a string) (bool, error) {
+	if c.listed != nil {
+		return c.listed[a], nil
+	}
+	return c.platform.authorizedCached(ctx, a)
 }
 
 // boundToSite reports whether s is a session of the account r's site
@@ -112,7 +123,7 @@ func (c *componentFlow) refuseSite(w http.ResponseWriter, r *http.Request, o ori
 	if a != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		ok, err = c.platform.authorizedCached(ctx, a)
+		ok, err = c.serving(ctx, a)
 	}
 	if ok || err != nil {
 		return false
@@ -170,8 +181,13 @@ func (c *componentFlow) exchange(ctx context.Context, authorizer, code string) (
 // nothing that needs the account's own API calls (followers, JS-SDK
 // signatures) or its own callback domain (relay, desktop_login).
 func (h *Handler) validateComponent() error {
-	if h.ComponentFromHost && !h.Component {
-		return errors.New("component_from_host needs component")
+	if (h.ComponentFromHost || len(h.ComponentAuthorizers) > 0) && !h.Component {
+		return errors.New("component_from_host and component_authorizers need component")
+	}
+	for _, a := range h.ComponentAuthorizers {
+		if !alnum(a) || len(a) > 32 || strings.ToLower(a) != a {
+			return fmt.Errorf("component_authorizers %q is not an AppID (lower-case letters and digits, as the host's first label is)", a)
+		}
 	}
 	if !h.Component {
 		return nil
@@ -186,6 +202,7 @@ func (h *Handler) validateComponent() error {
 		{h.NonWeChat == nonWeChatQRConnect, "non_wechat qrconnect"},
 		{h.ComponentFromHost && h.AppID != "", "app_id (with from_host the host names the account)"},
 		{h.ComponentFromHost && h.Assertion != nil, "assertion (with from_host)"},
+		{!h.ComponentFromHost && len(h.ComponentAuthorizers) > 0, "component_authorizers without from_host (app_id is the one account)"},
 	} {
 		if c.set {
 			return fmt.Errorf("component and %s do not go together: an account served through the third-party platform gives it no secret of its own; remove %s", c.name, c.name)
@@ -204,6 +221,12 @@ func (h *Handler) provisionComponentFlow(outsideToo bool) error {
 	l.flows = []signInFlow{fl}
 	h.sites.guard = fl
 	h.sessions.flows = l.flows
+	if len(h.ComponentAuthorizers) > 0 {
+		fl.listed = make(map[string]bool, len(h.ComponentAuthorizers))
+		for _, a := range h.ComponentAuthorizers {
+			fl.listed[a] = true
+		}
+	}
 	if h.ComponentFromHost {
 		fl.fromHost = true
 		h.sessions.bound = fl.boundToSite

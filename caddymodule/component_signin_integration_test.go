@@ -178,31 +178,32 @@ func TestComponentSignInWithoutTicketAnswersAPage(t *testing.T) {
 	}
 }
 
-// TestComponentFromHostServesEachMerchantOnItsSubdomain: one wechat_auth
-// with component from_host serves every authorizer on
-// <AppID>.wx.vendor.example (the browser reaches Caddy's loopback port for
-// any such host): A's visitor signs in as A's, the callback redeems for A;
-// A's cookie is refused on B's host; a host whose account has not
-// authorized the platform, or that names no AppID, gets the page.
-func TestComponentFromHostServesEachMerchantOnItsSubdomain(t *testing.T) {
+// fromHostSites runs one wechat_auth with component from_host (plus extra
+// settings) for *.wx.vendor.example, whose every host the returned dial
+// makes a browser reach on Caddy's loopback port; merchants A and B have
+// authorized the platform through pushes, merchant C only in the
+// simulator (no event reached the gateway).
+func fromHostSites(t *testing.T, extra string) (*wechattest.Server, func(*browser) *browser) {
+	t.Helper()
 	port, eport := freePort(t), freePort(t)
 	events := fmt.Sprintf("http://127.0.0.1:%d/wechat/component/events", eport)
 	sim := wechattest.NewServer(wechattest.WithComponent(wechattest.Component{AppID: compAppID, Secret: compSecret,
-		Token: compToken, EncodingAESKey: compAESKey, PushURL: events, Domains: []string{"wx.vendor.example"}}),
-		wechattest.WithApp(merchantA, ""), wechattest.WithApp(merchantB, ""), wechattest.WithApp("wxmerchantc000001", ""))
+		Token: compToken, EncodingAESKey: compAESKey, PushURL: events, Domains: []string{"wx.vendor.example"},
+		Authorizers: []string{merchantC}}),
+		wechattest.WithApp(merchantA, ""), wechattest.WithApp(merchantB, ""))
 	t.Cleanup(sim.Close)
-	logFile := t.TempDir() + "/caddy.log"
-	loadCaddyfile(t, platformConfig(logFile, sim.URL, fmt.Sprintf(`http://127.0.0.1:%d {
+	loadCaddyfile(t, platformConfig(t.TempDir()+"/caddy.log", sim.URL, fmt.Sprintf(`http://127.0.0.1:%d {
 	wechat_component_events /wechat/component/events
 }
 http://*.wx.vendor.example:%d {
 	wechat_auth {
 		component from_host
 		session_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}
+		%s
 	}
 	respond "appid={http.auth.user.appid} header={http.request.header.X-WeChat-AppID} openid={http.auth.user.id}"
 }
-`, eport, port)))
+`, eport, port, extra)))
 	waitListening(t, port)
 	if _, err := sim.PushTicket(); err != nil {
 		t.Fatal(err)
@@ -212,8 +213,7 @@ http://*.wx.vendor.example:%d {
 			t.Fatal(err)
 		}
 	}
-	// Every *.wx.vendor.example:80 is Caddy's port on loopback.
-	dial := func(b *browser) *browser {
+	return sim, func(b *browser) *browser {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DisableKeepAlives = true
 		inner := tr.DialContext
@@ -226,6 +226,18 @@ http://*.wx.vendor.example:%d {
 		b.Base = tr
 		return b
 	}
+}
+
+const merchantC = "wxmerchantc000001"
+
+// TestComponentFromHostServesEachMerchantOnItsSubdomain: one wechat_auth
+// with component from_host serves every authorizer on
+// <AppID>.wx.vendor.example (the browser reaches Caddy's loopback port for
+// any such host): A's visitor signs in as A's, the callback redeems for A;
+// A's cookie is refused on B's host; a host whose account has not
+// authorized the platform, or that names no AppID, gets the page.
+func TestComponentFromHostServesEachMerchantOnItsSubdomain(t *testing.T) {
+	sim, dial := fromHostSites(t, "")
 	siteA, siteB := "http://"+merchantA+".wx.vendor.example", "http://"+merchantB+".wx.vendor.example"
 
 	alice := dial(newBrowser("alice"))
@@ -249,7 +261,7 @@ http://*.wx.vendor.example:%d {
 		t.Fatalf("A's cookie on B's host: %d %q, want a sign-in to B", resp.StatusCode, loc)
 	}
 
-	for _, host := range []string{"wxmerchantc000001", "not-an-appid"} {
+	for _, host := range []string{merchantC, "not-an-appid"} {
 		b := dial(newBrowser("carol"))
 		b.StopAt = "/connect/oauth2/authorize"
 		if resp, body := b.get(t, "http://"+host+".wx.vendor.example/"); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "此公众号暂未开通登录") {
@@ -258,5 +270,22 @@ http://*.wx.vendor.example:%d {
 	}
 	if n := sim.CallCount("/sns/oauth2/component/access_token"); n != 2 {
 		t.Fatalf("%d component code exchanges, want 2", n)
+	}
+}
+
+// TestComponentAuthorizersListReplacesTheAuthorizedSet: with
+// component_authorizers, the listed account C is served although no
+// authorized event reached the gateway, and A, authorized by an event but
+// not listed, gets the page.
+func TestComponentAuthorizersListReplacesTheAuthorizedSet(t *testing.T) {
+	sim, dial := fromHostSites(t, "component_authorizers "+merchantC)
+	c := dial(newBrowser("alice"))
+	if resp, body := c.get(t, "http://"+merchantC+".wx.vendor.example/"); resp.StatusCode != 200 || body != "appid="+merchantC+" header="+merchantC+" openid="+sim.OpenID(merchantC, "alice") {
+		t.Fatalf("the listed account: %d %.200s", resp.StatusCode, body)
+	}
+	a := dial(newBrowser("alice"))
+	a.StopAt = "/connect/oauth2/authorize"
+	if resp, body := a.get(t, "http://"+merchantA+".wx.vendor.example/"); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "此公众号暂未开通登录") {
+		t.Fatalf("an authorized account not listed: %d %.200s", resp.StatusCode, body)
 	}
 }

@@ -206,6 +206,12 @@ type Handler struct {
 	// belongs to its host's account only.
 	ComponentFromHost bool `json:"component_from_host,omitempty"`
 
+	// ComponentAuthorizers, with ComponentFromHost, are the only accounts
+	// served, whatever the platform's authorization events say (for a
+	// platform whose 授权事件接收URL is served elsewhere). Empty: the
+	// accounts in the platform's authorized set.
+	ComponentAuthorizers []string `json:"component_authorizers,omitempty"`
+
 	// Assertion adds a signed identity to what goes upstream: a short-lived
 	// ES256 JWS over the verified identity, in X-WeChat-Assertion, that the
 	// upstream verifies with the keys at {path_prefix}/jwks.json, so an
