@@ -29,7 +29,7 @@ const kindComponent flowKind = 6
 // sourceComponent marks an openid of an authorizer account signed in
 // through the platform (X-WeChat-Source): the openid is the account's, as
 // with its own web authorization.
-var sourceComponent = []string{"mp"}
+var sourceComponent = &appSource{name: "mp", placeholder: "mp", appHeader: true}
 
 // componentFlow signs visitors in to the authorizer account authorizer
 // through the platform, or, fromHost, to the account its host names.
@@ -82,7 +82,7 @@ func (c *componentFlow) begin(site origin, f flowState) (string, error) {
 // owns takes the authorizer's sessions while the platform still serves it:
 // a cookie of another account (another merchant's) is never one; with
 // fromHost, boundToSite checks the account against the request's host.
-func (c *componentFlow) owns(s *Session) ([]string, bool) {
+func (c *componentFlow) owns(s *Session) (*appSource, bool) {
 	if (s.Scope != wechat.ScopeBase && s.Scope != wechat.ScopeUserInfo) || s.AppID == "" {
 		return nil, false
 	}

@@ -111,7 +111,8 @@ const kindDesktop flowKind = 2
 
 // desktopFlow signs desktop visitors in with the website application.
 type desktopFlow struct {
-	appID     string // the website app's
+	appID     string     // the website app's
+	source    *appSource // sourceWeb for appID
 	client    *wechat.Client
 	accountID string // the Official Account's app_id, for log lines
 	links     *links
@@ -142,7 +143,7 @@ func (h *Handler) newDesktopFlow(repl *caddy.Replacer, apiBase, openBase string,
 	}
 	h.logger.Info("desktop_login: visitors outside WeChat sign in with the website application; a login whose WeChat answer has no unionid is refused, so bind the website application and app_id to one Open Platform account",
 		zap.String("desktop_login", dl.AppID), zap.String("app_id", h.AppID))
-	return &desktopFlow{appID: dl.AppID, client: client, accountID: h.AppID, links: lk, now: h.now, logger: h.logger}, nil
+	return &desktopFlow{appID: dl.AppID, source: sourceWeb.forApp(dl.AppID), client: client, accountID: h.AppID, links: lk, now: h.now, logger: h.logger}, nil
 }
 
 func (d *desktopFlow) kind() flowKind { return kindDesktop }
@@ -165,8 +166,8 @@ func (d *desktopFlow) begin(site origin, f flowState) (string, error) {
 // owns the website app's sessions. Follower rules do not apply to them:
 // user/info answers for the Official Account's own openids only
 // (validateDesktopFollowers).
-func (d *desktopFlow) owns(s *Session) ([]string, bool) {
-	return sourceWeb, s.Scope == wechat.ScopeLogin && s.AppID == d.appID
+func (d *desktopFlow) owns(s *Session) (*appSource, bool) {
+	return d.source, s.Scope == wechat.ScopeLogin && s.AppID == d.appID
 }
 
 // adopts an older version's flow cookie of a desktop login.

@@ -27,15 +27,16 @@ type account struct {
 	client *wechat.Client // nil without app_secret (a relay client)
 }
 
-// Source values: which app an openid belongs to (X-WeChat-Source).
+// Which app an openid belongs to (X-WeChat-Source).
 var (
-	sourceMP  = []string{"mp"}  // the Official Account (公众号)
-	sourceWeb = []string{"web"} // the website application of desktop_login
+	sourceMP  = newAppSource("mp")  // the Official Account (公众号)
+	sourceWeb = newAppSource("web") // the website application of desktop_login
 )
 
 // mpFlow signs visitors in with the Official Account's web authorization.
 type mpFlow struct {
 	acct       *account
+	source     *appSource // sourceMP for acct
 	links      *links
 	outsideToo bool // non_wechat login: browsers outside WeChat authorize too
 	now        func() time.Time
@@ -57,8 +58,8 @@ func (m *mpFlow) begin(site origin, f flowState) (string, error) {
 }
 
 // owns takes the account's own sessions: snsapi_base and snsapi_userinfo.
-func (m *mpFlow) owns(s *Session) ([]string, bool) {
-	return sourceMP, ownsAccountSession(s, m.acct.appID)
+func (m *mpFlow) owns(s *Session) (*appSource, bool) {
+	return m.source, ownsAccountSession(s, m.acct.appID)
 }
 
 // ownsAccountSession reports whether s is a session of the Official

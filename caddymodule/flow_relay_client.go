@@ -20,6 +20,7 @@ const kindRelayClient flowKind = 3
 // relayClientFlow signs visitors in through the relay.
 type relayClientFlow struct {
 	appID      string
+	source     *appSource // sourceMP for appID
 	seal       *relaySeal
 	endpoint   string   // the relay's <url>/wechat_auth/relay
 	claims     claims   // the hand-backs spent
@@ -38,8 +39,8 @@ func (c *relayClientFlow) loginScope(requested string) string { return requested
 func (c *relayClientFlow) label() string { return "sign_in" }
 
 // owns the account's sessions, which the relay's hand-backs carry.
-func (c *relayClientFlow) owns(s *Session) ([]string, bool) {
-	return sourceMP, ownsAccountSession(s, c.appID)
+func (c *relayClientFlow) owns(s *Session) (*appSource, bool) {
+	return c.source, ownsAccountSession(s, c.appID)
 }
 
 // adopts an older version's flow cookie of a relay client's login.

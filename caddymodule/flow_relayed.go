@@ -31,7 +31,7 @@ func (rf *relayedFlow) kind() flowKind { return kindRelayed }
 func (rf *relayedFlow) serves(*http.Request) bool { return false }
 
 // owns no session: the ones it signs in live on the clients.
-func (rf *relayedFlow) owns(*Session) ([]string, bool) { return nil, false }
+func (rf *relayedFlow) owns(*Session) (*appSource, bool) { return nil, false }
 
 // adopts an older version's flow cookie of a relayed login.
 func (rf *relayedFlow) adopts(f flowState) bool { return f.RelayBack != "" }

@@ -91,7 +91,7 @@ type identity struct {
 
 // newIdentity prepares a verified session; source is its app's
 // X-WeChat-Source value (the flow that owns it says which).
-func newIdentity(s Session, source []string) *identity {
+func newIdentity(s Session, source *appSource) *identity {
 	id := &identity{sess: s, checked: new(atomic.Uint64), assertion: new(atomic.Pointer[signedAssertion])}
 	id.openID, id.scope, id.unionID = s.OpenID, s.Scope, s.UnionID
 	if s.Nickname != "" {
@@ -104,19 +104,47 @@ func newIdentity(s Session, source []string) *identity {
 	}
 	id.phOpenID, id.phUnionID, id.phScope = s.OpenID, s.UnionID, s.Scope
 	id.phNickname, id.phAvatar = s.Nickname, s.Avatar
-	if len(source) > 0 {
-		id.source = source[0]
-	}
-	id.phSource = id.source
-	id.phAppID = s.AppID
-	if len(source) > 0 && &source[0] == &sourceComponent[0] {
-		// Only a platform's sites serve several accounts: on the others
-		// the header would add a map entry to every request for a value
-		// the route already says ({http.auth.user.appid} is always there).
-		id.appID = s.AppID
+	if source != nil {
+		id.setSource(source)
 	}
 	id.placeholders = id.placeholder
 	return id
+}
+
+// appSource is which app a flow's sessions belong to: the X-WeChat-Source
+// value, as a header value and as a placeholder value, built once per flow
+// so that an identity holding it costs nothing more.
+type appSource struct {
+	name        string
+	placeholder any
+	// app is {http.auth.user.appid} when every session of the flow is of
+	// one app (forApp), built once; nil: taken from each session.
+	app any
+	// appHeader sends X-WeChat-AppID upstream: only a third-party
+	// platform's sites serve several accounts (component_flow.go); on the
+	// others the header would add a map entry to every request for a value
+	// the route already says ({http.auth.user.appid} is always there).
+	appHeader bool
+}
+
+func newAppSource(name string) *appSource { return &appSource{name: name, placeholder: name} }
+
+// forApp is src for the sessions of appID alone.
+func (src *appSource) forApp(appID string) *appSource {
+	c := *src
+	c.app = appID
+	return &c
+}
+
+// setSource records which app the session belongs to.
+func (id *identity) setSource(src *appSource) {
+	id.source, id.phSource, id.phAppID = src.name, src.placeholder, src.app
+	if src.app == nil {
+		id.phAppID = id.sess.AppID
+	}
+	if src.appHeader {
+		id.appID = id.sess.AppID
+	}
 }
 
 // sourceName is the identity's X-WeChat-Source value (mp, web).

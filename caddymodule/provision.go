@@ -129,9 +129,9 @@ func (h *Handler) provisionFlows(repl *caddy.Replacer, apiBase, openBase string)
 	if err != nil {
 		return err
 	}
-	mp := &mpFlow{acct: h.acct, links: l.links, outsideToo: outsideToo, now: l.now, logger: h.logger}
+	mp := &mpFlow{acct: h.acct, source: sourceMP.forApp(h.AppID), links: l.links, outsideToo: outsideToo, now: l.now, logger: h.logger}
 	if h.Relay != "" {
-		rc := &relayClientFlow{appID: h.AppID, seal: relay.seal, endpoint: relay.endpoint, claims: relay.claims,
+		rc := &relayClientFlow{appID: h.AppID, source: sourceMP.forApp(h.AppID), seal: relay.seal, endpoint: relay.endpoint, claims: relay.claims,
 			origins: relay.origins, outsideToo: outsideToo, logins: l, logger: h.logger}
 		l.flows = append(l.flows, rc)
 		h.sites.guard = rc

@@ -25,6 +25,7 @@ func newRelayClient(t *testing.T) (*Handler, *time.Time, flowState) {
 	h.PathPrefix, h.Scope, h.logger = defaultPathPrefix, "snsapi_base", zap.NewNop()
 	rc := &relayClientFlow{
 		appID:    testAppID,
+		source:   sourceMP.forApp(testAppID),
 		seal:     newRelaySeal(testAppID, clientRing(map[origin][]cipher.AEAD{allowed: relayRing(testSecrets(1))(allowed)}), func() time.Time { return *now }),
 		endpoint: "https://wx.example.com/wechat_auth/relay",
 		claims:   storeClaims{newMemoryStore(nil, func() time.Time { return *now })},
@@ -218,7 +219,7 @@ func TestHandBackEndpointAnswersOnlyOnARelayClient(t *testing.T) {
 	hb := handBackFor(t, h, "https://allowed.com", testState)
 	// The same handler without the relay client's flow: the Official
 	// Account's own, as a site with app_secret has.
-	h.logins.flows = []signInFlow{&mpFlow{acct: h.acct, links: h.logins.links, now: h.now, logger: h.logger}}
+	h.logins.flows = []signInFlow{&mpFlow{acct: h.acct, source: sourceMP.forApp(testAppID), links: h.logins.links, now: h.now, logger: h.logger}}
 	h.sites.guard = nil
 	h.routes = h.routeTable()
 	if w := deliver(t, h, f, hb); w.Code != http.StatusNotFound || sessionSet(w) {

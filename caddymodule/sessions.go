@@ -68,7 +68,7 @@ func (ss *sessions) identityFrom(r *http.Request) *identity {
 
 // owner is the flow whose app issued s, and the source its identity
 // carries; ok is false for a session of any other app.
-func (ss *sessions) owner(s *Session) (source []string, ok bool) {
+func (ss *sessions) owner(s *Session) (source *appSource, ok bool) {
 	for _, fl := range ss.flows {
 		if src, ok := fl.owns(s); ok {
 			return src, true
@@ -90,7 +90,11 @@ func (ss *sessions) verify(value string) *identity {
 		return rejected(cookieRejectMalformed)
 	}
 	now := ss.now().Unix()
-	source, owned := ss.owner(&s)
+	// The identity is the one allocation a new cookie costs; the owner
+	// check reads the session inside it (a pointer to a local would escape
+	// through the flows' interface and cost a second).
+	id := newIdentity(s, nil)
+	source, owned := ss.owner(&id.sess)
 	switch {
 	case !owned:
 		return rejected(cookieRejectForeign)
@@ -99,7 +103,7 @@ func (ss *sessions) verify(value string) *identity {
 	case s.Issued > now+60:
 		return rejected(cookieRejectFuture)
 	}
-	id := newIdentity(s, source)
+	id.setSource(source)
 	if !ss.notRevoked(id) {
 		return rejected(cookieRejectRevoked)
 	}

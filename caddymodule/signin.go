@@ -39,7 +39,7 @@ type signInFlow interface {
 	begin(site origin, f flowState) (string, error)
 	// owns reports whether s is a session of this flow's app, and what
 	// X-WeChat-Source it then carries. A cookie no flow owns is refused.
-	owns(s *Session) (source []string, ok bool)
+	owns(s *Session) (source *appSource, ok bool)
 	// label names the flow's sign-ins in caddy_wechat_decisions_total
 	// (sign_in, sign_in_desktop).
 	label() string
