@@ -68,3 +68,20 @@ func TestEveryLabelNamesOneTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestPairsPoolCPUOverRequests(t *testing.T) {
+	ps := []pairSample{
+		{base: sample{front: 100, requests: 1000}, test: sample{front: 110, requests: 1000}},
+		{base: sample{front: 200, requests: 3000}, test: sample{front: 200, requests: 1000}},
+		{base: sample{front: 100, requests: 1000}, test: sample{front: 105, requests: 2000}},
+	}
+	s := summarizePairs(ps)
+	// pooled: test (110·1000 + 200·1000 + 105·2000) / 4000 = 130;
+	// base (100·1000 + 200·3000 + 100·1000) / 5000 = 160.
+	if s.n != 3 || s.median != 1.05 || s.min != 1 || s.max != 1.1 || s.pooled != 130.0/160.0 {
+		t.Errorf("summarizePairs = %+v", s)
+	}
+	if summarizePairs(nil).n != 0 {
+		t.Error("no pairs summarized as some")
+	}
+}

@@ -16,6 +16,7 @@ import (
 type config struct {
 	duration, warmup                  time.Duration // whole seconds
 	conns, threads, rounds, loginLoad int
+	pairs                             int // PAIRS: simultaneous rounds (together.go); 0 for none
 	skipGo                            bool
 	caddy, results, goCmd             string
 	profileDir                        string // PROFILE: where CPU profiles of the front Caddys go; "" for none
@@ -54,6 +55,13 @@ func configFromEnv() (config, error) {
 	c.warmup = seconds("WARMUP", "3s", 0)
 	c.conns, c.threads = integer("CONNS", "32"), integer("THREADS", "2")
 	c.rounds, c.loginLoad = integer("ROUNDS", "5"), integer("LOGIN_LOAD", "1000")
+	if c.pairs = c.rounds; os.Getenv("PAIRS") != "" {
+		if n, err := strconv.Atoi(os.Getenv("PAIRS")); err == nil && n >= 0 {
+			c.pairs = n
+		} else {
+			errs = append(errs, fmt.Errorf("PAIRS=%s: want 0 or a positive integer", os.Getenv("PAIRS")))
+		}
+	}
 	if c.conns < c.threads {
 		errs = append(errs, fmt.Errorf("CONNS (%d) must be ≥ THREADS (%d) for wrk", c.conns, c.threads))
 	}

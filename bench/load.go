@@ -20,6 +20,7 @@ type sample struct {
 	upstream float64 // the upstream Caddy
 	redis    float64 // redis-server, for a store target
 	allocs   float64 // heap allocations per request in the front process (its /debug/vars), -1 when unknown
+	requests float64 // requests wrk completed
 	upAllocs float64 // the same in the upstream, -1 when there is none (the upstream as the target)
 }
 
@@ -101,7 +102,7 @@ func (m *measurements) run(ctx context.Context, cfg config, l *lab, t target, d 
 		p50: v["p50_us"], p99: v["p99_us"],
 		cpu:   perRequest(frontCPU + upstreamCPU + redisCPU),
 		front: perRequest(frontCPU), upstream: perRequest(upstreamCPU), redis: perRequest(redisCPU),
-		allocs: -1, upAllocs: -1,
+		allocs: -1, upAllocs: -1, requests: v["requests"],
 	}
 	if frontMallocs > 0 {
 		s.allocs = float64(frontMallocs) / v["requests"]

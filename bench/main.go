@@ -10,6 +10,8 @@
 //	WARMUP   [3s]    one warm-up run per target before the first round (0: none)
 //	CONNS    [32]    wrk connections          THREADS [2]  wrk threads
 //	ROUNDS   [5]     measured rounds; each round runs every target once
+//	PAIRS    [ROUNDS] then rounds of each comparison with goals, its base
+//	                 and test loaded at the same time (together.go); 0: none
 //	PIN      [auto]  auto: wrk on the last CPU, the servers on every CPU;
 //	                 split: the servers on the other CPUs; off; or
 //	                 WRK_CPUS:SERVER_CPUS such as 1:0 or 2-3:0-1
@@ -112,6 +114,10 @@ func run(ctx context.Context, cfg config) error {
 	if err == nil {
 		err = lab.checkTargets(ctx, targets, cookie) // the session still holds: wrk never measured redirects
 	}
+	var pairs map[string][]pairSample
+	if err == nil && cfg.pairs > 0 {
+		pairs, err = measureTogether(ctx, cfg, lab, cookie)
+	}
 	if err != nil {
 		return lab.failed(ctx, err)
 	}
@@ -128,7 +134,8 @@ func run(ctx context.Context, cfg config) error {
 	for _, c := range comparisons {
 		r.table(c, m)
 	}
-	r.goals(cfg, m)
+	r.pairTables(cfg, pairs)
+	r.goals(cfg, m, pairs)
 	for _, p := range profiles {
 		r.say("  (info)  CPU profile under load: %s (go tool pprof -top %s %s)", p, cfg.caddy, p)
 	}

@@ -187,7 +187,7 @@ func ratioOrZero(a, b float64) float64 {
 
 // goals prints issue 6's targets as PASS or MISSED for every comparison that
 // has them, and the other comparisons' ratios for information.
-func (r *report) goals(cfg config, m *measurements) {
+func (r *report) goals(cfg config, m *measurements, pairs map[string][]pairSample) {
 	noisy := ""
 	if m.foreignPct > 10 {
 		noisy = " (machine busy, see NOTE)"
@@ -204,6 +204,10 @@ func (r *report) goals(cfg config, m *measurements) {
 			pair, cfg.conns, s.ratio, s.testRPS, s.baseRPS, noisy)
 		r.verdict(s.frontRatio <= 1.03, "%s front-process CPU per request ≤ 1.03 × base: %.3f (%.1f vs %.1f µs)",
 			pair, s.frontRatio, s.testFront, s.baseFront)
+		if ps := summarizePairs(pairs[s.c.test.label]); ps.n > 0 {
+			r.say("  (info)  %s front-process CPU per request in %d simultaneous pairs: median %.3f, pooled %.3f (pairs %.3f … %.3f)",
+				pair, ps.n, ps.median, ps.pooled, ps.min, ps.max)
+		}
 		r.verdict(s.over <= 10, "%s p99 latency overhead ≤ 10%%: %+.1f%% (%s vs %s)%s", pair, s.over, ms(s.testP99), ms(s.baseP99), noisy)
 		r.say("  (info)  %s server CPU per request (front + upstream + redis): %.3f; upstream's: %.3f; allocs/req front %s vs %s, upstream %s vs %s",
 			pair, s.cpuRatio, s.upRatio, allocText(s.testAllocs), allocText(s.baseAllocs), allocText(s.testUpAllocs), allocText(s.baseUpAllocs))
