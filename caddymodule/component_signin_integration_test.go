@@ -1,9 +1,7 @@
 package wechatauth_test
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -214,16 +212,7 @@ http://*.wx.vendor.example:%d {
 		}
 	}
 	return sim, func(b *browser) *browser {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.DisableKeepAlives = true
-		inner := tr.DialContext
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if strings.HasSuffix(addr, ".wx.vendor.example:80") {
-				addr = fmt.Sprintf("127.0.0.1:%d", port)
-			}
-			return inner(ctx, network, addr)
-		}
-		b.Base = tr
+		b.Resolve(".wx.vendor.example", fmt.Sprintf("127.0.0.1:%d", port))
 		return b
 	}
 }

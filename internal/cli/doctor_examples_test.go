@@ -71,7 +71,11 @@ func TestEveryExampleCaddyfilePassesTheDoctorAndIsFormatted(t *testing.T) {
 		"WECHAT_RELAY_SECRET": doctorHashKey, "SHOP_RELAY_KEY": doctorBlockKey, "M_RELAY_KEY": doctorBlockKey,
 		"WECHAT_WEB_APP_SECRET": "0123456789abcdef0123456789abcdef",
 		"WECHAT_ASSERTION_KEY":  doctorAssertionKey,
-		"HOME":                  t.TempDir(),
+		// examples/saas: the test platform's settings.
+		"WECHAT_STORE": "redis://127.0.0.1:6379/0", "WECHAT_COMPONENT_APP_ID": wechattest.DefaultComponentAppID,
+		"WECHAT_COMPONENT_SECRET": wechattest.DefaultComponentSecret, "WECHAT_COMPONENT_TOKEN": wechattest.DefaultComponentToken,
+		"WECHAT_COMPONENT_AES_KEY": wechattest.DefaultComponentAESKey,
+		"HOME":                     t.TempDir(),
 	}
 	for i, site := range []string{"WX", "SHOP", "M"} {
 		env[site+"_SESSION_HASH_KEY"] = base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
