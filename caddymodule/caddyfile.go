@@ -236,6 +236,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := h.unmarshalAssertion(d); err != nil {
 				return err
 			}
+		case "pass_access_token":
+			if d.NextArg() {
+				return d.Errf("pass_access_token takes no value")
+			}
+			h.PassAccessToken = true
+		case "verify_interval":
+			if err := durationArg(d, &h.VerifyInterval, "15m"); err != nil {
+				return err
+			}
+		case "profile_ttl":
+			if err := durationArg(d, &h.ProfileTTL, "24h"); err != nil {
+				return err
+			}
 		case "api_base":
 			if err := oneArg(d, &h.APIBase); err != nil {
 				return err
@@ -245,7 +258,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, component, component_authorizers, keep_fragment, site_name, page, assertion", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, component, component_authorizers, keep_fragment, site_name, page, assertion, pass_access_token, verify_interval, profile_ttl", name)
 		}
 	}
 	if desktopFollowers != "" {

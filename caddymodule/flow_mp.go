@@ -38,7 +38,8 @@ type mpFlow struct {
 	acct       *account
 	source     *appSource // sourceMP for acct
 	links      *links
-	outsideToo bool // non_wechat login: browsers outside WeChat authorize too
+	outsideToo bool         // non_wechat login: browsers outside WeChat authorize too
+	tokens     *webTokenUse // keeps the web tokens (docs/tokens.md); nil without
 	now        func() time.Time
 	logger     *zap.Logger
 }
@@ -98,6 +99,11 @@ func (m *mpFlow) redeem(ctx context.Context, f flowState, code string) (loginEnd
 	s := Session{AppID: m.acct.appID, OpenID: tok.OpenID, UnionID: unionID, Scope: wechat.ScopeBase, ID: randomAlnum(sessionIDLen)}
 	if userInfo && fillProfile(ctx, m.acct.client, &s, tok, m.now, m.logger) {
 		s.Scope = wechat.ScopeUserInfo
+	}
+	if m.tokens != nil && f.RelayBack == "" {
+		// A login relayed for a client site ends in the client's session:
+		// its tokens stay unkept here (docs/relay.md).
+		m.tokens.keeper.put(ctx, s.ID, tok, s.Nickname, s.Avatar, s.Scope == wechat.ScopeUserInfo)
 	}
 	return loginEnd{ending: endSession, sess: s}, nil
 }

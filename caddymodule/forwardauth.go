@@ -34,10 +34,11 @@ func (g *gate) serveForwardAuth(w http.ResponseWriter, r *http.Request, site ori
 		}
 	}
 	ret = g.links.returnURL(ret, site)
-	d := g.policy.decide(r, g.sessions.identityFrom(r), method)
+	id, tv := g.consult(r)
+	d := g.policy.decide(r, id, method)
 	switch d.verdict {
 	case admit, admitAnonymous:
-		g.writeAllowed(w, r, d)
+		g.writeAllowed(w, r, d, tv)
 		return nil
 	case signIn:
 		return g.logins.signIn(w, r, site, d.flow, ret, http.StatusUnauthorized)
@@ -57,10 +58,11 @@ func (g *gate) serveAuthRequest(w http.ResponseWriter, r *http.Request, site ori
 	ret = g.links.returnURL(ret, site)
 	// auth_request's subrequest carries no method of its own worth trusting:
 	// nginx turns every 401 into the login redirect anyway.
-	d := g.policy.decide(r, g.sessions.identityFrom(r), http.MethodGet)
+	id, tv := g.consult(r)
+	d := g.policy.decide(r, id, http.MethodGet)
 	switch d.verdict {
 	case admit, admitAnonymous:
-		g.writeAllowed(w, r, d)
+		g.writeAllowed(w, r, d, tv)
 		return nil
 	case signIn, signInForm, signInAPI:
 		w.Header().Set("Location", g.links.loginURL(site, ret, g.links.scope))
@@ -70,11 +72,31 @@ func (g *gate) serveAuthRequest(w http.ResponseWriter, r *http.Request, site ori
 	return g.refuse(w, r, d, site, ret)
 }
 
+// consult is the session of a forward-auth request, as the token keeper
+// sees it (webtoken_gate.go).
+func (g *gate) consult(r *http.Request) (*identity, webTokenView) {
+	id := g.sessions.identityFrom(r)
+	if g.tokens == nil {
+		return id, webTokenView{}
+	}
+	return g.tokens.consult(r, id)
+}
+
 // writeAllowed is the 200 that lets a request through, with the identity
 // headers for the front proxy to copy.
-func (g *gate) writeAllowed(w http.ResponseWriter, r *http.Request, d decision) {
+func (g *gate) writeAllowed(w http.ResponseWriter, r *http.Request, d decision, tv webTokenView) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if g.tokens != nil {
+		if d.verdict != admit || d.id == nil {
+			tv = webTokenView{}
+		} else {
+			d.id = g.tokens.profiled(w, r, d.id, tv, false)
+		}
+	}
 	a := g.names.answer(w.Header(), repl, d)
+	if g.tokens != nil {
+		g.tokens.pass(w.Header(), a, tv, true)
+	}
 	if g.assert != nil {
 		// Present even when empty, so a front proxy copying it overwrites
 		// a client's copy.

@@ -22,6 +22,7 @@ type gate struct {
 	names       *headerNames
 	followers   *followers       // nil without subscriber_info/require_subscribe
 	assert      *assertionSigner // nil without assertion
+	tokens      *webTokenUse     // nil without pass_access_token, verify_interval, profile_ttl
 	sites       *siteCheck       // the handler's (the dispatcher's)
 	pages       *visitorPages
 	flowPrefix  string
@@ -39,12 +40,22 @@ func (g *gate) serveProtected(w http.ResponseWriter, r *http.Request, next caddy
 	} else if _, ok := g.sessions.owner(&id.sess); !ok {
 		id = g.sessions.identityFrom(r)
 	}
+	var tv webTokenView
+	if g.tokens != nil {
+		id, tv = g.tokens.consult(r, id)
+	}
 	d := g.policy.decide(r, id, r.Method)
 	switch d.verdict {
 	case admit:
 		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if g.tokens != nil {
+			d.id = g.tokens.profiled(w, r, d.id, tv, true)
+		}
 		a := newAdmitted(d.id, e.set) // the one allocation of an admitted request
 		g.names.apply(r.Header, repl, a)
+		if g.tokens != nil {
+			g.tokens.pass(r.Header, a, tv, false)
+		}
 		if g.followers != nil {
 			g.names.applyFollow(r.Header, repl, a, d.follow)
 		}
@@ -134,6 +145,9 @@ func (g *gate) serveLogout(w http.ResponseWriter, r *http.Request, site origin) 
 		// Ends this session on every replica, not only in this browser: a
 		// copied cookie stops working too.
 		g.sessions.revoke(r.Context(), &id.sess)
+		if g.tokens != nil {
+			g.tokens.keeper.forget(r.Context(), id.sess.ID)
+		}
 	}
 	g.sessions.clear(w, r, site)
 	redirect(w, r, g.links.returnURL(r.URL.Query().Get("rd"), site))

@@ -34,6 +34,7 @@ func init() {
 //	X-WeChat-Avatar      the avatar URL (snsapi_userinfo)
 //	X-WeChat-Subscribed  1 or 0: follows the account (subscriber_info)
 //	X-WeChat-Source      mp (the Official Account's openid) or web (desktop_login's website app)
+//	X-WeChat-Access-Token the visitor's web access_token (pass_access_token)
 //
 // and these placeholders:
 //
@@ -219,6 +220,31 @@ type Handler struct {
 	// the gateway's (docs/assertion.md). Off when absent.
 	Assertion *Assertion `json:"assertion,omitempty"`
 
+	// PassAccessToken sends the visitor's web access_token (网页授权
+	// access_token) upstream in X-WeChat-Access-Token, and in the
+	// forward-auth answer (empty there when there is none), for apps that
+	// call sns/userinfo themselves. The token is kept in the wechat app's
+	// store, sealed, and refreshed with the refresh_token before its 7200 s
+	// run out, once per session across requests and replicas; a
+	// refresh_token WeChat refuses (after 30 days, or withdrawn) ends the
+	// session into a fresh sign-in. Only the Official Account's own sign-in
+	// has one: not a relay client, not desktop_login (docs/tokens.md).
+	PassAccessToken bool `json:"pass_access_token,omitempty"`
+
+	// VerifyInterval, when set (at least 1m), asks WeChat at most this often
+	// per active session whether the visitor's authorization still stands
+	// (sns/auth, or a refresh), off the request's path; a visitor who
+	// withdrew it signs in again. While WeChat is unreachable the session
+	// keeps working and the check is retried (docs/tokens.md).
+	VerifyInterval caddy.Duration `json:"verify_interval,omitempty"`
+
+	// ProfileTTL, when set (at least 1m), fetches a snsapi_userinfo
+	// session's nickname and avatar again (sns/userinfo, through the
+	// refresh_token) once they are older than this, waiting on WeChat at
+	// most 200 ms; the session cookie carries the new profile from the next
+	// response (docs/tokens.md).
+	ProfileTTL caddy.Duration `json:"profile_ttl,omitempty"`
+
 	// SiteName names the site on the visitor pages (e.g. 报表系统).
 	SiteName string `json:"site_name,omitempty"`
 	// Pages maps the name of a visitor page (declined, wechatdown, …: the
@@ -243,6 +269,7 @@ type Handler struct {
 	followers *followers
 	jssdk     *jssdkSigner
 	assert    *assertionSigner // assertion; nil without
+	tokens    *webTokenUse     // pass_access_token, verify_interval, profile_ttl; nil without
 	hostGuard *siteNames       // whether the Host header is a configured name (sitenames.go)
 	names     headerNames
 	protect   caddyhttp.MatcherSets

@@ -192,6 +192,7 @@ const (
 	slotAvatar
 	slotSubscribed
 	slotAssertion
+	slotAccessToken // pass_access_token (webtoken_gate.go)
 	slotCount
 )
 

@@ -78,6 +78,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		sessions: h.sessions, claims: codeClaims{h.app}, links: lk, pages: pages, keepFragment: h.KeepFragment,
 		now: clock, logger: h.logger,
 	}
+	h.tokens = h.newWebTokenUse(clock)
 	if err := h.provisionFlows(repl, apiBase, openBase); err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	pol := &policy{scope: h.Scope, nonWeChat: h.NonWeChat, requireSubscribe: h.RequireSubscribe, followers: h.followers,
 		followersApp: h.AppID, logins: h.logins, now: clock}
 	h.gate = &gate{policy: pol, logins: h.logins, sessions: h.sessions, links: lk, names: &h.names, followers: h.followers,
-		assert: h.assert, sites: &h.sites, pages: pages, flowPrefix: h.logins.cookies.prefix, nonWeChat: h.NonWeChat, subscribeQR: h.SubscribeQR}
+		assert: h.assert, tokens: h.tokens, sites: &h.sites, pages: pages, flowPrefix: h.logins.cookies.prefix, nonWeChat: h.NonWeChat, subscribeQR: h.SubscribeQR}
 	h.routes = h.routeTable()
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -129,7 +130,7 @@ func (h *Handler) provisionFlows(repl *caddy.Replacer, apiBase, openBase string)
 	if err != nil {
 		return err
 	}
-	mp := &mpFlow{acct: h.acct, source: sourceMP.forApp(h.AppID), links: l.links, outsideToo: outsideToo, now: l.now, logger: h.logger}
+	mp := &mpFlow{acct: h.acct, source: sourceMP.forApp(h.AppID), links: l.links, outsideToo: outsideToo, tokens: h.tokens, now: l.now, logger: h.logger}
 	if h.Relay != "" {
 		rc := &relayClientFlow{appID: h.AppID, source: sourceMP.forApp(h.AppID), seal: relay.seal, endpoint: relay.endpoint, claims: relay.claims,
 			origins: relay.origins, outsideToo: outsideToo, logins: l, logger: h.logger}

@@ -119,6 +119,9 @@ func (h *Handler) Validate() error {
 	if err := h.validateComponent(); err != nil {
 		return err
 	}
+	if err := h.validateWebTokens(); err != nil {
+		return err
+	}
 	for _, b := range []struct{ name, value string }{{"api_base", h.APIBase}, {"open_base", h.OpenBase}, {"require_subscribe", h.SubscribeQR}} {
 		if b.value == "" || strings.Contains(b.value, "{") {
 			continue

@@ -98,6 +98,9 @@ type webTokenKeeper struct {
 	passToken   bool
 	verifyEvery time.Duration // 0: never
 	profileTTL  time.Duration // 0: never
+	// ttl is how long a session lasts (session_ttl): a record is kept as
+	// long.
+	ttl time.Duration
 	// wait bounds how long a request waits for a re-check or a profile
 	// refresh (webTokenDefaultWait unless a test says otherwise).
 	wait time.Duration
@@ -114,8 +117,12 @@ type webTokenKeeper struct {
 // webTokenEntry is one session in a replica's memory.
 type webTokenEntry struct {
 	seal webTokenSeal
-	rec  atomic.Pointer[webTokens]
-	used atomic.Int64 // Unix seconds of the last request
+	rec  atomic.Pointer[webTokens] // nil: the store had none (see missUntil)
+	used atomic.Int64              // Unix seconds of the last request
+	// missUntil, for a session the store had no record of, is when to
+	// look again (Unix seconds): until then such a session costs no store
+	// call either.
+	missUntil int64
 
 	mu     sync.Mutex
 	flight chan struct{} // closed when the round in flight ends; nil: none
@@ -129,20 +136,20 @@ func newWebTokenKeeper(appID string, api webTokenAPI, store Store, now func() ti
 		logger = zap.NewNop()
 	}
 	return &webTokenKeeper{appID: appID, api: api, store: store, now: now, logger: logger,
-		wait: webTokenDefaultWait, entries: make(map[string]*webTokenEntry)}
+		ttl: defaultSessionTTL, wait: webTokenDefaultWait, entries: make(map[string]*webTokenEntry)}
 }
 
-// put keeps tok for the session sessionID at sign-in. expires is the
-// session's end (Unix seconds): the record is kept until then. For a
+// put keeps tok for the session sessionID at sign-in, until the session
+// ends (ttl, the handler's session_ttl). For a
 // snsapi_userinfo sign-in nickname and avatar are the profile just fetched
 // (profiled true); later profile refreshes count from now.
-func (k *webTokenKeeper) put(ctx context.Context, sessionID string, expires int64, tok *wechat.Token, nickname, avatar string, profiled bool) {
+func (k *webTokenKeeper) put(ctx context.Context, sessionID string, tok *wechat.Token, nickname, avatar string, profiled bool) {
 	if sessionID == "" || tok == nil || tok.AccessToken == "" {
 		return
 	}
 	now := k.now().Unix()
 	rec := &webTokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, OpenID: tok.OpenID,
-		AccessExpires: now + expiresIn(tok), Checked: now, Nickname: nickname, Avatar: avatar, Gen: 1, Until: expires}
+		AccessExpires: now + expiresIn(tok), Checked: now, Nickname: nickname, Avatar: avatar, Gen: 1, Until: now + int64(k.ttl/time.Second)}
 	if profiled {
 		rec.Profiled = now
 	}
@@ -242,26 +249,38 @@ func (k *webTokenKeeper) entry(ctx context.Context, sessionID string) *webTokenE
 	k.mu.RLock()
 	e := k.entries[sessionID]
 	k.mu.RUnlock()
+	now := k.now().Unix()
 	if e != nil {
-		return e
+		if e.rec.Load() != nil {
+			return e
+		}
+		if now < e.missUntil {
+			e.used.Store(now)
+			return nil
+		}
 	}
 	e = &webTokenEntry{seal: newWebTokenSeal(k.appID, sessionID)}
+	e.used.Store(now)
 	rec := k.load(ctx, e)
 	if rec == nil {
+		e.missUntil = now + int64(webTokenMissRecheck/time.Second)
+		k.remember(sessionID, e, now)
 		return nil
 	}
 	e.rec.Store(rec)
-	now := k.now().Unix()
-	e.used.Store(now)
 	return k.remember(sessionID, e, now)
 }
+
+// webTokenMissRecheck is how long a replica believes the store has no
+// record for a session before it looks again.
+const webTokenMissRecheck = time.Minute
 
 // remember puts e in memory unless a request of the same session was
 // first; it returns the entry in memory. Idle entries go now and then.
 func (k *webTokenKeeper) remember(sessionID string, e *webTokenEntry, now int64) *webTokenEntry {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if old := k.entries[sessionID]; old != nil && old.rec.Load().Gen >= e.rec.Load().Gen {
+	if old := k.entries[sessionID]; old != nil && old.rec.Load() != nil && (e.rec.Load() == nil || old.rec.Load().Gen >= e.rec.Load().Gen) {
 		return old
 	}
 	k.entries[sessionID] = e

@@ -3,11 +3,15 @@ package wechatauth
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
@@ -92,12 +96,13 @@ func (e *tokenEnv) keeper(t *testing.T, store Store, api webTokenAPI) *webTokenK
 	}
 	k := newWebTokenKeeper(wechattest.DefaultAppID, api, store, e.clock.Now, e.log)
 	k.wait = 5 * time.Second // unit tests wait for every round they start
+	k.ttl = 90 * 24 * time.Hour
 	t.Cleanup(k.close)
 	return k
 }
 
 // signIn is user's code exchange (and, for snsapi_userinfo, profile), kept
-// by k for a 90-day session with id sessionID.
+// by k for a session with id sessionID.
 func (e *tokenEnv) signIn(t *testing.T, k *webTokenKeeper, user, scope, sessionID string) *wechat.Token {
 	t.Helper()
 	ctx := context.Background()
@@ -113,7 +118,7 @@ func (e *tokenEnv) signIn(t *testing.T, k *webTokenKeeper, user, scope, sessionI
 		}
 		nick, avatar = u.Nickname, u.HeadImgURL
 	}
-	k.put(ctx, sessionID, e.clock.Now().Add(90*24*time.Hour).Unix(), tok, nick, avatar, scope == wechat.ScopeUserInfo)
+	k.put(ctx, sessionID, tok, nick, avatar, scope == wechat.ScopeUserInfo)
 	return tok
 }
 
@@ -465,5 +470,54 @@ func TestWebTokenKeeperTellsSessionsFromBeforeTheTokensWereKept(t *testing.T) {
 	}
 	if other := e.keeper(t, store, nil); !other.predates(ctx, before) || other.predates(ctx, e.clock.Now().Add(-time.Minute).UnixMilli()) {
 		t.Fatal("another keeper on the store reads another marker")
+	}
+}
+
+// TestServeHTTPWithTheTokenSettingsNeedsNoStoreCall: a
+// handler with pass_access_token, verify_interval and profile_ttl serving a
+// session with nothing due costs no store call, and the upstream gets the
+// token. The keeper itself allocates nothing (TestWebTokenViewAllocatesNothing);
+// the one more header grows the request's header map once more (4
+// allocations a request instead of BenchmarkServeHTTPAuthenticated's 1,
+// measured with -memprofile: all in headerNames.apply's map inserts).
+func TestServeHTTPWithTheTokenSettingsNeedsNoStoreCall(t *testing.T) {
+	h := provisionedHandler(t, func(h *Handler) {
+		h.PassAccessToken = true
+		h.VerifyInterval, h.ProfileTTL = caddy.Duration(time.Hour), caddy.Duration(24*time.Hour)
+	})
+	s := benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
+	s.ID = randomAlnum(sessionIDLen)
+	h.tokens.keeper.put(context.Background(), s.ID, &wechat.Token{AccessToken: "ACCESS_TOKEN_1", RefreshToken: "REFRESH_1",
+		OpenID: s.OpenID, ExpiresIn: 7200}, s.Nickname, s.Avatar, true)
+	store := &countingStore{Store: h.tokens.keeper.store}
+	h.tokens.keeper.store = store
+	value := sealed(t, h, s)
+	var got []string
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		got = r.Header.Values("X-Wechat-Access-Token")
+		return nil
+	})
+	w := httptest.NewRecorder()
+	serve := func() {
+		r := caddyhttp.PrepareRequest(cookieRequest(h, value), caddy.NewReplacer(), w, nil)
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serve()
+	if len(got) != 1 || got[0] != "ACCESS_TOKEN_1" {
+		t.Fatalf("the upstream got %q", got)
+	}
+	reqs := make([]*http.Request, 101)
+	for i := range reqs {
+		reqs[i] = caddyhttp.PrepareRequest(cookieRequest(h, value), caddy.NewReplacer(), w, nil)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		_ = h.ServeHTTP(w, reqs[i], next)
+		i++
+	})
+	if allocs > 4 || store.calls.Load() != 0 {
+		t.Fatalf("%.0f allocations and %d store calls a request, want at most 4 and none", allocs, store.calls.Load())
 	}
 }
