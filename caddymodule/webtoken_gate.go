@@ -147,6 +147,9 @@ func (h *Handler) validateWebTokens() error {
 	default:
 		return nil
 	}
+	if h.Component {
+		return fmt.Errorf("%s is set with component: the third-party platform's web tokens are not kept; remove %s from this site", name, name)
+	}
 	if h.Relay != "" {
 		return fmt.Errorf("%s is set on a relay client (relay): its visitors sign in at the relay, and the web token stays there; remove %s from this site", name, name)
 	}
