@@ -473,51 +473,56 @@ func TestWebTokenKeeperTellsSessionsFromBeforeTheTokensWereKept(t *testing.T) {
 	}
 }
 
-// TestServeHTTPWithTheTokenSettingsNeedsNoStoreCall: a
-// handler with pass_access_token, verify_interval and profile_ttl serving a
-// session with nothing due costs no store call, and the upstream gets the
-// token. The keeper itself allocates nothing (TestWebTokenViewAllocatesNothing);
-// the one more header grows the request's header map once more (4
-// allocations a request instead of BenchmarkServeHTTPAuthenticated's 1,
-// measured with -memprofile: all in headerNames.apply's map inserts).
+// TestServeHTTPWithTheTokenSettingsNeedsNoStoreCall: a handler with
+// pass_access_token, verify_interval and profile_ttl serving a session with
+// nothing due costs no store call, and the upstream gets the token. The
+// keeper allocates nothing (TestWebTokenViewAllocatesNothing); the one more
+// header grows the request's header map once more: at most 3 allocations
+// more than the same handler without the settings (measured with
+// -memprofile: all in the header map's inserts).
 func TestServeHTTPWithTheTokenSettingsNeedsNoStoreCall(t *testing.T) {
-	h := provisionedHandler(t, func(h *Handler) {
+	perRequest := func(settings func(*Handler)) (float64, []string, *countingStore) {
+		h := provisionedHandler(t, settings)
+		s := benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
+		s.ID = randomAlnum(sessionIDLen)
+		var store *countingStore
+		if h.tokens != nil {
+			h.tokens.keeper.put(context.Background(), s.ID, &wechat.Token{AccessToken: "ACCESS_TOKEN_1", RefreshToken: "REFRESH_1",
+				OpenID: s.OpenID, ExpiresIn: 7200}, s.Nickname, s.Avatar, true)
+			store = &countingStore{Store: h.tokens.keeper.store}
+			h.tokens.keeper.store = store
+		}
+		value := sealed(t, h, s)
+		var got []string
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			got = r.Header.Values("X-Wechat-Access-Token")
+			return nil
+		})
+		w := httptest.NewRecorder()
+		reqs := make([]*http.Request, 102)
+		for i := range reqs {
+			reqs[i] = caddyhttp.PrepareRequest(cookieRequest(h, value), caddy.NewReplacer(), w, nil)
+		}
+		if err := h.ServeHTTP(w, reqs[101], next); err != nil {
+			t.Fatal(err)
+		}
+		i := 0
+		allocs := testing.AllocsPerRun(100, func() {
+			_ = h.ServeHTTP(w, reqs[i], next)
+			i++
+		})
+		return allocs, got, store
+	}
+	without, _, _ := perRequest(nil)
+	with, got, store := perRequest(func(h *Handler) {
 		h.PassAccessToken = true
 		h.VerifyInterval, h.ProfileTTL = caddy.Duration(time.Hour), caddy.Duration(24*time.Hour)
 	})
-	s := benchSession(h, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
-	s.ID = randomAlnum(sessionIDLen)
-	h.tokens.keeper.put(context.Background(), s.ID, &wechat.Token{AccessToken: "ACCESS_TOKEN_1", RefreshToken: "REFRESH_1",
-		OpenID: s.OpenID, ExpiresIn: 7200}, s.Nickname, s.Avatar, true)
-	store := &countingStore{Store: h.tokens.keeper.store}
-	h.tokens.keeper.store = store
-	value := sealed(t, h, s)
-	var got []string
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		got = r.Header.Values("X-Wechat-Access-Token")
-		return nil
-	})
-	w := httptest.NewRecorder()
-	serve := func() {
-		r := caddyhttp.PrepareRequest(cookieRequest(h, value), caddy.NewReplacer(), w, nil)
-		if err := h.ServeHTTP(w, r, next); err != nil {
-			t.Fatal(err)
-		}
-	}
-	serve()
 	if len(got) != 1 || got[0] != "ACCESS_TOKEN_1" {
 		t.Fatalf("the upstream got %q", got)
 	}
-	reqs := make([]*http.Request, 101)
-	for i := range reqs {
-		reqs[i] = caddyhttp.PrepareRequest(cookieRequest(h, value), caddy.NewReplacer(), w, nil)
-	}
-	i := 0
-	allocs := testing.AllocsPerRun(100, func() {
-		_ = h.ServeHTTP(w, reqs[i], next)
-		i++
-	})
-	if allocs > 4 || store.calls.Load() != 0 {
-		t.Fatalf("%.0f allocations and %d store calls a request, want at most 4 and none", allocs, store.calls.Load())
+	if with > without+3 || store.calls.Load() != 0 {
+		t.Fatalf("%.0f allocations (without the settings %.0f) and %d store calls a request, want at most 3 more and none",
+			with, without, store.calls.Load())
 	}
 }
