@@ -64,7 +64,7 @@ func (h *Handler) newWebTokenUse(clock func() time.Time) *webTokenUse {
 // the Official Account's own web authorization (not desktop_login's
 // website app, not a session from before session ids).
 func keeps(id *identity) bool {
-	return id != nil && id.sess.ID != "" && id.sourceName() == sourceMP[0]
+	return id != nil && id.sess.ID != "" && id.sourceName() == sourceMP.name
 }
 
 // consult returns the identity the request goes on with and what the
@@ -107,7 +107,9 @@ func (u *webTokenUse) profiled(w http.ResponseWriter, r *http.Request, id *ident
 			}
 		}
 	}
-	nid := newIdentity(s, sourceMP) // keeps: only the account's own sessions
+	nid := newIdentity(s, nil)
+	// What setSource gave the identity: the same app as before.
+	nid.source, nid.phSource, nid.phAppID, nid.appID = id.source, id.phSource, id.phAppID, id.appID
 	nid.checked.Store(id.checked.Load())
 	return nid
 }

@@ -240,6 +240,9 @@ func TestProfileTTLBringsTheChangedNicknameAndUpdatesTheCookie(t *testing.T) {
 	if got := g.up.last(t).Header.Get("X-Wechat-Avatar"); got != "https://thirdwx.qlogo.cn/mmopen/bob2/132" {
 		t.Fatalf("avatar upstream %q", got)
 	}
+	if got := g.up.last(t).Header; got.Get("X-Wechat-Source") != "mp" || got.Get("X-Wechat-OpenID") != g.sim.OpenID(testAppID, "bob") {
+		t.Fatalf("with the new profile the upstream got source %q, openid %q", got.Get("X-Wechat-Source"), got.Get("X-Wechat-OpenID"))
+	}
 	_, body := b.get(t, g.URL+"/wechat_auth/userinfo")
 	var info struct{ Nickname, Avatar string }
 	decodeJSON(t, body, &info)
