@@ -313,18 +313,30 @@ func TestWechatDemoStopsCleanlyOnCancelReleasingPortsAndGoroutines(t *testing.T)
 		t.Errorf("no goodbye in the output:\n%s", d.out.String())
 	}
 	for _, u := range []string{d.urls.Site, d.urls.Mock, d.urls.Upstream} {
-		ln, err := net.Listen("tcp", strings.TrimPrefix(u, "http://"))
-		if err != nil {
-			t.Errorf("%s still held after stop: %v", u, err)
-			continue
+		// A port the demo still holds stays held; on a busy machine a
+		// port it released can be in another socket's use for a moment
+		// (an outgoing connection's local port), so look a few times.
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			var ln net.Listener
+			if ln, err = net.Listen("tcp", strings.TrimPrefix(u, "http://")); err == nil {
+				ln.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				break
+			}
 		}
-		ln.Close()
+		if err != nil {
+			t.Errorf("%s still held 5 s after stop: %v", u, err)
+		}
 	}
 	// Goroutines wind down asynchronously (closed connections, Caddy's
 	// cleanups); a few may stay for good (Caddy's process-wide workers).
+	// Under load the winding down takes a while: a leak never ends.
 	const tolerance = 5
 	var now int
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if now = runtime.NumGoroutine(); now <= before+tolerance {
 			t.Logf("goroutines before %d after %d", before, now)
 			return
