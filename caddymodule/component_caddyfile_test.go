@@ -115,6 +115,7 @@ func TestWechatAuthComponentSetting(t *testing.T) {
 		{"app_id wxmerchanta000001\ncomponent\njssdk_domains shop.example.com", "component and jssdk_domains"},
 		{"component from_host\nassertion {\n issuer https://gw.example\n audience https://app.example\n}", "component and assertion"},
 		{"scope snsapi_base", "app_id is empty"},
+		{"component from_host\ncookie_domain wx.vendor.example", "component and cookie_domain"},
 		{"app_id wxmerchanta000001\ncomponent\ncomponent_authorizers wxmerchanta000001", "component_authorizers without from_host"},
 		{"component from_host\ncomponent_authorizers wxMerchant", "is not an AppID"},
 		{"app_id wxmerchanta000001\ncomponent_authorizers wxmerchanta000001", "need component"},

@@ -202,6 +202,7 @@ func (h *Handler) validateComponent() error {
 		{h.NonWeChat == nonWeChatQRConnect, "non_wechat qrconnect"},
 		{h.ComponentFromHost && h.AppID != "", "app_id (with from_host the host names the account)"},
 		{h.ComponentFromHost && h.Assertion != nil, "assertion (with from_host)"},
+		{h.ComponentFromHost && h.CookieDomain != "", "cookie_domain (with from_host each merchant's host keeps its own cookie; a shared one would be refused on every other host)"},
 		{!h.ComponentFromHost && len(h.ComponentAuthorizers) > 0, "component_authorizers without from_host (app_id is the one account)"},
 	} {
 		if c.set {
