@@ -70,6 +70,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //			ttl       <duration>                    # default and at most 5m
 //			well_known                              # also serve /.well-known/jwks.json
 //		}
+//		wecom <corp_id> <agent_id> <secret> { … }     # WeCom (企业微信) staff sign-in instead (wecom_caddyfile.go, docs/wecom.md)
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -232,6 +233,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("page %s is set twice: keep one", args[0])
 			}
 			h.Pages[args[0]] = args[1]
+		case "wecom":
+			w, err := unmarshalWeCom(d)
+			if err != nil {
+				return err
+			}
+			h.WeCom = w
 		case "assertion":
 			if err := h.unmarshalAssertion(d); err != nil {
 				return err
@@ -258,7 +265,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, component, component_authorizers, keep_fragment, site_name, page, assertion, pass_access_token, verify_interval, profile_ttl", name)
+			return d.Errf("unknown wechat_auth setting %q: see the README for app_id, app_secret, scope, session_keys, cookie_name, cookie_domain, session_ttl, path_prefix, redirect_domains, jssdk_domains, non_wechat, desktop_login, desktop_followers, header_prefix, api_base, open_base, subscriber_info, subscriber_ttl, require_subscribe, relay_for, relay_secret, relay, relay_key, component, component_authorizers, keep_fragment, site_name, page, assertion, pass_access_token, verify_interval, profile_ttl, wecom", name)
 		}
 	}
 	if desktopFollowers != "" {

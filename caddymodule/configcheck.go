@@ -69,6 +69,11 @@ func (h *Handler) expandChecked(repl *caddy.Replacer) (secret string, err error)
 		return "", err
 	}
 	h.validated = true
+	if h.WeCom != nil {
+		if _, err := h.expandWeCom(repl); err != nil {
+			return "", err
+		}
+	}
 	return secret, h.checkSecret(secret)
 }
 
@@ -77,7 +82,7 @@ func (h *Handler) expandChecked(repl *caddy.Replacer) (secret string, err error)
 // lookups talks to WeChat through another site, and so needs none), and
 // the site's own pages, which it loads.
 func (h *Handler) checkSecret(secret string) error {
-	if secret == "" && !h.Component && (h.Relay == "" || h.SubscriberInfo || h.RequireSubscribe) {
+	if secret == "" && !h.Component && h.WeCom == nil && (h.Relay == "" || h.SubscriberInfo || h.RequireSubscribe) {
 		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set (a site with relay needs it only for subscriber_info and require_subscribe)")
 	}
 	var err error

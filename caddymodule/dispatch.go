@@ -112,15 +112,15 @@ func serveRoute(w http.ResponseWriter, r *http.Request, routes map[string]route,
 }
 
 // isIdentityHeader reports whether a client-sent header could be taken for
-// ours: any case, "_" or "." for "-", anything under our prefix, and
-// Remote-User (which php_fastcgi and CGI turn into REMOTE_USER). It does not
-// allocate.
+// ours: any case, "_" or "." for "-", anything under our prefix, under
+// X-WeCom- (wecom_session.go), and Remote-User (which php_fastcgi and CGI
+// turn into REMOTE_USER). It does not allocate.
 func (n *headerNames) isIdentityHeader(key string) bool {
 	if len(key) >= len(n.prefix) && foldEqual(key[:len(n.prefix)], n.prefix) {
 		return true
 	}
 	return (len(key) == len("remote-user") && foldEqual(key, "remote-user")) ||
-		(n.extra != "" && foldEqual(key, n.extra))
+		(n.extra != "" && foldEqual(key, n.extra)) || isWeComHeader(key)
 }
 
 // foldEqual compares a header key with a normalized (lower case, "-") name,

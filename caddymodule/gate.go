@@ -28,6 +28,7 @@ type gate struct {
 	flowPrefix  string
 	nonWeChat   string
 	subscribeQR string
+	wecom       bool // a WeCom site: its outsiders are told to open WeCom
 }
 
 // serveProtected renders the decision for a request inside the route (the
@@ -91,9 +92,12 @@ func (g *gate) refuse(w http.ResponseWriter, r *http.Request, d decision, site o
 	// Every refusal is 403 or more: forward-auth callers let any 2xx through.
 	switch d.verdict {
 	case outsideWeChat:
-		if g.nonWeChat == nonWeChatDeny {
+		switch {
+		case g.wecom && g.nonWeChat != nonWeChatDeny:
+			g.pages.show(w, r, pageOpenInWeCom, pageValues{}) // a WeCom site (wecom_flow.go)
+		case g.nonWeChat == nonWeChatDeny:
 			g.pages.show(w, r, pageDenied, pageValues{})
-		} else {
+		default:
 			g.pages.show(w, r, pageOpenInWeChat, pageValues{PageURL: site.absolute(ret)})
 		}
 	case signInAPI:

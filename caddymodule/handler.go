@@ -245,6 +245,15 @@ type Handler struct {
 	// response (docs/tokens.md).
 	ProfileTTL caddy.Duration `json:"profile_ttl,omitempty"`
 
+	// WeCom signs in a WeCom (企业微信) corp's members instead of the
+	// Official Account's visitors (docs/wecom.md): inside the WeCom client
+	// silently, in desktop browsers by WeCom's QR code; app_id and the
+	// settings of the Official Account's flows are then left out. The
+	// upstream gets X-WeCom-CorpID, X-WeCom-UserID, X-WeCom-Departments,
+	// X-WeCom-Name (percent-encoded) and, under privateinfo, the fields
+	// the member granted.
+	WeCom *WeCom `json:"wecom,omitempty"`
+
 	// SiteName names the site on the visitor pages (e.g. 报表系统).
 	SiteName string `json:"site_name,omitempty"`
 	// Pages maps the name of a visitor page (declined, wechatdown, …: the

@@ -27,6 +27,9 @@ type headerNames struct {
 	extra string
 	// endpointPath is path_prefix + "/": a Referer holding it is dropped.
 	endpointPath string
+	// wecom: the forward-auth answer names the X-WeCom-* headers too (a
+	// WeCom site). Client-sent X-WeCom-* are stripped on every site.
+	wecom bool
 }
 
 func newHeaderNames(prefix string) headerNames {
@@ -79,6 +82,9 @@ type identity struct {
 	phAvatar                                 any
 	phSource                                 any
 	phAppID                                  any
+	// wecom is a WeCom session's X-WeCom-* values and placeholders
+	// (wecom_session.go); nil for every other session.
+	wecom *wecomIdentity
 	// placeholders answers {http.auth.user.*} from the fields above: built
 	// once per session, so a request registers it instead of writing six
 	// entries into its replacer's map (see apply).
@@ -107,6 +113,7 @@ func newIdentity(s Session, source *appSource) *identity {
 	if source != nil {
 		id.setSource(source)
 	}
+	id.wecom = newWeComIdentity(&s)
 	id.placeholders = id.placeholder
 	return id
 }
@@ -178,6 +185,9 @@ func (id *identity) placeholder(key string) (any, bool) {
 	case "appid":
 		return id.phAppID, true
 	}
+	if id.wecom != nil {
+		return id.wecom.placeholder(name)
+	}
 	return nil, false
 }
 
@@ -210,6 +220,10 @@ type admitted struct {
 	// headers stay too (see owns).
 	prev *admitted
 	vals [slotCount]string
+	// wecom holds the X-WeCom-* values of a WeCom identity or of a WeCom
+	// site's forward-auth answer (wecom_session.go); nil otherwise, so
+	// other requests allocate nothing more.
+	wecom *wecomValues
 }
 
 // newAdmitted starts the headers of a request admitted with id, after
@@ -240,6 +254,9 @@ func (a *admitted) owns(v []string) bool {
 				return true
 			}
 		}
+		if a.wecom.owns(p) {
+			return true
+		}
 	}
 	return false
 }
@@ -263,6 +280,9 @@ func (n *headerNames) apply(h http.Header, repl *caddy.Replacer, a *admitted) {
 	}
 	if id.avatar != "" {
 		a.set(h, n.avatar, slotAvatar, id.avatar)
+	}
+	if id.wecom != nil {
+		a.setWeCom(h, id.wecom)
 	}
 	if repl == nil {
 		return
@@ -295,6 +315,9 @@ func (n *headerNames) answer(h http.Header, repl *caddy.Replacer, d decision) *a
 	for slot, k := range [...]string{slotOpenID: n.openID, slotScope: n.scope, slotSource: n.source, slotAppID: n.appID, slotUnionID: n.unionID,
 		slotNickname: n.nickname, slotAvatar: n.avatar, slotSubscribed: n.subscribed} {
 		a.set(h, k, slot, "")
+	}
+	if n.wecom {
+		a.setWeCom(h, nil)
 	}
 	if d.verdict != admit || d.id == nil {
 		return a

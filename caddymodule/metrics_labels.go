@@ -57,6 +57,7 @@ const (
 	loginWeChatError                          // WeChat failed or was unreachable
 	loginConfigError                          // WeChat refused the configuration (AppID, secret, IP whitelist)
 	loginInternalError                        // sealing a cookie failed
+	loginRefused                              // who signed in may not enter (wecom: not a member, outside the visible range, not allowed)
 	numLoginCompletions
 )
 
@@ -72,6 +73,7 @@ var loginCompletionNames = [...]string{
 	loginWeChatError:   "wechat_error",
 	loginConfigError:   "config_error",
 	loginInternalError: "internal_error",
+	loginRefused:       "refused",
 }
 
 type cookieCheck uint8

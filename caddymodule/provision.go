@@ -97,7 +97,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	pol := &policy{scope: h.Scope, nonWeChat: h.NonWeChat, requireSubscribe: h.RequireSubscribe, followers: h.followers,
 		followersApp: h.AppID, logins: h.logins, now: clock}
 	h.gate = &gate{policy: pol, logins: h.logins, sessions: h.sessions, links: lk, names: &h.names, followers: h.followers,
-		assert: h.assert, tokens: h.tokens, sites: &h.sites, pages: pages, flowPrefix: h.logins.cookies.prefix, nonWeChat: h.NonWeChat, subscribeQR: h.SubscribeQR}
+		assert: h.assert, tokens: h.tokens, sites: &h.sites, pages: pages, flowPrefix: h.logins.cookies.prefix, nonWeChat: h.NonWeChat, subscribeQR: h.SubscribeQR, wecom: h.WeCom != nil}
 	h.routes = h.routeTable()
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -121,6 +121,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // Official Account's own — then, on a relay (relay_for), the logins it runs
 // for its clients, and desktop_login's website app.
 func (h *Handler) provisionFlows(repl *caddy.Replacer, apiBase, openBase string) error {
+	if h.WeCom != nil {
+		return h.provisionWeCom(repl)
+	}
 	l := h.logins
 	outsideToo := h.NonWeChat == nonWeChatLogin
 	if h.Component {

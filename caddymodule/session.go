@@ -38,6 +38,10 @@ type Session struct {
 	// session of an openid does not also refuse a sign-in in the same
 	// second. Zero in cookies issued before; Issued then stands in.
 	IssuedMilli int64
+	// Extra is what the flow that issued the session keeps besides the
+	// fields above, in that flow's own encoding (WeCom: the member's corp,
+	// departments and name, wecom_session.go); "" for the others.
+	Extra string
 }
 
 // sessionIDLen is the length of a session id: 131 bits from [A-Za-z0-9].
@@ -83,10 +87,11 @@ type flowState struct {
 // The wire format is deliberately tiny and allocation-light: a version byte
 // then length-prefixed fields. securecookie's default gob costs ~57 µs per
 // decode; this costs well under one. Session version 2 appends ID and
-// IssuedMilli to version 1, which is still read, so existing sessions
-// survive the upgrade.
+// IssuedMilli to version 1 and version 3 appends Extra; the older ones are
+// still read, so existing sessions survive the upgrade.
 const (
-	sessionVersion   byte = 2
+	sessionVersion   byte = 3
+	sessionVersionV2 byte = 2
 	sessionVersionV1 byte = 1
 	// flowVersion 3 adds the flow's kind, version 2 added the relay
 	// fields; versions 1 and 2 still decode (with no kind), so a login in
@@ -100,7 +105,7 @@ const (
 var errMalformed = errors.New("malformed cookie payload")
 
 func (s *Session) marshal() []byte {
-	b := make([]byte, 0, 64+len(s.AppID)+len(s.OpenID)+len(s.UnionID)+len(s.Scope)+len(s.Nickname)+len(s.Avatar))
+	b := make([]byte, 0, 64+len(s.AppID)+len(s.OpenID)+len(s.UnionID)+len(s.Scope)+len(s.Nickname)+len(s.Avatar)+len(s.Extra))
 	b = append(b, sessionVersion)
 	for _, f := range [...]string{s.AppID, s.OpenID, s.UnionID, s.Scope, s.Nickname, s.Avatar} {
 		b = appendString(b, f)
@@ -109,20 +114,24 @@ func (s *Session) marshal() []byte {
 	b = binary.AppendVarint(b, s.Expires)
 	b = binary.AppendVarint(b, s.NoUpgradeUntil)
 	b = appendString(b, s.ID)
-	return binary.AppendVarint(b, s.IssuedMilli)
+	b = binary.AppendVarint(b, s.IssuedMilli)
+	return appendString(b, s.Extra)
 }
 
 func (s *Session) unmarshal(b []byte) error {
-	if len(b) == 0 || (b[0] != sessionVersion && b[0] != sessionVersionV1) {
+	if len(b) == 0 || b[0] < sessionVersionV1 || b[0] > sessionVersion {
 		return errMalformed
 	}
 	d := decoder{b: b[1:]}
 	s.AppID, s.OpenID, s.UnionID = d.str(), d.str(), d.str()
 	s.Scope, s.Nickname, s.Avatar = d.str(), d.str(), d.str()
 	s.Issued, s.Expires, s.NoUpgradeUntil = d.varint(), d.varint(), d.varint()
-	s.ID, s.IssuedMilli = "", 0
-	if b[0] == sessionVersion {
+	s.ID, s.IssuedMilli, s.Extra = "", 0, ""
+	if b[0] >= sessionVersionV2 {
 		s.ID, s.IssuedMilli = d.str(), d.varint()
+	}
+	if b[0] == sessionVersion {
+		s.Extra = d.str()
 	}
 	return d.done()
 }

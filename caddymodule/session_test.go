@@ -150,7 +150,7 @@ func TestSessionUnmarshalRejectsTrailingBytesAndWrongVersion(t *testing.T) {
 		"trailing zero":   append(bytes.Clone(good), 0),
 		"trailing bytes":  append(bytes.Clone(good), "extra"...),
 		"version 0":       append([]byte{0}, good[1:]...),
-		"version 3":       append([]byte{3}, good[1:]...),
+		"next version":    append([]byte{sessionVersion + 1}, good[1:]...),
 		"version 255":     append([]byte{255}, good[1:]...),
 		"nil":             nil,
 		"huge length":     {sessionVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
@@ -170,10 +170,10 @@ func TestSessionUnmarshalRejectsTrailingBytesAndWrongVersion(t *testing.T) {
 func TestSessionReadsVersion1Cookies(t *testing.T) {
 	s := validSession()
 	s.ID, s.IssuedMilli = "", 0
-	v2 := s.marshal()
-	// Version 1 is version 2 without the two trailing fields (an empty id and
-	// a zero varint: one byte each).
-	v1 := append([]byte{sessionVersionV1}, v2[1:len(v2)-2]...)
+	v3 := s.marshal()
+	// Version 1 is version 3 without the three trailing fields (an empty id,
+	// a zero varint and an empty Extra: one byte each).
+	v1 := append([]byte{sessionVersionV1}, v3[1:len(v3)-3]...)
 	var out Session
 	if err := out.unmarshal(v1); err != nil {
 		t.Fatalf("version 1 cookie refused: %v", err)
@@ -185,9 +185,15 @@ func TestSessionReadsVersion1Cookies(t *testing.T) {
 		t.Fatalf("issuedMs %d", out.issuedMs())
 	}
 	s.ID, s.IssuedMilli = "AbCdEfGhIjKlMnOpQrStUv", s.Issued*1000+123
+	// Version 2 is version 3 without Extra.
+	v3 = s.marshal()
 	var back Session
+	if err := back.unmarshal(append([]byte{sessionVersionV2}, v3[1:len(v3)-1]...)); err != nil || back != s {
+		t.Fatalf("version 2 cookie: %+v, %v", back, err)
+	}
+	s.Extra = "wecom:c=ww1&u=zhangsan"
 	if err := back.unmarshal(s.marshal()); err != nil || back != s {
-		t.Fatalf("version 2 round trip: %+v, %v", back, err)
+		t.Fatalf("version 3 round trip: %+v, %v", back, err)
 	}
 }
 

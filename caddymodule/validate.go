@@ -48,7 +48,11 @@ func (h *Handler) Validate() error {
 	if h.validated {
 		return nil
 	}
-	if h.AppID == "" && !h.ComponentFromHost {
+	if h.WeCom != nil {
+		if err := h.validateWeComSite(); err != nil {
+			return err
+		}
+	} else if h.AppID == "" && !h.ComponentFromHost {
 		return errors.New("app_id is empty: set it to your Official Account's AppID (公众平台 → 设置与开发 → 基本配置 → 开发者ID), e.g. app_id wx0123456789abcdef")
 	}
 	if strings.ContainsAny(h.AppID, " \t\r\n{}/?&#") {

@@ -12,29 +12,37 @@ import "net/http"
 type pageID uint8
 
 const (
-	pageFlowLost        pageID = iota + 1 // the callback's flow cookie is missing or too old
-	pageCodeFailed                        // WeChat refused the code twice
-	pageMisconfigured                     // WeChat refused the account's settings
-	pageWeChatDown                        // WeChat did not answer
-	pageFollowerUnknown                   // WeChat did not say whether the visitor follows the account
-	pageInternal                          // this gateway failed (sealing a cookie)
-	pageNotFound                          // an endpoint under path_prefix that is not one
-	pageBadHost                           // the request names no usable host
-	pageDenied                            // non_wechat deny: a browser outside WeChat
-	pageOpenInWeChat                      // a browser outside WeChat: the QR code of the page
-	pageSignIn                            // an API request without a session (JSON only)
-	pageFormExpired                       // a form posted after the session ended
-	pageSubscribe                         // require_subscribe: the visitor does not follow the account
-	pageRelayRequest                      // the relay got a login request it cannot open
-	pageRelayRefused                      // the relay does not serve the client's site
-	pageHandBackInvalid                   // a relay client got a hand-back it cannot open
-	pageHandBackExpired                   // … one older than its minute
-	pageHandBackSpent                     // … one already used
-	pageUnkeyedSite                       // a relay client asked on an origin without relay_key
-	pageNotAuthorized                     // the account has not authorized the third-party platform
-	pageDeclined                          // consent declined, no session
-	pageDeclinedKept                      // the optional consent declined, the silent session kept
-	pageSnapshot                          // WeChat's snapshot page: no identity
+	pageFlowLost           pageID = iota + 1 // the callback's flow cookie is missing or too old
+	pageCodeFailed                           // WeChat refused the code twice
+	pageMisconfigured                        // WeChat refused the account's settings
+	pageWeChatDown                           // WeChat did not answer
+	pageFollowerUnknown                      // WeChat did not say whether the visitor follows the account
+	pageInternal                             // this gateway failed (sealing a cookie)
+	pageNotFound                             // an endpoint under path_prefix that is not one
+	pageBadHost                              // the request names no usable host
+	pageDenied                               // non_wechat deny: a browser outside WeChat
+	pageOpenInWeChat                         // a browser outside WeChat: the QR code of the page
+	pageSignIn                               // an API request without a session (JSON only)
+	pageFormExpired                          // a form posted after the session ended
+	pageSubscribe                            // require_subscribe: the visitor does not follow the account
+	pageRelayRequest                         // the relay got a login request it cannot open
+	pageRelayRefused                         // the relay does not serve the client's site
+	pageHandBackInvalid                      // a relay client got a hand-back it cannot open
+	pageHandBackExpired                      // … one older than its minute
+	pageHandBackSpent                        // … one already used
+	pageUnkeyedSite                          // a relay client asked on an origin without relay_key
+	pageNotAuthorized                        // the account has not authorized the third-party platform
+	pageDeclined                             // consent declined, no session
+	pageDeclinedKept                         // the optional consent declined, the silent session kept
+	pageSnapshot                             // WeChat's snapshot page: no identity
+	pageOpenInWeCom                          // wecom: a visitor no WeCom flow signs in (personal WeChat, a phone's browser)
+	pageWeComMisconfigured                   // wecom: WeCom refused the app's settings
+	pageWeComNotMember                       // wecom: refused, not a member of the corp
+	pageWeComCustomer                        // wecom: refused, a customer of the corp
+	pageWeComLinkedCorp                      // wecom: refused, a linked corp's member
+	pageWeComInvisible                       // wecom: refused, outside the app's visible range
+	pageWeComInactive                        // wecom: refused, account disabled or not activated
+	pageWeComNotAllowed                      // wecom: refused by allow_users/allow_departments
 	pageCount
 )
 
@@ -186,4 +194,31 @@ var pageTable = [pageCount]visitorPage{
 		title: "请使用完整服务", heading: "请点击底部的“使用完整服务”",
 		lines:  []string{"你现在看到的是微信的页面快照，无法确认你的身份。请点击屏幕底部的“使用完整服务”按钮，在弹出的授权窗口中点击“允许”后继续。"},
 		action: "我已点击，继续", code: "snapshot", msg: "WeChat showed its snapshot page: no identity"},
+	pageOpenInWeCom: {name: "openinwecom", status: http.StatusForbidden, tmpl: "error",
+		title: "请在企业微信中打开", heading: "请在企业微信中打开",
+		lines: []string{"本页面仅供企业成员使用，需要用企业微信登录：个人微信和手机浏览器无法打开。请复制链接，在企业微信中打开。",
+			"在电脑上，也可以用普通浏览器打开本页，再用企业微信扫码登录。"},
+		code: "not_wecom", msg: "open this page inside the WeCom client"},
+	pageWeComMisconfigured: {name: "wecommisconfigured", status: http.StatusBadGateway, tmpl: "error",
+		heading: "网站的企业微信登录配置有误",
+		lines:   []string{"这不是你的问题：网站在企业微信管理后台的设置（可信域名、企业可信IP、应用 Secret 或权限）有误，暂时无法登录。请稍后再试，或联系网站管理员。"},
+		action:  labelRetry, code: "wecom_misconfigured", msg: "WeCom refused the site's app settings; the operator's log names the one to fix"},
+	pageWeComNotMember: {name: "wecomnotmember", status: http.StatusForbidden, tmpl: "error", heading: "无法进入",
+		lines: []string{"本页面仅供本企业成员使用，你的企业微信账号不是本企业的成员。", "如果你是本企业员工，请用本企业的企业微信账号登录。"},
+		code:  "wecom_not_member", msg: "only members of the corp may enter"},
+	pageWeComCustomer: {name: "wecomcustomer", status: http.StatusForbidden, tmpl: "error", heading: "无法进入",
+		lines: []string{"本页面仅供本企业员工使用，客户无法访问。"},
+		code:  "wecom_customer", msg: "the corp's customers may not enter"},
+	pageWeComLinkedCorp: {name: "wecomlinkedcorp", status: http.StatusForbidden, tmpl: "error", heading: "无法进入",
+		lines: []string{"本页面仅供本企业成员使用，不对互联企业或上下游企业的成员开放。"},
+		code:  "wecom_linked_corp", msg: "members of linked corps may not enter"},
+	pageWeComInvisible: {name: "wecominvisible", status: http.StatusForbidden, tmpl: "error", heading: "无法进入",
+		lines: []string{"你不在这个企业微信应用的可见范围内，所以无法使用它。", "请联系企业微信管理员，把你（或你的部门）加入应用的可见范围。"},
+		code:  "wecom_outside_visible_range", msg: "the member is outside the WeCom app's visible range"},
+	pageWeComInactive: {name: "wecominactive", status: http.StatusForbidden, tmpl: "error", heading: "无法进入",
+		lines: []string{"你的企业微信账号已停用或尚未激活。", "请联系企业微信管理员。"},
+		code:  "wecom_inactive", msg: "the member's WeCom account is disabled or not activated"},
+	pageWeComNotAllowed: {name: "wecomnotallowed", status: http.StatusForbidden, tmpl: "error", heading: "无法进入",
+		lines: []string{"你所在的部门没有访问本页面的权限。", "如需访问，请联系网站管理员。"},
+		code:  "wecom_not_allowed", msg: "the member is not among allow_users or allow_departments"},
 }

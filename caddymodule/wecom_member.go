@@ -2,7 +2,6 @@ package wechatauth
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 
@@ -70,11 +69,6 @@ func (r *wecomRefusal) Error() string {
 
 func (r *wecomRefusal) Unwrap() error { return r.Err }
 
-// errWeComCodeSpent marks a code WeCom no longer takes (40029: used,
-// invalid or older than 5 minutes): the sign-in starts over. It is not an
-// attack sign: a lost answer repeated by the transport ends the same way.
-var errWeComCodeSpent = errors.New("wecom: the sign-in code was already used or has expired")
-
 // wecomConfigError is a WeCom answer the operator must fix in the admin
 // console or the configuration (wechat.IsWeComConfig); its text carries
 // WeCom's hint naming the setting.
@@ -106,21 +100,20 @@ func newWeComSignIn(cfg *WeCom, api *wechat.WeComClient, depts *wecomDepartments
 	return s
 }
 
-// classify sorts a WeCom error: a spent code, a setting to fix, or as is
-// (WeCom busy or unreachable: try again later).
+// classify sorts a WeCom error: a setting to fix, or as is — a code WeCom
+// no longer takes (40029: used, invalid or older than 5 minutes; the
+// callback starts the sign-in over, as it does for WeChat's), WeCom busy
+// or unreachable.
 func (s *wecomSignIn) classify(err error) error {
-	switch {
-	case wechat.Code(err) == 40029:
-		return errWeComCodeSpent
-	case wechat.IsWeComConfig(err):
+	if wechat.IsWeComConfig(err) {
 		return &wecomConfigError{err}
 	}
 	return err
 }
 
 // member redeems code (from the in-client authorize or the desktop QR
-// login) and returns who may enter, or a *wecomRefusal, errWeComCodeSpent,
-// a *wecomConfigError, or another error (WeCom busy or unreachable).
+// login) and returns who may enter, or a *wecomRefusal, a *wecomConfigError,
+// or WeCom's error (40029 for a spent code; busy or unreachable).
 func (s *wecomSignIn) member(ctx context.Context, code string) (*wecomMember, error) {
 	id, err := s.api.Identity(ctx, code)
 	if err != nil {

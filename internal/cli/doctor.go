@@ -214,6 +214,7 @@ func doctorCheck(ctx context.Context, r *doctorReport, sites []*authSite, o doct
 	cctx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
 	defer cancel()
 	e := &routeEval{ctx: cctx}
+	sites = checkWeComSites(r, sites)
 	handlers := map[*doctorServer]map[string]bool{}
 	for _, s := range sites {
 		checkCallback(r, s, settings)

@@ -75,7 +75,9 @@ func TestEveryExampleCaddyfilePassesTheDoctorAndIsFormatted(t *testing.T) {
 		"WECHAT_STORE": "redis://127.0.0.1:6379/0", "WECHAT_COMPONENT_APP_ID": wechattest.DefaultComponentAppID,
 		"WECHAT_COMPONENT_SECRET": wechattest.DefaultComponentSecret, "WECHAT_COMPONENT_TOKEN": wechattest.DefaultComponentToken,
 		"WECHAT_COMPONENT_AES_KEY": wechattest.DefaultComponentAESKey,
-		"HOME":                     t.TempDir(),
+		// examples/wecom: the demo corp.
+		"WECOM_CORP_ID": wechattest.DefaultCorpID, "WECOM_AGENT_ID": "1000002", "WECOM_SECRET": wechattest.DefaultAgentSecret,
+		"HOME": t.TempDir(),
 	}
 	for i, site := range []string{"WX", "SHOP", "M"} {
 		env[site+"_SESSION_HASH_KEY"] = base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
