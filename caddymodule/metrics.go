@@ -27,6 +27,7 @@ import (
 //	jsapi_signatures_total{result}               {path_prefix}/jssdk answers
 //	revocations_total{event}                     session revocations: published here, received over the store's channel
 //	store_errors_total{store,op}                 failed store operations
+//	web_token_events_total{event}                the web-token keepers' refreshes, checks, profiles, ended sessions (webtoken_metrics.go)
 //
 // No label ever carries an openid, a code, a token, a cookie or a URL query:
 // label values come from fixed sets in this file, API paths (constants of
@@ -160,7 +161,7 @@ func registerMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range append(procMetrics.collectors(), storeMetrics.collectors()...) {
+	for _, c := range append(append(procMetrics.collectors(), storeMetrics.collectors()...), webTokenMetrics.vec) {
 		var already prometheus.AlreadyRegisteredError
 		if err := reg.Register(c); err != nil && !errors.As(err, &already) {
 			return err

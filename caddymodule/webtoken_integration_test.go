@@ -107,6 +107,7 @@ func TestPassAccessTokenGoesUpstreamAndIsRefreshedOnceAt7300s(t *testing.T) {
 	clock.Advance(7300 * time.Second)
 	g.sim.ResetCalls()
 	before := g.up.count()
+	metricsBefore, _ := g.scrape(t)
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
@@ -129,7 +130,11 @@ func TestPassAccessTokenGoesUpstreamAndIsRefreshedOnceAt7300s(t *testing.T) {
 	if n := g.up.count() - before; n != 50 {
 		t.Fatalf("the upstream got %d of the 50 requests", n)
 	}
-	_, metrics := g.scrape(t)
+	metricsAfter, metrics := g.scrape(t)
+	const refreshed = `caddy_wechat_web_token_events_total{event="refreshed"}`
+	if n := metricsAfter[refreshed] - metricsBefore[refreshed]; n != 1 {
+		t.Errorf("%s moved by %v, want 1", refreshed, n)
+	}
 	noTokenLogged(t, g, metrics, first, fresh)
 }
 
@@ -155,11 +160,12 @@ func TestAHandlerWithoutPassAccessTokenPassesNoToken(t *testing.T) {
 // request is a fresh silent sign-in that ends on the page with a new token,
 // never an error.
 func TestARefusedRefreshTokenSignsTheVisitorInAgainSilently(t *testing.T) {
-	g, clock, c := tokenGateway(t, gatewayConfig{settings: "pass_access_token"})
+	g, clock, c := tokenGateway(t, gatewayConfig{site: metricsSite, settings: "pass_access_token"})
 	b := newBrowser("alice")
 	first := g.login(t, b, "/a").Header.Get(tokenHeader)
 	clock.Advance(30*24*time.Hour + time.Hour)
 	g.sim.ResetCalls()
+	before, _ := g.scrape(t)
 	resp, body := b.get(t, g.URL+"/page")
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/page" {
 		t.Fatalf("after a refused refresh_token: %d at %s: %.300s", resp.StatusCode, resp.Request.URL, body)
@@ -175,6 +181,11 @@ func TestARefusedRefreshTokenSignsTheVisitorInAgainSilently(t *testing.T) {
 	fresh := g.up.last(t).Header.Get(tokenHeader)
 	if fresh == first {
 		t.Fatal("the upstream got the token of 30 days ago")
+	}
+	after, _ := g.scrape(t)
+	const ended = `caddy_wechat_web_token_events_total{event="session_ended"}`
+	if n := after[ended] - before[ended]; n != 1 {
+		t.Errorf("%s moved by %v, want 1", ended, n)
 	}
 	validToken(t, g, c, fresh, "alice")
 }

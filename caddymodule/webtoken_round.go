@@ -128,6 +128,7 @@ func (k *webTokenKeeper) call(ctx context.Context, rec *webTokens, d int, now in
 			next.Refresh = tok.RefreshToken
 		}
 		refreshed = true
+		webTokenMetrics.count(webTokenRefreshed)
 		return true
 	}
 	const callMargin = 60 // seconds an access_token needs left for one more call
@@ -141,6 +142,7 @@ func (k *webTokenKeeper) call(ctx context.Context, rec *webTokens, d int, now in
 		switch wechat.WebTokenActionOf(err) {
 		case wechat.WebTokenValid:
 			next.Checked = now
+			webTokenMetrics.count(webTokenChecked)
 		case wechat.WebTokenRefresh:
 			// sns/auth said no (40003 after a withdrawal, 42001, 40014…):
 			// the refresh decides whether the authorization stands.
@@ -163,6 +165,7 @@ func (k *webTokenKeeper) call(ctx context.Context, rec *webTokens, d int, now in
 		switch wechat.WebTokenActionOf(err) {
 		case wechat.WebTokenValid:
 			next.Nickname, next.Avatar, next.Profiled = u.Nickname, u.HeadImgURL, now
+			webTokenMetrics.count(webTokenProfiled)
 		case wechat.WebTokenRefresh:
 			// A token WeChat just vouched for cannot fetch the profile
 			// (48001): keep the old one until profile_ttl passes again.
@@ -181,12 +184,14 @@ func (k *webTokenKeeper) call(ctx context.Context, rec *webTokens, d int, now in
 func (k *webTokenKeeper) failed(next *webTokens, err error, now int64) {
 	if wechat.NeedsReauthorization(err) {
 		next.Ended = true
+		webTokenMetrics.count(webTokenSessionEnd)
 		if ce := k.logger.Check(zap.InfoLevel, "WeChat refused a session's refresh_token or the user withdrew the authorization; the visitor signs in again"); ce != nil {
 			ce.Write(zap.Int("errcode", wechat.Code(err)))
 		}
 		return
 	}
 	next.RetryAt = now + int64(webTokenRetry/time.Second)
+	webTokenMetrics.count(webTokenRetryLater)
 	k.warn("WeChat did not answer about a session's web tokens; the session keeps working and WeChat is asked again in "+webTokenRetry.String(), err)
 }
 
