@@ -167,8 +167,12 @@ func (l *logins) signIn(w http.ResponseWriter, r *http.Request, site origin, fl 
 // back button) may simply continue with the browser's session: only when
 // the flow issues its sessions here, and the session is enough for it.
 func (l *logins) resumable(r *http.Request, fl signInFlow, f flowState) bool {
-	if _, handsBack := fl.(finisher); handsBack {
-		return false
+	if fin, handsBack := fl.(finisher); handsBack {
+		// A finisher that issues its sessions here (wecom_flow.go renders
+		// only its own pages) resumes like any flow.
+		if local, ok := fin.(localFinisher); !ok || !local.issuesHere() {
+			return false
+		}
 	}
 	id := l.sessions.identityFrom(r)
 	return id != nil && satisfies(&id.sess, f.Scope, l.now)

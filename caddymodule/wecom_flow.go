@@ -145,6 +145,13 @@ func (f *wecomFlow) finish(w http.ResponseWriter, r *http.Request, site origin, 
 	return nil
 }
 
+// localFinisher is a finisher whose sessions are issued here, by the
+// shared finish: a finished login of it resumes (login.go).
+type localFinisher interface{ issuesHere() bool }
+
+// issuesHere: the WeCom flows' sessions are the shared finish's.
+func (f *wecomFlow) issuesHere() bool { return true }
+
 // wecomPlain hides finish: the shared finish renders its endings.
 type wecomPlain struct{ signInFlow }
 

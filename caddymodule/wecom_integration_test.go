@@ -210,3 +210,63 @@ http://127.0.0.1:%d {
 		}
 	}
 }
+
+// The shared defences hold over the WeCom flow: a callback started in
+// another browser (login CSRF) or replayed elsewhere signs nobody in, a
+// tampered session cookie is refused, and a return URL off the site is not
+// followed.
+func TestWeComSignInKeepsTheSharedDefences(t *testing.T) {
+	g := wecomGateway(t, "", nil)
+	// Login CSRF: the attacker's own callback URL, opened by the victim.
+	attacker := newWeComMember("wangwu")
+	cb := g.callbackURL(t, attacker, "/orders")
+	victim := newWeComMember("zhangsan")
+	victim.StopAt = "/connect/oauth2/authorize"
+	if resp, body := victim.get(t, cb); resp.StatusCode != http.StatusBadRequest || victim.cookie(g.URL, "wechat_session") != "" {
+		t.Fatalf("the attacker's callback in the victim's browser: %d, session %q: %.200s", resp.StatusCode, victim.cookie(g.URL, "wechat_session"), body)
+	}
+	// The attacker's own browser finishes; a replay there continues without redeeming again.
+	calls := g.sim.CallCount("/cgi-bin/auth/getuserinfo")
+	if resp, _ := attacker.get(t, cb); resp.StatusCode != http.StatusOK || g.up.last(t).Header.Get("X-Wecom-Userid") != "wangwu" {
+		t.Fatalf("callback in its own browser: %d", resp.StatusCode)
+	}
+	if resp, _ := attacker.get(t, cb); resp.StatusCode != http.StatusOK || g.sim.CallCount("/cgi-bin/auth/getuserinfo") != calls+1 {
+		t.Fatalf("replayed callback: %d, getuserinfo calls %d, want %d", resp.StatusCode, g.sim.CallCount("/cgi-bin/auth/getuserinfo"), calls+1)
+	}
+	// A tampered session cookie is no session: the browser is sent to sign in.
+	u, _ := url.Parse(g.URL)
+	v := attacker.cookie(g.URL, "wechat_session")
+	attacker.Jar.SetCookies(u, []*http.Cookie{{Name: "wechat_session", Value: v[:len(v)-2] + "AA", Path: "/"}})
+	attacker.StopAt = "/connect/oauth2/authorize"
+	if resp, _ := attacker.get(t, g.URL+"/orders"); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/connect/oauth2/authorize") {
+		t.Fatalf("tampered cookie: %d %q, want a new sign-in", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Open redirect: a return URL on another host ends on the site instead.
+	b := newWeComMember("zhangsan")
+	resp, _ := b.get(t, g.URL+"/wechat_auth/login?rd="+url.QueryEscape("https://evil.example/steal"))
+	if resp.Request.URL.Host != u.Host {
+		t.Fatalf("login with rd on another host ended at %s", resp.Request.URL)
+	}
+}
+
+func TestWeComPrivateInfoSendsWhatTheMemberGranted(t *testing.T) {
+	g := wecomGateway(t, "scope privateinfo", nil)
+	b := newWeComMember("zhangsan")
+	up := g.login(t, b, "/me")
+	for h, want := range map[string]string{"X-Wecom-Mobile": "13800000001", "X-Wecom-Email": "zhangsan@example.com",
+		"X-Wecom-Gender": "1", "X-Wechat-Scope": "snsapi_privateinfo"} {
+		if got := up.Header.Get(h); got != want {
+			t.Errorf("upstream %s = %q, want %q", h, got, want)
+		}
+	}
+	if !strings.HasPrefix(up.Header.Get("X-Wecom-Avatar"), "https://") {
+		t.Errorf("upstream X-WeCom-Avatar = %q", up.Header.Get("X-Wecom-Avatar"))
+	}
+	// Declined: no session, the declined page.
+	d := newWeComMember("wangwu")
+	d.Consent = "deny"
+	resp, body := d.get(t, g.URL+"/me")
+	if resp.StatusCode != http.StatusOK || d.cookie(g.URL, "wechat_session") != "" || !strings.Contains(body, "授权") {
+		t.Fatalf("declined privateinfo: %d, session %q: %.300s", resp.StatusCode, d.cookie(g.URL, "wechat_session"), body)
+	}
+}
