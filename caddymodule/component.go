@@ -77,12 +77,50 @@ type component struct {
 }
 
 // provisionComponent expands the platform's settings and makes its client
-// and receiver; Provision gives it the store. Errors name the setting, never its value.
+// and receiver; Provision gives it the store. Errors name the setting,
+// never its value.
 func (a *App) provisionComponent() error {
-	c := a.Component
+	if a.Component == nil {
+		return nil
+	}
+	e, err := a.Component.expand()
+	if err != nil {
+		return err
+	}
+	client, err := wechat.New(wechat.Config{AppID: e.appID, AppSecret: e.secret, APIBase: e.apiBase, OpenBase: e.openBase})
+	if err != nil {
+		return fmt.Errorf("wechat component: %v", err)
+	}
+	mac := hmac.New(sha256.New, []byte(e.secret))
+	mac.Write([]byte("wechat_auth component store\x00" + e.appID))
+	block, _ := aes.NewCipher(mac.Sum(nil)) // a 32-byte key never fails
+	aead, _ := cipher.NewGCM(block)
+	a.component = &component{
+		appID: e.appID, client: client, aead: aead, logger: a.logger.Named("component"), now: time.Now,
+		recv: msgcrypt.Receiver{AppID: e.appID, Token: e.token, Key: e.key, PreviousKey: e.prevKey},
+	}
+	return nil
+}
+
+// CheckComponent applies the rules Provision applies to the platform's
+// settings, placeholders expanded from this process's environment and
+// files, for caddy wechat-doctor; nil without a platform.
+func CheckComponent(c *ComponentConfig) error {
 	if c == nil {
 		return nil
 	}
+	_, err := c.expand()
+	return err
+}
+
+// expandedComponent is a ComponentConfig with its placeholders expanded and
+// its keys parsed.
+type expandedComponent struct {
+	appID, secret, token, apiBase, openBase string
+	key, prevKey                            []byte
+}
+
+func (c *ComponentConfig) expand() (*expandedComponent, error) {
 	repl := caddy.NewReplacer()
 	var vals [7]string
 	for i, f := range []struct{ name, v string }{
@@ -92,37 +130,24 @@ func (a *App) provisionComponent() error {
 	} {
 		v, err := expand(repl, "wechat component "+f.name, f.v)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		vals[i] = v
 	}
-	appID, secret, token, aesKey, prevKey := vals[0], vals[1], vals[2], vals[3], vals[4]
-	if err := checkComponentShapes(appID, secret, token); err != nil {
-		return err
+	e := &expandedComponent{appID: vals[0], secret: vals[1], token: vals[2], apiBase: vals[5], openBase: vals[6]}
+	if err := checkComponentShapes(e.appID, e.secret, e.token); err != nil {
+		return nil, err
 	}
-	key, err := msgcrypt.ParseKey(aesKey)
-	if err != nil {
-		return fmt.Errorf("wechat component encoding_aes_key: %v (Open Platform console → 第三方平台 → 开发资料 → 消息加解密Key)", err)
+	var err error
+	if e.key, err = msgcrypt.ParseKey(vals[3]); err != nil {
+		return nil, fmt.Errorf("wechat component encoding_aes_key: %v (Open Platform console → 第三方平台 → 开发资料 → 消息加解密Key)", err)
 	}
-	var prev []byte
-	if prevKey != "" {
-		if prev, err = msgcrypt.ParseKey(prevKey); err != nil {
-			return fmt.Errorf("wechat component previous_encoding_aes_key: %v", err)
+	if vals[4] != "" {
+		if e.prevKey, err = msgcrypt.ParseKey(vals[4]); err != nil {
+			return nil, fmt.Errorf("wechat component previous_encoding_aes_key: %v", err)
 		}
 	}
-	client, err := wechat.New(wechat.Config{AppID: appID, AppSecret: secret, APIBase: vals[5], OpenBase: vals[6]})
-	if err != nil {
-		return fmt.Errorf("wechat component: %v", err)
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("wechat_auth component store\x00" + appID))
-	block, _ := aes.NewCipher(mac.Sum(nil)) // a 32-byte key never fails
-	aead, _ := cipher.NewGCM(block)
-	a.component = &component{
-		appID: appID, client: client, aead: aead, logger: a.logger.Named("component"), now: time.Now,
-		recv: msgcrypt.Receiver{AppID: appID, Token: token, Key: key, PreviousKey: prev},
-	}
-	return nil
+	return e, nil
 }
 
 // checkComponentShapes refuses settings WeChat's console could not have

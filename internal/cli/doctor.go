@@ -191,6 +191,7 @@ func doctorLoad(r *doctorReport, o doctorOptions) []*authSite {
 		sites = append(sites, found...)
 	}
 	checkStore(r, configs)
+	checkComponent(r, configs)
 	checkOrder(r, configs)
 	nameSites(sites)
 	for _, s := range sites {

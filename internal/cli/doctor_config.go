@@ -27,8 +27,10 @@ type doctorConfig struct {
 	Source  []byte // the file as written (a Caddyfile may hold {$X})
 	Servers map[string]*doctorServer
 	Store   string // apps.wechat.store: the shared store's URL, "" for memory
-	HTTP    int    // apps.http.http_port (default 80)
-	HTTPS   int    // apps.http.https_port (default 443)
+	// Component is apps.wechat.component: the third-party platform, if any.
+	Component *wechatauth.ComponentConfig
+	HTTP      int // apps.http.http_port (default 80)
+	HTTPS     int // apps.http.https_port (default 443)
 }
 
 // doctorServer is the part of an apps.http.servers entry the doctor needs.
@@ -177,7 +179,7 @@ func loadDoctorConfig(file, adapter string) (*doctorConfig, error) {
 	c := &doctorConfig{File: file, Source: src, Servers: cfg.Apps.HTTP.Servers,
 		HTTP: cfg.Apps.HTTP.HTTPPort, HTTPS: cfg.Apps.HTTP.HTTPSPort}
 	if cfg.Apps.WeChat != nil {
-		c.Store = cfg.Apps.WeChat.Store
+		c.Store, c.Component = cfg.Apps.WeChat.Store, cfg.Apps.WeChat.Component
 	}
 	if c.HTTP == 0 {
 		c.HTTP = 80
