@@ -55,7 +55,7 @@ func TestSitePagesAreValidatedAtStart(t *testing.T) {
 	bodyless := filepath.Join(dir, "bodyless.html")
 	_ = os.WriteFile(bodyless, []byte(`<h1>hi</h1>`), 0o600)
 	for _, tc := range []struct{ setting, want string }{
-		{"page welcome " + broken, `page "welcome" is not a page the gateway shows: use one of badhost, codefailed, declined, declinedkept, denied, flowlost, followerunknown, formexpired, handbackexpired, handbackinvalid, handbackspent, internal, misconfigured, notauthorized, notfound, openinwechat, openinwecom, relayrefused, relayrequest, snapshot, subscribe, unkeyedsite, wechatdown, wecomcustomer, wecominactive, wecominvisible, wecomlinkedcorp, wecommisconfigured, wecomnotallowed, wecomnotmember`},
+		{"page welcome " + broken, `page "welcome" is not a page the gateway shows: use one of badhost, codefailed, declined, declinedkept, denied, flowlost, followerunknown, formexpired, handbackexpired, handbackinvalid, handbackspent, internal, misconfigured, notauthorized, notfound, openinwechat, openinwecom, relayrefused, relayrequest, snapshot, subscribe, unkeyedsite, wechatdown, wecomcustomer, wecomdeclined, wecominactive, wecominvisible, wecomlinkedcorp, wecommisconfigured, wecomnotallowed, wecomnotmember`},
 		{"page declined " + filepath.Join(dir, "missing.html"), "page declined: open " + filepath.Join(dir, "missing.html")},
 		{"page declined " + broken, "page declined: " + broken + " fails to render"},
 		{"page declined " + bodyless, `must define the page's body`},

@@ -43,6 +43,7 @@ const (
 	pageWeComInvisible                       // wecom: refused, outside the app's visible range
 	pageWeComInactive                        // wecom: refused, account disabled or not activated
 	pageWeComNotAllowed                      // wecom: refused by allow_users/allow_departments
+	pageWeComDeclined                        // wecom: the member declined privateinfo consent
 	pageCount
 )
 
@@ -221,4 +222,8 @@ var pageTable = [pageCount]visitorPage{
 	pageWeComNotAllowed: {name: "wecomnotallowed", status: http.StatusForbidden, tmpl: "error", heading: "无法进入",
 		lines: []string{"你所在的部门没有访问本页面的权限。", "如需访问，请联系网站管理员。"},
 		code:  "wecom_not_allowed", msg: "the member is not among allow_users or allow_departments"},
+	pageWeComDeclined: {name: "wecomdeclined", status: http.StatusOK, tmpl: "error",
+		heading: "你取消了企业微信授权",
+		lines:   []string{"这个页面需要确认你的企业微信身份和授权的信息才能继续。如果改变主意，点击下方按钮重新授权。"},
+		action:  "重新授权", code: "consent_declined", msg: "the member declined WeCom's privateinfo consent"},
 }

@@ -128,12 +128,17 @@ func (f *wecomFlow) redeem(ctx context.Context, fs flowState, code string) (logi
 // setting to fix) and leaves the rest to the shared finish.
 func (f *wecomFlow) finish(w http.ResponseWriter, r *http.Request, site origin, fs flowState, end loginEnd) error {
 	switch end.ending {
-	case endWeComRefused, endMisconfigured:
+	case endWeComRefused, endMisconfigured, endDeclined:
 		f.logins.cookies.expire(w, site, fs.State)
 	default:
 		// wecomPlain is this flow without finish, so the shared finish
 		// does not hand the login back here.
 		return f.logins.finish(w, r, site, wecomPlain{f}, fs, end)
+	}
+	if end.ending == endDeclined {
+		procMetrics.loginCompleted(fs.Scope, loginDeclined)
+		f.logins.pages.show(w, r, pageWeComDeclined, pageValues{ActionURL: f.links.loginURL(site, fs.Return, f.links.scope)})
+		return nil
 	}
 	if end.ending == endMisconfigured {
 		procMetrics.loginCompleted(fs.Scope, loginConfigError)

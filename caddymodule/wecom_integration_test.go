@@ -266,7 +266,7 @@ func TestWeComPrivateInfoSendsWhatTheMemberGranted(t *testing.T) {
 	d := newWeComMember("wangwu")
 	d.Consent = "deny"
 	resp, body := d.get(t, g.URL+"/me")
-	if resp.StatusCode != http.StatusOK || d.cookie(g.URL, "wechat_session") != "" || !strings.Contains(body, "授权") {
+	if resp.StatusCode != http.StatusOK || d.cookie(g.URL, "wechat_session") != "" || !strings.Contains(body, "你取消了企业微信授权") {
 		t.Fatalf("declined privateinfo: %d, session %q: %.300s", resp.StatusCode, d.cookie(g.URL, "wechat_session"), body)
 	}
 }
