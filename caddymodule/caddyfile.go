@@ -240,9 +240,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.WeCom = w
 		case "assertion":
-			if err := h.unmarshalAssertion(d); err != nil {
+			a, err := unmarshalAssertion(d)
+			if err != nil {
 				return err
 			}
+			h.Assertion = a
 		case "pass_access_token":
 			if d.NextArg() {
 				return d.Errf("pass_access_token takes no value")
@@ -313,50 +315,49 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, example string) er
 
 // unmarshalAssertion reads the assertion block; a bare "assertion" turns it
 // on with every default.
-func (h *Handler) unmarshalAssertion(d *caddyfile.Dispenser) error {
+func unmarshalAssertion(d *caddyfile.Dispenser) (*Assertion, error) {
 	if d.NextArg() {
-		return d.Errf("assertion takes its settings in a block { audience … key … }, not a value on its line")
+		return nil, d.Errf("assertion takes its settings in a block { audience … key … }, not a value on its line")
 	}
 	a := &Assertion{}
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		if seen[name] && name != "key" {
-			return d.Errf("assertion %s is set twice: keep one", name)
+			return nil, d.Errf("assertion %s is set twice: keep one", name)
 		}
 		seen[name] = true
 		switch name {
 		case "header":
 			if err := oneArg(d, &a.Header); err != nil {
-				return err
+				return nil, err
 			}
 		case "issuer":
 			if err := oneArg(d, &a.Issuer); err != nil {
-				return err
+				return nil, err
 			}
 		case "audience":
 			if err := oneArg(d, &a.Audience); err != nil {
-				return err
+				return nil, err
 			}
 		case "key":
 			var k string
 			if err := oneArg(d, &k); err != nil {
-				return err
+				return nil, err
 			}
 			a.Keys = append(a.Keys, k)
 		case "ttl":
 			if err := durationArg(d, &a.TTL, "5m"); err != nil {
-				return err
+				return nil, err
 			}
 		case "well_known":
 			if d.NextArg() {
-				return d.Errf("well_known takes no value")
+				return nil, d.Errf("well_known takes no value")
 			}
 			a.WellKnown = true
 		default:
-			return d.Errf("unknown assertion setting %q: use header, issuer, audience, key, ttl or well_known", name)
+			return nil, d.Errf("unknown assertion setting %q: use header, issuer, audience, key, ttl or well_known", name)
 		}
 	}
-	h.Assertion = a
-	return nil
+	return a, nil
 }

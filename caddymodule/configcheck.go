@@ -56,7 +56,8 @@ func CheckConfig(raw json.RawMessage) error {
 
 // expandChecked applies the rules Provision and CheckConfig share, in
 // Provision's order: defaults, app_id and app_secret expanded, Validate, then
-// checkSecret. It returns the expanded secret.
+// the rules that need expanded values or files. It returns the expanded
+// secret.
 func (h *Handler) expandChecked(repl *caddy.Replacer) (secret string, err error) {
 	h.setDefaults()
 	if h.AppID, err = expand(repl, "app_id", h.AppID); err != nil {
@@ -74,20 +75,15 @@ func (h *Handler) expandChecked(repl *caddy.Replacer) (secret string, err error)
 			return "", err
 		}
 	}
-	return secret, h.checkSecret(secret)
-}
-
-// checkSecret runs the Provision rules after Validate that need expanded
-// values or files: the app_secret (only a relay client without follower
-// lookups talks to WeChat through another site, and so needs none), and
-// the site's own pages, which it loads.
-func (h *Handler) checkSecret(secret string) error {
+	// The rules after Validate that need expanded values or files: the
+	// app_secret (only a relay client without follower lookups, a
+	// platform's or a WeCom site talks to WeChat without one), and the
+	// site's own pages, which are loaded here.
 	if secret == "" && !h.Component && h.WeCom == nil && (h.Relay == "" || h.SubscriberInfo || h.RequireSubscribe) {
-		return errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set (a site with relay needs it only for subscriber_info and require_subscribe)")
+		return "", errors.New("app_secret is empty: set it to your account's AppSecret, e.g. app_secret {env.WECHAT_APP_SECRET}, and make sure that variable is set (a site with relay needs it only for subscriber_info and require_subscribe)")
 	}
-	var err error
 	h.sitePages, err = loadSitePages(h.Pages)
-	return err
+	return secret, err
 }
 
 // expandSessionKeys expands and decodes session_keys; keys are the

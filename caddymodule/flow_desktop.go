@@ -60,7 +60,7 @@ func (h *Handler) validateDesktop() error {
 	if h.NonWeChat == nonWeChatQRConnect && h.DesktopLogin == nil {
 		return errors.New("non_wechat qrconnect needs desktop_login <website-appid> <secret>: the website application (网站应用) that signs desktop visitors in")
 	}
-	if err := h.validateDesktopFollowers(); err != nil {
+	if err := h.DesktopLogin.checkFollowers(h.RequireSubscribe); err != nil {
 		return err
 	}
 	dl := h.DesktopLogin
@@ -84,21 +84,20 @@ func (h *Handler) validateDesktop() error {
 	return nil
 }
 
-// validateDesktopFollowers makes the follower rules' meaning for desktop
+// checkFollowers makes the follower rules' meaning for desktop
 // visitors explicit. WeChat says whether someone follows the account only
 // for the account's own openid (cgi-bin/user/info); a desktop session holds
 // the website app's openid (40003 there) and a unionid, which user/info
 // does not take. So require_subscribe cannot be met on the desktop, and a
 // configuration must say that desktop visitors pass unchecked rather than
 // be refused (or answered 503) every time.
-func (h *Handler) validateDesktopFollowers() error {
-	dl := h.DesktopLogin
+func (dl *DesktopLogin) checkFollowers(requireSubscribe bool) error {
 	switch {
 	case dl == nil:
 		return nil
 	case dl.Followers != "" && dl.Followers != desktopFollowersUnchecked:
 		return fmt.Errorf("desktop_followers %q is not a value it takes: write desktop_followers unchecked (desktop visitors pass without a follower check)", dl.Followers)
-	case h.RequireSubscribe && dl.Followers == "":
+	case requireSubscribe && dl.Followers == "":
 		return errors.New("require_subscribe cannot be checked for desktop_login's visitors: WeChat tells whether someone follows the account only for the account's own openid, not for the website application's openid or a unionid. " +
 			"Write desktop_followers unchecked to admit desktop visitors without the check (followers only inside WeChat), " +
 			"or protect the followers-only paths with a wechat_auth of their own without desktop_login")
@@ -165,7 +164,7 @@ func (d *desktopFlow) begin(site origin, f flowState) (string, error) {
 
 // owns the website app's sessions. Follower rules do not apply to them:
 // user/info answers for the Official Account's own openids only
-// (validateDesktopFollowers).
+// (DesktopLogin.checkFollowers).
 func (d *desktopFlow) owns(s *Session) (*appSource, bool) {
 	return d.source, s.Scope == wechat.ScopeLogin && s.AppID == d.appID
 }

@@ -255,15 +255,16 @@ func (s *jssdkSigner) serve(w http.ResponseWriter, r *http.Request, site origin)
 	})
 }
 
-// provisionJSSDK builds the signer. A relay client holds no app_secret, so
-// it cannot have a ticket: it signs nothing.
-func (h *Handler) provisionJSSDK() {
-	if h.acct.client == nil {
-		return
+// newJSSDKSigner builds the account's signer for this site's pages and
+// jssdk_domains. Without a client (a relay client holds no app_secret) there
+// is no ticket: it signs nothing (nil).
+func newJSSDKSigner(acct *account, domains []string, sites *siteNames, now func() time.Time, logger *zap.Logger) *jssdkSigner {
+	if acct.client == nil {
+		return nil
 	}
-	rules, _ := parseDomainRules("jssdk_domains", h.JSSDKDomains) // Validate checked each
-	h.jssdk = &jssdkSigner{appID: h.AppID, rules: rules, sites: h.hostGuard, now: h.now, logger: h.logger, metrics: procMetrics,
-		tickets: &jsapiTickets{fetch: h.acct.client.JSAPITicket, now: h.now, metrics: procMetrics}}
+	rules, _ := parseDomainRules("jssdk_domains", domains) // Validate checked each
+	return &jssdkSigner{appID: acct.appID, rules: rules, sites: sites, now: now, logger: logger, metrics: procMetrics,
+		tickets: &jsapiTickets{fetch: acct.client.JSAPITicket, now: now, metrics: procMetrics}}
 }
 
 // serveEndpoint answers {path_prefix}/jssdk.

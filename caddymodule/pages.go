@@ -101,8 +101,8 @@ type visitorPages struct {
 
 // newVisitorPages is the handler's page renderer; apiBase and openBase are
 // the expanded settings.
-func (h *Handler) newVisitorPages(apiBase, openBase string) *visitorPages {
-	return &visitorPages{siteName: h.SiteName, overrides: h.sitePages, logger: h.logger,
+func newVisitorPages(siteName string, overrides sitePageSet, apiBase, openBase string, logger *zap.Logger) *visitorPages {
+	return &visitorPages{siteName: siteName, overrides: overrides, logger: logger,
 		devLoopback: loopbackURL(apiBase) || loopbackURL(openBase)}
 }
 

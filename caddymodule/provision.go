@@ -71,7 +71,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// (see remember), so a config reload leaves nothing running behind.
 	h.sessions = &sessions{name: h.CookieName, codec: newCookieCodec(pairs, ttl), jar: jar, memo: cache.New(memoTTL, 0),
 		memoMax: memoMaxEntries, ttl: ttl, revs: h.app.revocations, app: h.app, now: clock, logger: h.logger}
-	pages := h.newVisitorPages(apiBase, openBase)
+	pages := newVisitorPages(h.SiteName, h.sitePages, apiBase, openBase, h.logger)
 	h.sites.pages = pages
 	h.logins = &logins{
 		cookies:  &flowCookies{prefix: h.CookieName + "_flow_", codec: newCookieCodec(pairs, flowTTL), jar: jar, now: clock},
@@ -90,7 +90,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.followers = newFollowers(h.acct.client, ttl, clock, h.logger)
 	}
-	h.provisionJSSDK()
+	h.jssdk = newJSSDKSigner(h.acct, h.JSSDKDomains, h.hostGuard, h.now, h.logger)
 	if err := h.provisionAssertion(repl); err != nil {
 		return err
 	}
