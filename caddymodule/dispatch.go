@@ -120,7 +120,8 @@ func (n *headerNames) isIdentityHeader(key string) bool {
 		return true
 	}
 	return (len(key) == len("remote-user") && foldEqual(key, "remote-user")) ||
-		(n.extra != "" && foldEqual(key, n.extra)) || isWeComHeader(key)
+		(n.extra != "" && foldEqual(key, n.extra)) ||
+		(len(key) >= len(wecomHeaderFold) && foldEqual(key[:len(wecomHeaderFold)], wecomHeaderFold))
 }
 
 // foldEqual compares a header key with a normalized (lower case, "-") name,
@@ -168,6 +169,27 @@ func (n *headerNames) strip(r *http.Request, prior *admitted) {
 	n.stripIdentity(r.Header, prior)
 	n.stripTrailers(r)
 	stripEndpointReferer(r.Header, n.endpointPath)
+}
+
+// owns reports whether a header value is one a wechat_auth handler of this
+// request set: held in its array, not merely equal text. No client can
+// produce such a value.
+func (a *admitted) owns(v []string) bool {
+	if len(v) == 0 {
+		return false
+	}
+	p := &v[0]
+	for ; a != nil; a = a.prev {
+		for i := range a.vals {
+			if p == &a.vals[i] {
+				return true
+			}
+		}
+		if a.wecom.owns(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // stripTrailers drops request trailers in our namespace: Caddy forwards

@@ -240,27 +240,6 @@ func (a *admitted) set(h http.Header, name string, slot int, v string) {
 	h[name] = a.vals[slot : slot+1 : slot+1]
 }
 
-// owns reports whether a header value is one a wechat_auth handler of this
-// request set: held in its array, not merely equal text. No client can
-// produce such a value.
-func (a *admitted) owns(v []string) bool {
-	if len(v) == 0 {
-		return false
-	}
-	p := &v[0]
-	for ; a != nil; a = a.prev {
-		for i := range a.vals {
-			if p == &a.vals[i] {
-				return true
-			}
-		}
-		if a.wecom.owns(p) {
-			return true
-		}
-	}
-	return false
-}
-
 // apply sets our identity headers on h, their values held in a, and the
 // {http.auth.user.*} placeholders. {http.auth.user.id} is the openid: it
 // gives access logs their user_id and php_fastcgi its REMOTE_USER.

@@ -157,9 +157,7 @@ func (v *wecomValues) owns(p *string) bool {
 	return false
 }
 
-// isWeComHeader reports a client-sent header under X-WeCom- (any case, "_"
-// or "." for "-"), without allocating.
-func isWeComHeader(key string) bool {
-	const norm = "x-wecom-"
-	return len(key) >= len(norm) && foldEqual(key[:len(norm)], norm)
-}
+// wecomHeaderFold is X-WeCom- as the strip compares header names (lower
+// case, "-"): client-sent X-WeCom-* are stripped on every site
+// (headerNames.isIdentityHeader).
+const wecomHeaderFold = "x-wecom-"
