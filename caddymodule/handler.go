@@ -307,9 +307,10 @@ const (
 	nonWeChatDeny  = "deny"
 	nonWeChatLogin = "login"
 
-	// identityVar holds, in the request's vars, the verified identity a
-	// wechat_auth handler set the headers from; a later one in the chain
-	// (our cookies are gone from the request by then) reuses it.
+	// identityVar holds, in the request's vars, what a wechat_auth handler
+	// left for a later one in the chain (our cookies are gone from the
+	// request by then): the headers it set and their identity (*admitted),
+	// or the verified identity alone (*identity); see earlierOf.
 	identityVar = "wechat_auth.identity"
 )
 
