@@ -113,7 +113,11 @@ func newIdentity(s Session, source *appSource) *identity {
 	if source != nil {
 		id.setSource(source)
 	}
-	id.wecom = newWeComIdentity(&s)
+	if s.Extra != "" {
+		// Only a flow that keeps more than the session's fields sets
+		// Extra (WeCom's members); the others skip decoding it.
+		id.wecom = newWeComIdentity(&s)
+	}
 	id.placeholders = id.placeholder
 	return id
 }

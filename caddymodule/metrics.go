@@ -231,7 +231,10 @@ const getticketPath = "/cgi-bin/ticket/getticket"
 // observeAPI is the wechat client's Observe hook: every attempt of every
 // WeChat API call, by API path, with its latency and outcome.
 func observeAPI(op string, took time.Duration, err error) {
-	code := wechat.Code(err)
+	code := 0
+	if err != nil {
+		code = wechat.Code(err)
+	}
 	procMetrics.apiCall(op, took, code, err != nil && code == 0)
 	if op == getticketPath {
 		if err == nil {

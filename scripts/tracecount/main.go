@@ -65,8 +65,15 @@ func main() {
 			continue // a closure or generated function: counted with its declaring function
 		}
 		seq = append(seq, file)
+		if verbose {
+			fmt.Printf("    %-40s %s\n", file, fn)
+		}
 	}
 }
+
+// verbose (TRACE_VERBOSE=1) lists every call with its file, to see which
+// calls cross into which files.
+var verbose = os.Getenv("TRACE_VERBOSE") != ""
 
 func report(name string, seq []string) {
 	set := map[string]bool{}
