@@ -19,27 +19,7 @@ import (
 // 总部 outside allow_departments are refused, and a forged X-WeCom-UserID
 // never reaches PHP.
 func TestWeComExampleServesTheDepartmentPageUnderPHPFPM(t *testing.T) {
-	dir := shortTempDir(t)
-	sock := startPHPFPM(t, dir)
-	port := freePort(t)
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	sim := wechattest.NewServer(wechattest.WithCorp(wechattest.DefaultCorp(fmt.Sprint(port))))
-	t.Cleanup(sim.Close)
-	caddyfile := writeFile(t, dir, "Caddyfile", fmt.Sprintf("{\n\tadmin off\n\tdefault_bind 127.0.0.1\n}\n\nimport %s\n",
-		filepath.Join(repoRoot, "examples", "wecom", "Caddyfile")))
-	env := []string{
-		"SITE_ADDRESS=" + site,
-		"PHP_APP_ROOT=" + filepath.Join(repoRoot, "examples", "wecom"),
-		"PHP_FPM_SOCKET=" + sock,
-		"WECOM_CORP_ID=" + wechattest.DefaultCorpID,
-		"WECOM_AGENT_ID=1000002",
-		"WECOM_SECRET=" + wechattest.DefaultAgentSecret,
-		"WECOM_EXTRA_USER=nobody",
-		"WECOM_API_BASE=" + sim.URL, "WECOM_OPEN_BASE=" + sim.URL, "WECOM_LOGIN_BASE=" + sim.URL,
-		"WECHAT_SESSION_HASH_KEY=" + randomKey(t, 32),
-		"WECHAT_SESSION_BLOCK_KEY=" + randomKey(t, 32),
-	}
-	startCaddy(t, "caddy", caddyfile, env, site+"/WW_verify_none.txt")
+	site, _ := startWeComExample(t, "WECOM_EXTRA_USER=nobody")
 
 	member := wechattest.NewWeComBrowser("zhangsan")
 	member.Header.Set("X-WeCom-UserID", "boss")
@@ -59,4 +39,33 @@ func TestWeComExampleServesTheDepartmentPageUnderPHPFPM(t *testing.T) {
 	if p := wechattest.NewBrowser("alice").Get(t, site+"/"); p.Status != http.StatusForbidden || !strings.Contains(p.Body, "企业微信") {
 		t.Errorf("personal WeChat: %d %.300s", p.Status, p.Body)
 	}
+}
+
+// startWeComExample runs examples/wecom as it is (imported into a Caddyfile
+// that only turns the admin endpoint off) in the built Caddy, with php-fpm
+// and the simulator playing wechattest.DefaultCorp, whose app trusts the
+// site's host and port. env adds to or overrides the example's variables.
+func startWeComExample(t *testing.T, env ...string) (site string, sim *wechattest.Server) {
+	t.Helper()
+	dir := shortTempDir(t)
+	sock := startPHPFPM(t, dir)
+	port := freePort(t)
+	site = fmt.Sprintf("http://127.0.0.1:%d", port)
+	sim = wechattest.NewServer(wechattest.WithCorp(wechattest.DefaultCorp(fmt.Sprint(port))))
+	t.Cleanup(sim.Close)
+	caddyfile := writeFile(t, dir, "Caddyfile", fmt.Sprintf("{\n\tadmin off\n\tdefault_bind 127.0.0.1\n}\n\nimport %s\n",
+		filepath.Join(repoRoot, "examples", "wecom", "Caddyfile")))
+	env = append([]string{
+		"SITE_ADDRESS=" + site,
+		"PHP_APP_ROOT=" + filepath.Join(repoRoot, "examples", "wecom"),
+		"PHP_FPM_SOCKET=" + sock,
+		"WECOM_CORP_ID=" + wechattest.DefaultCorpID,
+		"WECOM_AGENT_ID=1000002",
+		"WECOM_SECRET=" + wechattest.DefaultAgentSecret,
+		"WECOM_API_BASE=" + sim.URL, "WECOM_OPEN_BASE=" + sim.URL, "WECOM_LOGIN_BASE=" + sim.URL,
+		"WECHAT_SESSION_HASH_KEY=" + randomKey(t, 32),
+		"WECHAT_SESSION_BLOCK_KEY=" + randomKey(t, 32),
+	}, env...)
+	startCaddy(t, "caddy", caddyfile, env, site+"/WW_verify_none.txt")
+	return site, sim
 }
