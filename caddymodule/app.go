@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -227,13 +228,19 @@ func appFrom(ctx caddy.Context) (*App, error) {
 	return a, nil
 }
 
+// unconfiguredApps numbers the apps appOnDemand makes.
+var unconfiguredApps atomic.Uint64
+
 // appOnDemand has Caddy instantiate the unconfigured app. A context that
 // carries no config at all (caddy.NewContext in unit tests and benchmarks)
 // makes ctx.App panic; such a context gets an app of its own, in memory.
 func appOnDemand(ctx caddy.Context) (app any, err error) {
 	defer func() {
 		if recover() != nil {
-			a := &App{replica: fmt.Sprintf("unconfigured %p", ctx.Context)}
+			// A number, not the context's address: a freed context's
+			// address comes back, and its app's revocations (never
+			// cleaned up: nothing calls Cleanup on this app) with it.
+			a := &App{replica: fmt.Sprintf("unconfigured %d", unconfiguredApps.Add(1))}
 			app, err = a, a.Provision(ctx)
 		}
 	}()

@@ -128,3 +128,32 @@ func TestAppSharesOneClientPerAppID(t *testing.T) {
 		t.Fatalf("conflicting secret: %v", err)
 	}
 }
+
+// Two handlers provisioned without a config (unit tests, benchmarks) each get
+// an app of their own: one's logout must not refuse the other's sessions.
+// The apps were keyed by their context's address, which Go reuses once a
+// context is freed: a test then inherited an earlier test's revocations
+// (TestVerifyAcceptsAValidSession refused its valid session now and then).
+func TestUnconfiguredAppsNeverShareRevocations(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	same := caddy.Context{Context: ctx.Context} // the same address, twice
+	first, err := appOnDemand(same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := appOnDemand(same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := first.(*App), second.(*App)
+	t.Cleanup(func() { _ = a.Cleanup(); _ = b.Cleanup() })
+	now := time.Now()
+	a.shared.revocations.Revoked(Revocation{AppID: testAppID, OpenID: "o-shared", IssuedBefore: now.UnixMilli(), Until: now.Add(time.Hour).Unix()})
+	if !a.shared.revocations.revoked(testAppID, "", "o-shared", now.UnixMilli()-1) {
+		t.Fatal("the revocation did not reach the app it was made in")
+	}
+	if b.shared.revocations.revoked(testAppID, "", "o-shared", now.UnixMilli()-1) {
+		t.Fatal("a logout in one unconfigured app refused the sessions of another")
+	}
+}

@@ -131,3 +131,13 @@ func UnsetPlaceholders(raw json.RawMessage) []string {
 	}
 	return out
 }
+
+// expand resolves {env.*} and {file.*} in a setting. It reports a placeholder
+// that stays unexpanded by the setting's name only: the value may be secret.
+func expand(repl *caddy.Replacer, setting, value string) (string, error) {
+	out, err := repl.ReplaceOrErr(value, true, true)
+	if err != nil {
+		return "", fmt.Errorf("%s: a placeholder could not be expanded (%v): use {env.NAME} with NAME set, or {file./path} with a readable file", setting, err)
+	}
+	return strings.TrimSpace(out), nil
+}

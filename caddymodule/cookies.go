@@ -1,6 +1,8 @@
 package wechatauth
 
 import (
+	"encoding/binary"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -9,10 +11,12 @@ import (
 )
 
 // Our cookies: the one place they get their attributes (cookieJar), how
-// they are sealed (cookieCodec), the flow cookies of logins in progress
-// (flowCookies), finding a cookie among the request's (cookieValues) and
-// removing ours before the request goes upstream (stripOurCookies). What a
-// session cookie holds and how it is checked is sessions.go's.
+// they are sealed (cookieCodec) and laid out inside (the wire format, at
+// the end of this file), the flow cookies of logins in progress
+// (flowCookies) and finding a cookie among the request's (cookieValues).
+// What a session and a flow carry is session.go's, how a session cookie is
+// checked sessions.go's, removing ours before the request goes upstream
+// cookie_header.go's, and the keys that seal them session_keys.go's.
 
 // cookieJar writes our cookies: HttpOnly (no script reads them),
 // SameSite=Lax (still sent on WeChat's top-level GET redirect to the
@@ -167,124 +171,6 @@ func (fc *flowCookies) capAt(w http.ResponseWriter, r *http.Request, site origin
 	}
 }
 
-// stripOurCookies removes the session and flow cookies from the Cookie header
-// that goes upstream: the upstream gets identity from our headers, and a
-// cookie it never needs is a cookie it cannot leak. It runs on every request,
-// so the usual cases allocate nothing: a header without our cookies is left
-// as it is, one with only ours is dropped, and one whose cookies of ours lead
-// or trail the site's own (browsers order cookies by path length, then age:
-// ours, set at login, usually come first) loses them by slicing. Only ours
-// between two of the site's cookies make a new header.
-func stripOurCookies(h http.Header, sessionName, flowPrefix string) {
-	lines := h["Cookie"]
-	if len(lines) != 1 {
-		for _, line := range lines { // several lines: rare (HTTP/2 joins them)
-			if hasOurCookie(line, sessionName, flowPrefix) {
-				rebuildCookies(h, lines, sessionName, flowPrefix)
-				return
-			}
-		}
-		return
-	}
-	line := lines[0]
-	if !hasOurCookie(line, sessionName, flowPrefix) {
-		return
-	}
-	rest := trimOurCookies(line, sessionName, flowPrefix)
-	switch {
-	case rest == "":
-		delete(h, "Cookie")
-	case hasOurCookie(rest, sessionName, flowPrefix):
-		rebuildCookies(h, lines, sessionName, flowPrefix)
-	default:
-		// The request's own value slice (the server made it for this request
-		// alone) takes the shorter string: no allocation, and no slice
-		// shared with another request.
-		lines[0] = rest
-	}
-}
-
-// trimOurCookies cuts our cookies, and empty pairs, off both ends of a Cookie
-// line and trims what is left: a substring, without allocating.
-func trimOurCookies(line, sessionName, flowPrefix string) string {
-	for line != "" {
-		part, rest, _ := strings.Cut(line, ";")
-		if p := strings.TrimSpace(part); p != "" && !isOurCookie(p, sessionName, flowPrefix) {
-			break
-		}
-		line = rest
-	}
-	for line != "" {
-		i := strings.LastIndexByte(line, ';')
-		if p := strings.TrimSpace(line[i+1:]); p != "" && !isOurCookie(p, sessionName, flowPrefix) {
-			break
-		}
-		line = line[:max(i, 0)]
-	}
-	return strings.TrimSpace(line)
-}
-
-// hasOurCookie reports whether a Cookie line holds one of our cookies.
-func hasOurCookie(line, sessionName, flowPrefix string) bool {
-	for part := range strings.SplitSeq(line, ";") {
-		if isOurCookie(strings.TrimSpace(part), sessionName, flowPrefix) {
-			return true
-		}
-	}
-	return false
-}
-
-// rebuildCookies writes the Cookie header without our cookies, as one line
-// (or none when nothing else is left).
-func rebuildCookies(h http.Header, lines []string, sessionName, flowPrefix string) {
-	// The size of what stays first, so the one allocation is that size
-	// rather than the whole header's (our session cookie is most of it).
-	size := 0
-	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
-			if p := strings.TrimSpace(part); p != "" && !isOurCookie(p, sessionName, flowPrefix) {
-				if size > 0 {
-					size += len("; ")
-				}
-				size += len(p)
-			}
-		}
-	}
-	if size == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
-			p := strings.TrimSpace(part)
-			if p == "" || isOurCookie(p, sessionName, flowPrefix) {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(p)
-		}
-	}
-	switch {
-	case len(lines) == 1:
-		// In place, as in stripOurCookies: writing the map entry anew would
-		// cost a slice, and Go grows a full small map on any assignment
-		// (eight headers: a browser's five and our three).
-		lines[0] = b.String()
-	default:
-		h["Cookie"] = []string{b.String()}
-	}
-}
-
-func isOurCookie(pair, sessionName, flowPrefix string) bool {
-	name, _, _ := strings.Cut(pair, "=")
-	name = strings.TrimSpace(name)
-	return name == sessionName || strings.HasPrefix(name, flowPrefix)
-}
-
 // cookieValues calls fn with each value of the named cookie, in header order,
 // without allocating, until fn returns true. Several cookies of one name can
 // arrive (different paths or domains); each is tried, up to a small bound.
@@ -316,3 +202,150 @@ func cookieValues(h http.Header, name string, fn func(string) bool) {
 // maxSameNameCookies bounds the verification work a request full of
 // duplicate cookies can cause.
 const maxSameNameCookies = 3
+
+// The wire format is deliberately tiny and allocation-light: a version byte
+// then length-prefixed fields. securecookie's default gob costs ~57 µs per
+// decode; this costs well under one. Session version 2 appends ID and
+// IssuedMilli to version 1 and version 3 appends Extra; the older ones are
+// still read, so existing sessions survive the upgrade.
+const (
+	sessionVersion   byte = 3
+	sessionVersionV2 byte = 2
+	sessionVersionV1 byte = 1
+	// flowVersion 3 adds the flow's kind, version 2 added the relay
+	// fields; versions 1 and 2 still decode (with no kind), so a login in
+	// progress survives an upgrade (callback.go restarts it).
+	flowVersion   byte = 3
+	flowVersionV2 byte = 2
+	// maxCookieLen bounds what we even try to verify (securecookie's default).
+	maxCookieLen = 4096
+)
+
+var errMalformed = errors.New("malformed cookie payload")
+
+func (s *Session) marshal() []byte {
+	b := make([]byte, 0, 64+len(s.AppID)+len(s.OpenID)+len(s.UnionID)+len(s.Scope)+len(s.Nickname)+len(s.Avatar)+len(s.Extra))
+	b = append(b, sessionVersion)
+	for _, f := range [...]string{s.AppID, s.OpenID, s.UnionID, s.Scope, s.Nickname, s.Avatar} {
+		b = appendString(b, f)
+	}
+	b = binary.AppendVarint(b, s.Issued)
+	b = binary.AppendVarint(b, s.Expires)
+	b = binary.AppendVarint(b, s.NoUpgradeUntil)
+	b = appendString(b, s.ID)
+	b = binary.AppendVarint(b, s.IssuedMilli)
+	return appendString(b, s.Extra)
+}
+
+func (s *Session) unmarshal(b []byte) error {
+	if len(b) == 0 || b[0] < sessionVersionV1 || b[0] > sessionVersion {
+		return errMalformed
+	}
+	d := decoder{b: b[1:]}
+	s.AppID, s.OpenID, s.UnionID = d.str(), d.str(), d.str()
+	s.Scope, s.Nickname, s.Avatar = d.str(), d.str(), d.str()
+	s.Issued, s.Expires, s.NoUpgradeUntil = d.varint(), d.varint(), d.varint()
+	s.ID, s.IssuedMilli, s.Extra = "", 0, ""
+	if b[0] >= sessionVersionV2 {
+		s.ID, s.IssuedMilli = d.str(), d.varint()
+	}
+	if b[0] == sessionVersion {
+		s.Extra = d.str()
+	}
+	return d.done()
+}
+
+func (f *flowState) marshal() []byte {
+	b := make([]byte, 0, 32+len(f.State)+len(f.Return)+len(f.Scope)+len(f.RelayBack)+len(f.RelayState))
+	b = append(b, flowVersion)
+	b = appendString(b, f.State)
+	b = appendString(b, f.Return)
+	b = appendString(b, f.Scope)
+	b = binary.AppendVarint(b, f.Created)
+	var flags byte
+	if f.Retry {
+		flags |= 1
+	}
+	if f.Done {
+		flags |= 2
+	}
+	b = append(b, flags)
+	b = appendString(b, f.RelayBack)
+	b = appendString(b, f.RelayState)
+	return append(b, byte(f.Kind))
+}
+
+func (f *flowState) unmarshal(b []byte) error {
+	if len(b) == 0 || b[0] < 1 || b[0] > flowVersion {
+		return errMalformed
+	}
+	d := decoder{b: b[1:]}
+	f.State, f.Return, f.Scope = d.str(), d.str(), d.str()
+	f.Created = d.varint()
+	flags := d.byte()
+	f.Retry, f.Done, f.legacyViaRelay = flags&1 != 0, flags&2 != 0, flags&4 != 0
+	f.RelayBack, f.RelayState, f.Kind = "", "", legacyFlowKind
+	if b[0] >= flowVersionV2 {
+		f.RelayBack, f.RelayState = d.str(), d.str()
+	}
+	if b[0] == flowVersion {
+		f.Kind = flowKind(d.byte())
+	}
+	return d.done()
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decoder reads the wire format; the first error sticks and every later read
+// returns zero values, so callers check once with done.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) str() string {
+	if d.err != nil {
+		return ""
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)-k) {
+		d.err = errMalformed
+		return ""
+	}
+	s := string(d.b[k : k+int(n)])
+	d.b = d.b[k+int(n):]
+	return s
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.err = errMalformed
+		return 0
+	}
+	d.b = d.b[k:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = errMalformed
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		return errMalformed
+	}
+	return d.err
+}
