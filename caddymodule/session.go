@@ -38,16 +38,6 @@ type Session struct {
 // sessionIDLen is the length of a session id: 131 bits from [A-Za-z0-9].
 const sessionIDLen = 22
 
-// issuedMs is when the session was issued, in Unix milliseconds; a cookie
-// of version 1 counts from the end of its second, to be refused rather
-// than spared by a revocation made in that second.
-func (s *Session) issuedMs() int64 {
-	if s.IssuedMilli != 0 {
-		return s.IssuedMilli
-	}
-	return s.Issued*1000 + 999
-}
-
 // flowState is one login in progress, kept in a short-lived flow cookie of
 // its own so several tabs can authorize at once without overwriting each
 // other. The return URL cannot travel in WeChat's state parameter

@@ -239,3 +239,13 @@ func (ss *sessions) revoke(ctx context.Context, s *Session) {
 		}
 	}
 }
+
+// issuedMs is when the session was issued, in Unix milliseconds; a cookie
+// of version 1 counts from the end of its second, to be refused rather
+// than spared by a revocation made in that second.
+func (s *Session) issuedMs() int64 {
+	if s.IssuedMilli != 0 {
+		return s.IssuedMilli
+	}
+	return s.Issued*1000 + 999
+}
