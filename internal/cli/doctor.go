@@ -52,7 +52,14 @@ Online checks (skip them with --offline) call the configured api_base and
 nothing else: the AppID and AppSecret (cgi-bin/stable_token: 40125, 40243),
 this machine's IP (40164/61004 with the IP WeChat saw, 89501–89507 awaiting
 the administrator), and the account's menu: every link button should open a
-site this configuration protects. Run it where Caddy runs, with the same
+site this configuration protects. For a WeCom (wecom) site they call the
+wecom block's api_base: the corp ID and Secret (gettoken: 40013, 40001),
+this machine's IP (60020 with the IP WeCom saw: add it to 企业可信IP), and
+the app as agent/get describes it: another app's Secret (301002), disabled,
+its 可信域名 against the site's callback host (port included), its visible
+range against allow_users and allow_departments. Offline, a WeCom site must
+serve WeCom's WW_verify_….txt at its root (--wecom-verify-file checks its
+content). Run it where Caddy runs, with the same
 environment: {env.X} placeholders are expanded as Caddy does. Secrets are
 never printed.
 
@@ -66,6 +73,7 @@ func doctorFlags(cmd *cobra.Command) {
 	fs.Bool("offline", false, "Do not call WeChat")
 	fs.Bool("json", false, "Print the report as JSON (for CI)")
 	fs.String("verify-file", "", "The MP_verify_….txt file WeChat gave for the 网页授权域名 check")
+	fs.String("wecom-verify-file", "", "The WW_verify_….txt file WeCom gave for a WeCom app's 可信域名")
 	fs.StringArray("domain", nil, "A 网页授权域名 setting as entered in the console (wx.example.com or wx.example.com/path); repeat for the second")
 	fs.Duration("timeout", 10*time.Second, "Time limit for each call to WeChat")
 }
@@ -91,6 +99,7 @@ type doctorOptions struct {
 	Offline    bool
 	JSON       bool
 	VerifyFile string
+	WeComFile  string // --wecom-verify-file
 	Domains    []string
 	Timeout    time.Duration
 }
@@ -103,6 +112,7 @@ func runDoctorCmd(cmd *cobra.Command, stdout, stderr io.Writer) int {
 	o.Offline, _ = fs.GetBool("offline")
 	o.JSON, _ = fs.GetBool("json")
 	o.VerifyFile, _ = fs.GetString("verify-file")
+	o.WeComFile, _ = fs.GetString("wecom-verify-file")
 	o.Domains, _ = fs.GetStringArray("domain")
 	o.Timeout, _ = fs.GetDuration("timeout")
 	return runDoctor(cmd.Context(), o, stdout, stderr)
@@ -215,7 +225,14 @@ func doctorCheck(ctx context.Context, r *doctorReport, sites []*authSite, o doct
 	cctx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
 	defer cancel()
 	e := &routeEval{ctx: cctx}
-	sites = checkWeComSites(r, sites)
+	var wf *verifyFile
+	if o.WeComFile != "" {
+		var err error
+		if wf, err = readWeComVerifyFile(o.WeComFile); err != nil {
+			r.unchecked("configuration", "wecom_verify", err.Error(), "")
+		}
+	}
+	sites, wecom := checkWeComSites(r, e, sites, wf)
 	handlers := map[*doctorServer]map[string]bool{}
 	for _, s := range sites {
 		checkCallback(r, s, settings)
@@ -237,5 +254,6 @@ func doctorCheck(ctx context.Context, r *doctorReport, sites []*authSite, o doct
 	if o.Offline {
 		return
 	}
+	checkWeComOnline(ctx, r, wecom, o.Timeout)
 	checkOnline(ctx, r, sites, o.Timeout)
 }

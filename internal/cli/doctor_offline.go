@@ -34,15 +34,21 @@ type verifyFile struct {
 }
 
 func readVerifyFile(p string) (*verifyFile, error) {
-	name := filepath.Base(p)
-	if !verifyName.MatchString(name) {
-		return nil, fmt.Errorf("--verify-file %s: WeChat's file is named MP_verify_ and 16 letters or digits, .txt", p)
+	return readProofFile("--verify-file", p, verifyName, "WeChat's file is named MP_verify_ and 16 letters or digits, .txt")
+}
+
+// readProofFile reads a domain proof file given by flag, whose name must
+// match name (else the error says want).
+func readProofFile(flag, p string, name *regexp.Regexp, want string) (*verifyFile, error) {
+	base := filepath.Base(p)
+	if !name.MatchString(base) {
+		return nil, fmt.Errorf("%s %s: %s", flag, p, want)
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("--verify-file: %v", err)
+		return nil, fmt.Errorf("%s: %v", flag, err)
 	}
-	return &verifyFile{Name: name, Content: strings.TrimSpace(string(b))}, nil
+	return &verifyFile{Name: base, Content: strings.TrimSpace(string(b))}, nil
 }
 
 // domainSetting is one 网页授权域名 setting: a host, optionally with a path.
@@ -201,7 +207,7 @@ func checkVerify(r *doctorReport, e *routeEval, s *authSite, vf *verifyFile, set
 	file, want := "", ""
 	if vf != nil {
 		file, want = vf.Name, vf.Content
-	} else if f, body, ok := configuredVerify(s, folder); ok {
+	} else if f, body, ok := configuredFile(s, verifyName, folder); ok {
 		file, want = f, body
 	}
 	probeFile := file
@@ -245,8 +251,9 @@ func checkVerify(r *doctorReport, e *routeEval, s *authSite, vf *verifyFile, set
 	}
 }
 
-// configuredVerify finds a respond for an MP_verify file on the site's server.
-func configuredVerify(s *authSite, folder string) (file, body string, ok bool) {
+// configuredFile finds a respond for a file named like name (an MP_verify
+// or WW_verify file) in folder on the site's server.
+func configuredFile(s *authSite, name *regexp.Regexp, folder string) (file, body string, ok bool) {
 	var walk func(routes []doctorRoute) bool
 	walk = func(routes []doctorRoute) bool {
 		for _, rt := range routes {
@@ -254,7 +261,7 @@ func configuredVerify(s *authSite, folder string) (file, body string, ok bool) {
 				var paths []string
 				_ = jsonUnmarshal(set["path"], &paths)
 				for _, p := range paths {
-					if verifyName.MatchString(path.Base(p)) && path.Dir(p) == path.Join("/", folder) {
+					if name.MatchString(path.Base(p)) && path.Dir(p) == path.Join("/", folder) {
 						file = path.Base(p)
 						body, _ = staticBody(rt.Handle)
 					}

@@ -31,6 +31,8 @@ var wecomErrMsgs = map[int]string{
 	60111: "userid not found",
 	60123: "invalid party id",
 	84014: "invalid user ticket",
+	// 301002's errmsg as developers quote it (docs/wechat.md §11).
+	301002: "not allow operate another agent with this accesstoken.",
 }
 
 // wecomFail answers errcode code as WeCom writes it.
@@ -262,4 +264,37 @@ func (s *Simulator) handleWeComDepartments(w http.ResponseWriter, r *http.Reques
 		}
 	}
 	s.writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok", "department_id": list})
+}
+
+// handleWeComAgent is cgi-bin/agent/get (path 90227) for the token's own
+// app: its visible range, its 可信域名 (the first of TrustedDomains: WeCom
+// keeps one redirect_domain; the simulator's other hosts are aliases of
+// its own) and close 0. Another app's agentid answers 301002.
+func (s *Simulator) handleWeComAgent(w http.ResponseWriter, r *http.Request) {
+	c, a := s.wecomApp(w, r)
+	if c == nil {
+		return
+	}
+	id, err := strconv.ParseInt(r.URL.Query().Get("agentid"), 10, 64)
+	switch {
+	case err != nil || c.app(id) == nil:
+		s.wecomFail(w, r, 40056)
+		return
+	case id != a.AgentID:
+		s.wecomFail(w, r, 301002)
+		return
+	}
+	users := []map[string]string{}
+	for _, u := range a.VisibleUsers {
+		users = append(users, map[string]string{"userid": u})
+	}
+	domain := ""
+	if len(a.TrustedDomains) > 0 {
+		domain = a.TrustedDomains[0]
+	}
+	s.writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok", "agentid": a.AgentID, "name": fmt.Sprintf("应用 %d", a.AgentID),
+		"square_logo_url": "https://p.qlogo.cn/bizmail/mock/0", "description": "",
+		"allow_userinfos": map[string]any{"user": users}, "allow_partys": map[string]any{"partyid": append([]int64{}, a.VisibleDepartments...)},
+		"allow_tags": map[string]any{"tagid": []int64{}}, "close": 0, "redirect_domain": domain,
+		"report_location_flag": 0, "isreportenter": 0, "home_url": ""})
 }

@@ -27,6 +27,7 @@ func (s *Simulator) wecomRoutes() []route {
 		{"/cgi-bin/auth/getuserdetail", "api", s.handleWeComUserDetail},
 		{"/cgi-bin/user/get", "api", s.handleWeComUserGet},
 		{"/cgi-bin/department/simplelist", "api", s.handleWeComDepartments},
+		{"/cgi-bin/agent/get", "api", s.handleWeComAgent},
 	}
 }
 

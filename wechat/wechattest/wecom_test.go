@@ -3,6 +3,7 @@ package wechattest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -436,5 +437,31 @@ func TestWeComEditCorpWhileRunning(t *testing.T) {
 	}
 	if c := e.sim.Corps()[0]; len(c.Departments) != 5 || slices.Equal(c.Apps[0].VisibleDepartments, []int64{2}) {
 		t.Fatalf("Corps() after the edit = %+v", c)
+	}
+}
+
+// agent/get describes the token's own app (visible range, 可信域名, not
+// disabled) and refuses another app's agentid with 301002, an error the
+// operator must fix.
+func TestWeComAgentGetDescribesTheTokensOwnApp(t *testing.T) {
+	e := newWeComEnv(t, func(c *wechattest.Corp) {
+		c.Apps = append(c.Apps, wechattest.CorpApp{AgentID: 1000003, Secret: "othersecret0123456789abcdefghijklmnopqrst", VisibleUsers: []string{"lisi"}})
+	})
+	a, err := e.client.Agent(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(e.site.Listener.Addr().String())
+	if a.AgentID != 1000002 || a.Close != 0 || a.RedirectDomain != "localhost:"+port || a.VisibleNobody() ||
+		fmt.Sprint(a.AllowParties.PartyID) != "[2]" || fmt.Sprint(a.VisibleUsers()) != "[wangwu]" {
+		t.Errorf("agent/get = %+v", a)
+	}
+	other, err := wechat.NewWeCom(wechat.WeComConfig{CorpID: wechattest.DefaultCorpID, AgentID: "1000003", Secret: wechattest.DefaultAgentSecret, APIBase: e.sim.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.Agent(context.Background())
+	if wechat.Code(err) != 301002 || !wechat.IsWeComConfig(err) || !strings.Contains(err.Error(), "another agent") {
+		t.Errorf("agent/get for another app's agentid: %v (config %v), want 301002", err, wechat.IsWeComConfig(err))
 	}
 }

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
+)
+
+// The doctor on a WeCom site, with the simulator playing the corp as a real
+// server: each console setting a sign-in depends on, broken the way an
+// operator breaks it, is a problem naming the setting or console page.
+
+// wecomSite is a correct WeCom site; %[1]s is the simulator's URL.
+const wecomSite = `oa.example.com {
+	handle /WW_verify_AbCdEfGh12345678.txt {
+		respond "AbCdEfGh12345678"
+	}
+	handle {
+		wechat_auth {
+			session_keys {env.DOCTOR_TEST_HASH} {env.DOCTOR_TEST_BLOCK}
+			wecom {env.WECOM_TEST_CORP} 1000002 {env.WECOM_TEST_SECRET} {
+				allow_departments 2
+				allow_users wangwu
+				api_base %[1]s
+			}
+		}
+		reverse_proxy 127.0.0.1:9
+	}
+}
+`
+
+// wecomDoctorCorp is DefaultCorp trusting oa.example.com, with a second app
+// (1000003) whose Secret is "othersecret…".
+func wecomDoctorCorp() wechattest.Corp {
+	c := wechattest.DefaultCorp("")
+	c.Apps[0].TrustedDomains = []string{"oa.example.com"}
+	c.Apps = append(c.Apps, wechattest.CorpApp{AgentID: 1000003, Secret: "othersecret0123456789abcdefghijklmnopqrst", VisibleDepartments: []int64{1}})
+	return c
+}
+
+type wecomDoctorCase struct {
+	name    string
+	site    string                      // default wecomSite
+	corp    func(c *wechattest.Corp)    // edits wecomDoctorCorp
+	env     map[string]string           // overrides WECOM_TEST_*
+	prep    func(t *testing.T) []string // flags
+	check   string
+	level   string // default problem
+	message []string
+	fix     []string
+	code    int
+}
+
+var wecomDoctorCases = []wecomDoctorCase{
+	{name: "wrong Secret (40001)", env: map[string]string{"WECOM_TEST_SECRET": "wrongsecret0123456789abcdefghijklmnopqr"},
+		check: "wecom_credentials", message: []string{"40001", "Secret"}, fix: []string{"应用管理", "secret", "WECOM_SECRET"}, code: 1},
+	{name: "unknown corp ID (40013)", env: map[string]string{"WECOM_TEST_CORP": "ww9999999999999999"},
+		check: "wecom_credentials", message: []string{"40013", "corp ID"}, fix: []string{"我的企业 → 企业信息 → 企业ID", "corp_id"}, code: 1},
+	{name: "IP not in 企业可信IP (60020) names the IP", corp: func(c *wechattest.Corp) { c.Apps[0].TrustedIPs = []string{"203.0.113.9"} },
+		check: "wecom_ip", message: []string{"60020", "127.0.0.1 (the address WeCom saw)"}, fix: []string{"add 127.0.0.1 to", "企业可信IP"}, code: 1},
+	{name: "Secret of another app (301002)", env: map[string]string{"WECOM_TEST_SECRET": "othersecret0123456789abcdefghijklmnopqrst"},
+		check: "wecom_agent", message: []string{"301002", "1000002"}, fix: []string{"Secret of app 1000002", "agent_id"}, code: 1},
+	{name: "可信域名 is another host", corp: func(c *wechattest.Corp) { c.Apps[0].TrustedDomains = []string{"oa.example.com:8443"} },
+		check: "wecom_domain", message: []string{"oa.example.com:8443", "50001", "port included"}, fix: []string{"可信域名 to oa.example.com", "网页授权及JS-SDK"}, code: 1},
+	{name: "no 可信域名", corp: func(c *wechattest.Corp) { c.Apps[0].TrustedDomains = nil },
+		check: "wecom_domain", message: []string{"no 可信域名", "50001"}, fix: []string{"oa.example.com", "WW_verify"}, code: 1},
+	{name: "empty visible range", corp: func(c *wechattest.Corp) { c.Apps[0].VisibleDepartments, c.Apps[0].VisibleUsers = nil, nil },
+		check: "wecom_range", message: []string{"可见范围", "empty"}, fix: []string{"可见范围"}, code: 1},
+	{name: "allow_departments outside the visible range", site: strings.Replace(wecomSite, "allow_departments 2", "allow_departments 2 4", 1),
+		check: "wecom_range", message: []string{"allow_departments 4", "outside the app's visible range"}, fix: []string{"department 4", "可见范围"}, code: 1},
+	{name: "allow_users outside the visible range (60011)", site: strings.Replace(wecomSite, "allow_users wangwu", "allow_users wangwu lisi", 1),
+		check: "wecom_range", message: []string{"allow_users lisi", "60011"}, fix: []string{"add lisi", "可见范围"}, code: 1},
+	{name: "allow_users names no member (60111)", site: strings.Replace(wecomSite, "allow_users wangwu", "allow_users 王五", 1),
+		check: "wecom_range", message: []string{"allow_users 王五", "60111"}, fix: []string{"userid"}, code: 1},
+	{name: "WW_verify answered by wechat_auth", site: strings.Replace(wecomSite, "\thandle /WW_verify_AbCdEfGh12345678.txt {\n\t\trespond \"AbCdEfGh12345678\"\n\t}\n", "", 1),
+		check: "wecom_verify", message: []string{"wechat_auth", "/WW_verify_<16 characters>.txt", "可信域名"}, fix: []string{"handle /WW_verify_*.txt"}, code: 1},
+	{name: "WW_verify content differs from --wecom-verify-file",
+		prep: func(t *testing.T) []string {
+			p := filepath.Join(t.TempDir(), "WW_verify_AbCdEfGh12345678.txt")
+			_ = os.WriteFile(p, []byte("ZZZZEfGh12345678"), 0o600)
+			return []string{"--wecom-verify-file", p}
+		}, check: "wecom_verify", message: []string{"other than the file's 16 characters"}, code: 1},
+}
+
+func TestWechatDoctorChecksAWeComAppsConsoleSettingsAgainstTheSimulator(t *testing.T) {
+	t.Run("correct", func(t *testing.T) {
+		run := runWeComDoctor(t, wecomDoctorCase{})
+		if run.code != doctorExitOK {
+			t.Fatalf("exit %d on a correct WeCom site:\n%s", run.code, run.out)
+		}
+		for _, check := range []string{"wecom_credentials", "wecom_ip", "wecom_domain", "wecom_range", "wecom_verify"} {
+			if f := run.find(check); len(f) != 1 || f[0].Level != levelOK {
+				t.Errorf("%s: %+v, want one ok:\n%s", check, f, run.out)
+			}
+		}
+	})
+	for _, tc := range wecomDoctorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			run := runWeComDoctor(t, tc)
+			if run.code != tc.code {
+				t.Errorf("exit %d, want %d", run.code, tc.code)
+			}
+			level := tc.level
+			if level == "" {
+				level = levelProblem
+			}
+			for _, f := range run.find(tc.check) {
+				if f.Level == level && containsAll(f.Message, tc.message) && containsAll(f.Fix, tc.fix) {
+					return
+				}
+			}
+			t.Fatalf("no %s finding %q with message %q and fix %q:\n%s", level, tc.check, tc.message, tc.fix, run.out)
+		})
+	}
+}
+
+// runWeComDoctor runs the doctor on tc's site against a simulator playing
+// wecomDoctorCorp as tc edits it.
+func runWeComDoctor(t *testing.T, tc wecomDoctorCase) doctorRun {
+	t.Helper()
+	corp := wecomDoctorCorp()
+	if tc.corp != nil {
+		tc.corp(&corp)
+	}
+	sim := wechattest.NewServer(wechattest.WithCorp(corp))
+	t.Cleanup(sim.Close)
+	setDoctorEnv(t, wechattest.DefaultAppSecret)
+	env := map[string]string{"WECOM_TEST_CORP": wechattest.DefaultCorpID, "WECOM_TEST_SECRET": wechattest.DefaultAgentSecret}
+	for k, v := range tc.env {
+		env[k] = v
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	site := tc.site
+	if site == "" {
+		site = wecomSite
+	}
+	var args []string
+	if tc.prep != nil {
+		args = tc.prep(t)
+	}
+	run := runDoctorOn(t, sim, one(site), args...)
+	for _, secret := range corp.Apps {
+		if strings.Contains(run.out, secret.Secret) {
+			t.Errorf("the report prints app %d's Secret:\n%s", secret.AgentID, run.out)
+		}
+	}
+	return run
+}
