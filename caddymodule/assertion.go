@@ -240,6 +240,9 @@ func (s *assertionSigner) mint(r *http.Request, id *identity, now int64) (*signe
 		AppID: sess.AppID, Scope: sess.Scope, Source: id.sourceName(),
 		Iat: now, Nbf: now, Exp: now + int64(s.ttl/time.Second),
 	}
+	if id.wecom != nil {
+		id.wecom.assertionClaims(&claims) // a WeCom member's ids (wecom_session.go)
+	}
 	// exp never outlives the session itself.
 	if sess.Expires > 0 && claims.Exp > sess.Expires {
 		claims.Exp = sess.Expires
@@ -261,9 +264,14 @@ type assertionClaims struct {
 	AppID   string `json:"appid"`
 	Scope   string `json:"scope"`
 	Source  string `json:"source"`
-	Iat     int64  `json:"iat"`
-	Nbf     int64  `json:"nbf"`
-	Exp     int64  `json:"exp"`
+	// CorpID, UserID and ExternalUserID are a WeCom identity's (source
+	// wecom): the member's corp and userid, or a customer's external_userid.
+	CorpID         string `json:"corpid,omitempty"`
+	UserID         string `json:"userid,omitempty"`
+	ExternalUserID string `json:"external_userid,omitempty"`
+	Iat            int64  `json:"iat"`
+	Nbf            int64  `json:"nbf"`
+	Exp            int64  `json:"exp"`
 }
 
 // subject is the stable subject: the unionid when WeChat gave one (the same

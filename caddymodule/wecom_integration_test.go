@@ -21,10 +21,18 @@ func init() { os.Setenv("TEST_WECOM_SECRET", wechattest.DefaultAgentSecret) }
 // lines inside it) and whose app trusts the gateway's host:port.
 func wecomGateway(t *testing.T, block string, edit func(*wechattest.Corp)) *gateway {
 	t.Helper()
+	return wecomGatewayWith(t, "", block, edit)
+}
+
+// wecomGatewayWith is wecomGateway with settings: lines of wechat_auth
+// outside the wecom block.
+func wecomGatewayWith(t *testing.T, settings, block string, edit func(*wechattest.Corp)) *gateway {
+	t.Helper()
 	sim := wechattest.NewServer(wechattest.WithCorp(wechattest.DefaultCorp("")))
 	t.Cleanup(sim.Close)
 	site := `wechat_auth {
 		session_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}
+		` + settings + `
 		wecom ` + wechattest.DefaultCorpID + ` 1000002 {env.TEST_WECOM_SECRET} {
 			api_base ` + sim.URL + `
 			open_base ` + sim.URL + `

@@ -112,6 +112,20 @@ func newWeComIdentity(s *Session) *wecomIdentity {
 	return w
 }
 
+// assertionClaims puts WeCom's ids into a signed assertion
+// (assertion.go): userid and corpid for a member, the WeCom openid (and
+// external_userid) for an admitted non-member, never a userid in openid.
+// sub stays appid:key for a member (a linked corp's key holds "/", which a
+// userid cannot) and becomes appid:openid:<openid> for a non-member, so no
+// userid, which cannot hold ":", can meet it.
+func (w *wecomIdentity) assertionClaims(c *assertionClaims) {
+	// values[0:4] are wecomFields' c, u, o and x.
+	c.CorpID, c.UserID, c.OpenID, c.ExternalUserID = w.values[0], w.values[1], w.values[2], w.values[3]
+	if c.UserID == "" {
+		c.Sub = c.AppID + ":openid:" + c.OpenID
+	}
+}
+
 // placeholder answers {http.auth.user.<name>} for the WeCom fields ("" when
 // unknown, so a Caddyfile gets "" rather than the placeholder's text).
 func (w *wecomIdentity) placeholder(name string) (any, bool) {
