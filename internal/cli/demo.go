@@ -78,6 +78,7 @@ const (
 	demoWebSecretEnv = "WECHAT_DEMO_WEB_APP_SECRET"
 	demoHashKeyEnv   = "WECHAT_DEMO_HASH_KEY"
 	demoBlockKeyEnv  = "WECHAT_DEMO_BLOCK_KEY"
+	demoWeComEnv     = "WECHAT_DEMO_WECOM_SECRET"
 )
 
 // The demo's website application (网站应用) for desktop scan-to-login, bound
@@ -89,11 +90,13 @@ const (
 	demoOpenPlatform = "demo-open-platform"
 )
 
-// demoSimulator is the WeChat the demo talks to.
-func demoSimulator() *wechattest.Simulator {
+// demoSimulator is the WeChat the demo talks to, and the WeCom of the
+// staff tab (wechattest.DefaultCorp, whose app trusts the gateway's port).
+func demoSimulator(sitePort int) *wechattest.Simulator {
 	return wechattest.New(
 		wechattest.WithBoundApp(wechattest.DefaultAppID, wechattest.DefaultAppSecret, demoOpenPlatform),
-		wechattest.WithWebsiteApp(demoWebAppID, demoWebAppSecret, demoOpenPlatform))
+		wechattest.WithWebsiteApp(demoWebAppID, demoWebAppSecret, demoOpenPlatform),
+		wechattest.WithCorp(wechattest.DefaultCorp(strconv.Itoa(sitePort))))
 }
 
 func demoFlags(fs *pflag.FlagSet) {
@@ -127,7 +130,7 @@ func runDemo(ctx context.Context, opts demoOptions, stdout io.Writer) error {
 		Mock:     "http://" + mockLn.Addr().String(),
 		Upstream: "http://" + upLn.Addr().String(),
 	}
-	sim := demoSimulator()
+	sim := demoSimulator(sitePort)
 	bg := serveDemo(map[net.Listener]http.Handler{mockLn: sim, upLn: &demoApp{mockURL: urls.Mock}})
 	bg.onStop = sim.Close // releases handlers a fault left hanging
 
@@ -238,6 +241,7 @@ func startDemoGateway(port int, urls demoURLs) (string, error) {
 		demoWebSecretEnv: demoWebAppSecret,
 		demoHashKeyEnv:   base64.StdEncoding.EncodeToString(hashKey),
 		demoBlockKeyEnv:  base64.StdEncoding.EncodeToString(blockKey),
+		demoWeComEnv:     wechattest.DefaultAgentSecret,
 	} {
 		if err := os.Setenv(k, v); err != nil {
 			return "", err
@@ -262,7 +266,8 @@ func startDemoGateway(port int, urls demoURLs) (string, error) {
 // demoCaddyfile is the gateway: wechat_auth in front of the demo app, pointed
 // at the simulator. The logged-out page is left unprotected so that logging
 // out shows something: the simulator remembers the user and the consent, so
-// going back to / would sign straight in again.
+// going back to / would sign straight in again. /staff (员工登录) is a
+// second wechat_auth, WeCom's, with its own cookie and endpoints.
 func demoCaddyfile(port int, urls demoURLs) string {
 	return fmt.Sprintf(`{
 	admin off
@@ -277,7 +282,7 @@ func demoCaddyfile(port int, urls demoURLs) string {
 
 http://127.0.0.1:%[1]d, http://localhost:%[1]d {
 	bind 127.0.0.1
-	@app not path /logged-out
+	@app not path /logged-out /staff /staff/*
 	wechat_auth @app {
 		app_id %[2]s
 		app_secret {env.%[3]s}
@@ -287,10 +292,21 @@ http://127.0.0.1:%[1]d, http://localhost:%[1]d {
 		api_base %[6]s
 		open_base %[6]s
 	}
+	@staff path /staff /staff/*
+	wechat_auth @staff {
+		session_keys {env.%[4]s} {env.%[5]s}
+		cookie_name wechat_staff
+		path_prefix /staff/wechat_auth
+		wecom %[10]s %[11]d {env.%[12]s} {
+			api_base %[6]s
+			open_base %[6]s
+			login_base %[6]s
+		}
+	}
 	reverse_proxy %[7]s
 }
 `, port, wechattest.DefaultAppID, demoSecretEnv, demoHashKeyEnv, demoBlockKeyEnv, urls.Mock, strings.TrimPrefix(urls.Upstream, "http://"),
-		demoWebAppID, demoWebSecretEnv)
+		demoWebAppID, demoWebSecretEnv, wechattest.DefaultCorpID, wechattest.DefaultAgentID, demoWeComEnv)
 }
 
 // loopbackAddr accepts 8080, :8080, 127.0.0.1:8080 or localhost:8080 and

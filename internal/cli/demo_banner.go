@@ -49,18 +49,25 @@ func printDemo(w io.Writer, sim *wechattest.Simulator, urls demoURLs, caddyfile 
        bob's unionid, and the number bound on the computer shows.
     5. 退出登录 ends the gateway's session. The simulator remembers your user and
        consent, so signing in again is instant; switch users at %[4]s/mock/users.
+    员工登录 (the tab at the top, %[5]s/staff: WeCom, corp %[9]s):
+    6. On the computer the gateway sends you to WeCom's QR page; its link opens
+       the phone's scan page: pick 张三 (zhangsan, 后端组) and press 确认登录. The
+       page shows the member the gateway admitted (X-WeCom-UserID, -Name,
+       -Departments). 李四 (lisi, 销售部) is outside the app's visible range:
+       WeCom's phone says 无权限. With a WeCom User-Agent (wxwork/…) the sign-in
+       is silent instead; personal WeChat is told to open WeCom.
 
   Parts:
     gateway    %[5]s  (this Caddy: wechat_auth + reverse_proxy)
     simulator  %[4]s  (api_base and open_base point here)
-    demo app   %[6]s  (reads X-WeChat-OpenID, -UnionID, -Source, -Nickname, -Avatar)
+    demo app   %[6]s  (reads X-WeChat-OpenID, -UnionID, -Source, -Nickname, -Avatar; /staff X-WeCom-*)
 
   The gateway's Caddyfile (secrets come from the environment):
 
 %[7]s
 Ctrl-C to stop.
 `, demoWebAppID, wechattest.DefaultAppID, wechattest.IPhoneUA, urls.Mock, urls.Site, urls.Upstream, indent(caddyfile, "    "),
-		strings.Replace(urls.Site, "127.0.0.1", "localhost", 1))
+		strings.Replace(urls.Site, "127.0.0.1", "localhost", 1), wechattest.DefaultCorpID)
 }
 
 func indent(s, prefix string) string {

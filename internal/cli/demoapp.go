@@ -144,6 +144,8 @@ func (a *demoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/logged-out":
 		renderDemo(w, http.StatusOK, "bye", a.mockURL)
+	case r.URL.Path == "/staff" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		serveStaff(w, r)
 	case r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		a.serveIndex(w, r)
 	case r.URL.Path == "/bind" && r.Method == http.MethodPost:
@@ -261,9 +263,10 @@ input{font-size:17px;padding:8px;width:100%;box-sizing:border-box;margin:8px 0}
 button{font-size:17px;padding:10px;width:100%;border:0;border-radius:4px;background:#07c160;color:#fff}
 .btn{display:block;text-align:center;font-size:15px;padding:8px;border:1px solid #07c160;border-radius:4px;color:#07c160;text-decoration:none}
 .foot{margin-top:32px;font-size:14px}.jssdk{color:#888;font-size:13px}
+.tabs{display:flex;gap:16px;margin:-16px 0 24px;font-size:15px}.tabs a{color:#576b95;text-decoration:none}
 </style>
 </head>
-<body><main>{{end}}
+<body><main><nav class="tabs"><a id="tab-wechat" href="/">微信登录</a><a id="tab-staff" href="/staff">员工登录</a></nav>{{end}}
 
 {{define "foot"}}<p class="foot"><a id="logout" href="/wechat_auth/logout?rd=/logged-out">退出登录</a></p>
 </main></body></html>{{end}}
