@@ -35,7 +35,7 @@ func checkWeComSites(r *doctorReport, e *routeEval, sites []*authSite, vf *verif
 			seen[s.Name()] = true
 			checkHandler(r, s)
 			checkWeComVerify(r, e, s, vf)
-			r.note(s.Name(), "wecom", "a WeCom (企业微信) site: the Official Account's checks (网页授权域名, MP_verify) do not apply; WeCom's console settings are checked online",
+			r.note(s.Name(), "wecom", "a WeCom (企业微信) site: the Official Account's checks (网页授权域名, MP_verify) do not apply; WeCom's console settings are checked online (not with --offline)",
 				"in the WeCom admin console set the app's 可信域名 to "+s.Host+" exactly (with its port when not 80/443), serve WeCom's WW_verify_….txt at the site's root, add this server's IP to 企业可信IP, and put the staff in the app's visible range (docs/wecom.md §1)")
 		}
 	}

@@ -130,8 +130,8 @@ func wecomTokenProblem(r *doctorReport, subject string, err error) {
 	case code == 40013:
 		r.problem(subject, "wecom_credentials", "WeCom does not know this corp ID (40013)", "copy the corp ID from "+wecomConsoleCorp+" into the wecom block's corp_id")
 	case code == 40001:
-		r.problem(subject, "wecom_credentials", "WeCom refused the app's Secret (40001): it is wrong, belongs to another corp, or was reset in the console",
-			"copy the Secret from "+wecomConsoleApp+" → Secret (查看) into the variable the wecom block's secret reads (e.g. WECOM_SECRET) and restart Caddy")
+		r.problem(subject, "wecom_credentials", "WeCom refused the app's Secret (40001): it is wrong, belongs to another corp, was reset in the console, or the app is disabled (停用)",
+			"copy the Secret from "+wecomConsoleApp+" → Secret (查看) into the variable the wecom block's secret reads (e.g. WECOM_SECRET) and restart Caddy; a disabled app is enabled on the same page")
 	case code == 60020:
 		wecomIPProblem(r, subject, err)
 	case code == -1:

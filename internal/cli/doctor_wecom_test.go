@@ -57,6 +57,8 @@ type wecomDoctorCase struct {
 var wecomDoctorCases = []wecomDoctorCase{
 	{name: "wrong Secret (40001)", env: map[string]string{"WECOM_TEST_SECRET": "wrongsecret0123456789abcdefghijklmnopqr"},
 		check: "wecom_credentials", message: []string{"40001", "Secret"}, fix: []string{"应用管理", "secret", "WECOM_SECRET"}, code: 1},
+	{name: "app disabled (40001 from gettoken)", corp: func(c *wechattest.Corp) { c.Apps[0].Disabled = true },
+		check: "wecom_credentials", message: []string{"40001", "停用"}, fix: []string{"enabled"}, code: 1},
 	{name: "unknown corp ID (40013)", env: map[string]string{"WECOM_TEST_CORP": "ww9999999999999999"},
 		check: "wecom_credentials", message: []string{"40013", "corp ID"}, fix: []string{"我的企业 → 企业信息 → 企业ID", "corp_id"}, code: 1},
 	{name: "IP not in 企业可信IP (60020) names the IP", corp: func(c *wechattest.Corp) { c.Apps[0].TrustedIPs = []string{"203.0.113.9"} },

@@ -68,6 +68,9 @@ type CorpApp struct {
 	TrustedIPs []string
 	// DeniedAPIs are API paths the app lacks permission for: they answer 48002.
 	DeniedAPIs []string
+	// Disabled is an app stopped (停用) in the console: gettoken with its
+	// Secret answers 40001 ("…应用已经停用", path 90313).
+	Disabled bool
 }
 
 // Test corp defaults, for WithCorp(DefaultCorp()).

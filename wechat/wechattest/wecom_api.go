@@ -50,7 +50,7 @@ func (s *Simulator) handleWeComToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	i := slices.IndexFunc(c.Apps, func(a CorpApp) bool { return a.Secret == q.Get("corpsecret") })
-	if q.Get("corpsecret") == "" || i < 0 {
+	if q.Get("corpsecret") == "" || i < 0 || c.Apps[i].Disabled {
 		s.wecomFail(w, r, 40001)
 		return
 	}
