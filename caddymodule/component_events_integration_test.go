@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	wechatauth "github.com/wxgate/caddy-wechat-auth/caddymodule"
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/msgcrypt"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
@@ -82,7 +83,7 @@ type platformGateway struct {
 
 func startPlatformGateway(t *testing.T, c wechattest.Component, opts ...wechattest.Option) *platformGateway {
 	t.Helper()
-	port := freePort(t)
+	port := testnet.Port(t)
 	g := &platformGateway{URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	g.events = g.URL + "/wechat/component/events"
 	c.AppID, c.Secret, c.Token, c.EncodingAESKey, c.PushURL = compAppID, compSecret, compToken, compAESKey, g.events

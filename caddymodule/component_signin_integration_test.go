@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -25,7 +26,7 @@ type merchantSites struct {
 // 公众号开发域名 would.
 func startMerchantSites(t *testing.T) *merchantSites {
 	t.Helper()
-	port, pa, pb := freePort(t), freePort(t), freePort(t)
+	port, pa, pb := testnet.Port(t), testnet.Port(t), testnet.Port(t)
 	m := &merchantSites{platformGateway: &platformGateway{URL: fmt.Sprintf("http://127.0.0.1:%d", port)},
 		a: fmt.Sprintf("http://127.0.0.1:%d", pa), b: fmt.Sprintf("http://127.0.0.1:%d", pb)}
 	g := m.platformGateway
@@ -183,7 +184,7 @@ func TestComponentSignInWithoutTicketAnswersAPage(t *testing.T) {
 // simulator (no event reached the gateway).
 func fromHostSites(t *testing.T, extra string) (*wechattest.Server, func(*browser) *browser) {
 	t.Helper()
-	port, eport := freePort(t), freePort(t)
+	port, eport := testnet.Port(t), testnet.Port(t)
 	events := fmt.Sprintf("http://127.0.0.1:%d/wechat/component/events", eport)
 	sim := wechattest.NewServer(wechattest.WithComponent(wechattest.Component{AppID: compAppID, Secret: compSecret,
 		Token: compToken, EncodingAESKey: compAESKey, PushURL: events, Domains: []string{"wx.vendor.example"},

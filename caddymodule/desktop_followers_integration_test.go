@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -94,7 +95,7 @@ func loadError(t *testing.T, settings string) error {
 	sim := wechattest.NewServer(desktopApps(true)...)
 	defer sim.Close()
 	cfg := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}\nhttp://127.0.0.1:%d {\n\twechat_auth {\n\t\tapp_id %s\n\t\tapp_secret {env.TEST_WECHAT_SECRET}\n\t\tsession_keys {env.TEST_HASH_KEY} {env.TEST_BLOCK_KEY}\n\t\tapi_base %s\n\t\topen_base %s\n\t\t%s\n\t}\n\trespond ok\n}\n",
-		freePort(t), testAppID, sim.URL, sim.URL, settings)
+		testnet.Port(t), testAppID, sim.URL, sim.URL, settings)
 	if err := tryCaddyfile(t, cfg); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -56,8 +57,8 @@ func fetch(t *testing.T, method, u string, hdr ...string) (*http.Response, strin
 // (the Caddyfile's per-site error route is terminal). 200 pages and JSON
 // answers never go through the error routes.
 func TestHandleErrorsRestylesPagesAndLeavesTheRestBuiltIn(t *testing.T) {
-	port := freePort(t)
-	other := freePort(t)
+	port := testnet.Port(t)
+	other := testnet.Port(t)
 	startPagesCaddy(t, pagesSite(port, `handle_errors 403 400 {
 		respond "custom {http.error.status_code} {http.wechat_auth.page} {http.wechat_auth.code} [{http.wechat_auth.heading}] [{http.wechat_auth.message}] {http.wechat_auth.action_url} [{http.wechat_auth.action_label}] {http.wechat_auth.ref} {http.error.message} {http.request.uri}"
 	}`)+"\n"+fmt.Sprintf(`http://localhost:%d {
@@ -114,8 +115,8 @@ func TestHandleErrorsRestylesPagesAndLeavesTheRestBuiltIn(t *testing.T) {
 // one, every error page goes to it, and an error route that fails leaves
 // the built-in page rather than an empty answer.
 func TestPagesWithoutOrWithCatchAllHandleErrors(t *testing.T) {
-	port := freePort(t)
-	failing := freePort(t)
+	port := testnet.Port(t)
+	failing := testnet.Port(t)
 	startPagesCaddy(t, pagesSite(port, `handle_errors {
 		respond "all {http.error.status_code} {http.wechat_auth.page}"
 	}`)+"\n"+pagesSite(failing, `handle_errors {

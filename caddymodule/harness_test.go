@@ -103,11 +103,6 @@ type gatewayConfig struct {
 	secretEnv string
 }
 
-// freePort is testnet.Port: a loopback port the kernel picked, held for the
-// test until it ends (bound, not listening), which Caddy binds beside the
-// hold, so no other process can take it first.
-func freePort(t *testing.T) int { return testnet.Port(t) }
-
 // startGateway loads a Caddyfile into the in-process Caddy.
 func startGateway(t *testing.T, gc gatewayConfig) *gateway {
 	t.Helper()
@@ -116,7 +111,7 @@ func startGateway(t *testing.T, gc gatewayConfig) *gateway {
 		g.sim = wechattest.NewServer(gc.simOpts...)
 		t.Cleanup(g.sim.Close)
 	}
-	port := freePort(t)
+	port := testnet.Port(t)
 	g.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	g.logFile = filepath.Join(t.TempDir(), "caddy.log")
 	if gc.secretEnv == "" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestJSSDKOnACatchAllSiteSignsOnlyJSSDKDomainsWhateverTheHost(t *testing.T) {
 	sim := wechattest.NewServer()
 	t.Cleanup(sim.Close)
-	catchAll, named := freePort(t), freePort(t)
+	catchAll, named := testnet.Port(t), testnet.Port(t)
 	block := fmt.Sprintf(`wechat_auth {
 		app_id %s
 		app_secret {env.TEST_WECHAT_SECRET}

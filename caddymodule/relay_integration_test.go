@@ -15,6 +15,7 @@ import (
 
 	wechatauth "github.com/wxgate/caddy-wechat-auth/caddymodule"
 	"github.com/wxgate/caddy-wechat-auth/internal/redistest"
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -68,7 +69,7 @@ func startRelayEnv(t *testing.T, o relayOptions) *relayEnv {
 		o.simDomains = []string{relayHost}
 	}
 	e := &relayEnv{
-		port:    freePort(t),
+		port:    testnet.Port(t),
 		sim:     wechattest.NewServer(wechattest.WithDomains(o.simDomains...)),
 		relay:   newUpstream(t),
 		shop:    newUpstream(t),
@@ -706,7 +707,7 @@ func TestRelayExampleCaddyfileLogsInForBothSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &relayEnv{port: freePort(t), sim: wechattest.NewServer(wechattest.WithDomains(relayHost)), shop: newUpstream(t),
+	e := &relayEnv{port: testnet.Port(t), sim: wechattest.NewServer(wechattest.WithDomains(relayHost)), shop: newUpstream(t),
 		m: newUpstream(t), traffic: &traffic{}, prefix: "/wechat_auth"}
 	t.Cleanup(e.sim.Close)
 	t.Setenv("WECHAT_APP_ID", testAppID)

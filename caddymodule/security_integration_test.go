@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
@@ -53,7 +54,7 @@ func TestSecondReplicaWithSameKeysAcceptsTheCookie(t *testing.T) {
 	up := newUpstream(t)
 	sim := wechattest.NewServer()
 	t.Cleanup(sim.Close)
-	p1, p2 := freePort(t), freePort(t)
+	p1, p2 := testnet.Port(t), testnet.Port(t)
 	block := fmt.Sprintf(`wechat_auth {
 		app_id %s
 		app_secret {env.TEST_WECHAT_SECRET}
@@ -159,7 +160,7 @@ func TestCookieOfAnotherAppIsRefused(t *testing.T) {
 
 					// Same keys and cookie name, another app.
 					up := newUpstream(t)
-					port := freePort(t)
+					port := testnet.Port(t)
 					// Refused, a visitor is sent to sign in; outside WeChat
 					// without desktop_login, told to open the page in WeChat.
 					want := http.StatusFound

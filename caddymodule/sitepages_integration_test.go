@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 )
 
 // A site behind the gateway names itself and brings its own page: a
@@ -70,7 +71,7 @@ http://127.0.0.1:%d {
 		app_secret {env.TEST_WECHAT_SECRET}
 		%s
 	}
-}`, freePort(t), testAppID, tc.setting)
+}`, testnet.Port(t), testAppID, tc.setting)
 		err := tryCaddyfile(t, cfg)
 		if err == nil {
 			_ = caddy.Stop()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -52,7 +53,7 @@ func startStrictGateway(t *testing.T, global string) (*wechattest.Server, *upstr
 	sim := wechattest.NewServer(wechattest.WithDomains("https://" + strictHost))
 	t.Cleanup(sim.Close)
 	up := newUpstream(t)
-	port := freePort(t)
+	port := testnet.Port(t)
 	loadCaddyfile(t, fmt.Sprintf(`{
 	admin off
 	auto_https off

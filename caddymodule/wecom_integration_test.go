@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -199,7 +200,7 @@ func TestWeComRefusesTheOfficialAccountsSettingsBesideIt(t *testing.T) {
 		{"non_wechat qrconnect", "non_wechat qrconnect does not apply with wecom"},
 		{"scope snsapi_userinfo", "wecom and scope are both set"},
 	} {
-		port := freePort(t)
+		port := testnet.Port(t)
 		err := tryCaddyfile(t, fmt.Sprintf(`{
 	admin off
 	auto_https off

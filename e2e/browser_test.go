@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 )
 
 // The browser test runs `caddy wechat-demo` from the built binary and walks it
@@ -119,8 +120,8 @@ func needChromium(t *testing.T) (path string, deadline time.Time) {
 func startDemo(t *testing.T) (demo *process, site, mock string) {
 	t.Helper()
 	bin := needCaddy(t)
-	site = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	mock = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	site = fmt.Sprintf("http://127.0.0.1:%d", testnet.Port(t))
+	mock = fmt.Sprintf("http://127.0.0.1:%d", testnet.Port(t))
 	demo = startProcess(t, "wechat-demo", caddyEnv(t), bin, []string{"wechat-demo",
 		"--listen", strings.TrimPrefix(site, "http://"), "--mock-listen", strings.TrimPrefix(mock, "http://")})
 	demo.waitReady(t, "the gateway", httpUp(site+"/"))

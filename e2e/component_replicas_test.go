@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wxgate/caddy-wechat-auth/internal/redistest"
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -56,7 +57,7 @@ func TestPlatformReplicasShareTicketAuthorizationsAndOneComponentToken(t *testin
 	hash, block := randomKey(t, 32), randomKey(t, 32)
 	var urls []string
 	for i := 0; i < 2; i++ {
-		port := freePort(t)
+		port := testnet.Port(t)
 		u := fmt.Sprintf("http://127.0.0.1:%d", port)
 		p := startCaddy(t, fmt.Sprintf("platform%d", i), conf, []string{
 			fmt.Sprintf("PORT=%d", port), "AUTHORIZER=" + authorizer, "WECHAT_STORE=" + srv.URL(),

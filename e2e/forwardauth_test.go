@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -26,7 +27,7 @@ func startForwardAuthExample(t *testing.T, sim *wechattest.Server, upstream stri
 // the front Caddy's process, whose output holds its access log.
 func startForwardAuthExampleFront(t *testing.T, sim *wechattest.Server, upstream string) (string, *process) {
 	t.Helper()
-	gwPort, sitePort := freePort(t), freePort(t)
+	gwPort, sitePort := testnet.Port(t), testnet.Port(t)
 	dir := filepath.Join(repoRoot, "examples", "caddy-forward-auth")
 	startCaddy(t, "gateway", filepath.Join(dir, "gateway.Caddyfile"),
 		gatewayEnv(t, sim, gwPort), fmt.Sprintf("http://127.0.0.1:%d/", gwPort))

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -196,7 +197,7 @@ func TestForwardAuthGatewayExamplesAreHostLess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testnet.Port(t)
 	hosted := replaceExactly(t, string(src), "http://:{$GATEWAY_PORT:9091} {", "http://gateway.internal:{$GATEWAY_PORT:9091} {")
 	startCaddy(t, "hosted-gateway", writeFile(t, t.TempDir(), "Caddyfile", hosted), gatewayEnv(t, sim, port), fmt.Sprintf("http://127.0.0.1:%d/", port))
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/wechat_auth/auth_request", port), nil)

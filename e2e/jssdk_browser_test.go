@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -61,7 +62,7 @@ func TestBrowserPageGetsAJSSDKSignatureThatVerifiesWithTheSimulatorsTicket(t *te
 	t.Cleanup(app.Close)
 
 	// The page is public: no session, no login; only the rest is protected.
-	port := freePort(t)
+	port := testnet.Port(t)
 	site := fmt.Sprintf("http://127.0.0.1:%d", port)
 	caddyfile := writeFile(t, t.TempDir(), "Caddyfile", fmt.Sprintf(`{
 	admin off

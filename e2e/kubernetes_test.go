@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"gopkg.in/yaml.v3"
 )
 
@@ -393,7 +394,7 @@ func TestKubernetesGatewayServesProbesAndProtectsTheApp(t *testing.T) {
 	gw := findContainer(t, dep, "gateway")
 	env, _ := gatewayContainerEnv(t, gw)
 	app := startEchoUpstream(t)
-	port := freePort(t)
+	port := testnet.Port(t)
 	cfgPort, _ := containerPort(gw, yaml.Node{Value: "http"})
 	caddyfile := replaceExactly(t, objs["ConfigMap"].Data["Caddyfile"],
 		"admin off", "admin off\n\tdefault_bind 127.0.0.1",

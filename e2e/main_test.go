@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -91,12 +90,6 @@ func needTool(t *testing.T, debianPkg string, names ...string) string {
 	t.Skip(msg)
 	return ""
 }
-
-// freePort is testnet.Port: a loopback port the kernel picked, held for the
-// test until it ends (bound, not listening), which the server the test
-// starts (Caddy, nginx, the demo) binds beside the hold, so no other process
-// can take it first.
-func freePort(t *testing.T) int { return testnet.Port(t) }
 
 // shortTempDir is a temp dir with a short path: unix socket paths are limited
 // to 108 bytes, which a long test name in t.TempDir can exceed.

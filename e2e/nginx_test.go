@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -70,7 +71,7 @@ func startNginxExampleLogs(t *testing.T, sim *wechattest.Server, upstream string
 func startNginxSite(t *testing.T, sim *wechattest.Server, dir, siteFile string, oldNew ...string) string {
 	t.Helper()
 	nginx := needTool(t, "nginx", "nginx", "/usr/sbin/nginx")
-	gwPort, ngxPort := freePort(t), freePort(t)
+	gwPort, ngxPort := testnet.Port(t), testnet.Port(t)
 	startCaddy(t, "gateway", filepath.Join(repoRoot, "examples", "nginx", "Caddyfile"),
 		gatewayEnv(t, sim, gwPort), fmt.Sprintf("http://127.0.0.1:%d/", gwPort))
 

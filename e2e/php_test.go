@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -78,7 +79,7 @@ php_admin_flag[display_errors] = off
 // php_fastcgi env lines ("NAME value"), and returns its URL.
 func startPHPAroundTheGateway(t *testing.T, dir, sock string, env ...string) string {
 	t.Helper()
-	site := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	site := fmt.Sprintf("http://127.0.0.1:%d", testnet.Port(t))
 	caddyfile := writeFile(t, dir, "Caddyfile", fmt.Sprintf(`{
 	admin off
 	default_bind 127.0.0.1
@@ -111,7 +112,7 @@ func startPHPSiteWith(t *testing.T, example string, extraEnv []string, opts ...w
 	dir := shortTempDir(t)
 	sock := startPHPFPM(t, dir)
 
-	port := freePort(t)
+	port := testnet.Port(t)
 	site := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// The example Caddyfile is imported unchanged; only the test's global
 	// options (no admin API, loopback only) come from here.

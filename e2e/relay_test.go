@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -30,7 +31,7 @@ func TestRelayKeepFragmentReturnsToTheHashRouteInChromium(t *testing.T) {
 	}
 	sim := wechattest.NewServer() // callback domains: the loopback hosts, any port
 	t.Cleanup(sim.Close)
-	port := freePort(t)
+	port := testnet.Port(t)
 	relay := fmt.Sprintf("http://localhost:%d", port)
 	shop := fmt.Sprintf("http://shop.localhost:%d", port)
 	// The relay's operator derives shop's key with the real command, and

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wxgate/caddy-wechat-auth/internal/redistest"
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -59,7 +60,7 @@ func startReplicasOf(t *testing.T, caddyfile string, n int, sim *wechattest.Serv
 	hash, block := randomKey(t, 32), randomKey(t, 32)
 	var rs []replica
 	for i := 0; i < n; i++ {
-		port := freePort(t)
+		port := testnet.Port(t)
 		env := []string{
 			fmt.Sprintf("PORT=%d", port),
 			"WECHAT_STORE=" + store,

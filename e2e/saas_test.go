@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/wxgate/caddy-wechat-auth/internal/redistest"
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -66,7 +67,7 @@ func TestSaaSExampleServesTwoMerchantsOnTwoReplicas(t *testing.T) {
 	hash, block := randomKey(t, 32), randomKey(t, 32)
 	var ports []int
 	for i := 0; i < 2; i++ {
-		port := freePort(t)
+		port := testnet.Port(t)
 		p := startCaddy(t, fmt.Sprintf("saas%d", i), conf, []string{
 			fmt.Sprintf("PORT=%d", port), "WECHAT_STORE=" + srv.URL(),
 			"WECHAT_COMPONENT_APP_ID=" + wechattest.DefaultComponentAppID,

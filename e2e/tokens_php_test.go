@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -53,7 +54,7 @@ func TestPHPPageCallsUserInfoWithThePassedAccessToken(t *testing.T) {
 	}
 	writeFile(t, root, "profile.php", profilePHP)
 
-	site := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	site := fmt.Sprintf("http://127.0.0.1:%d", testnet.Port(t))
 	caddyfile := writeFile(t, dir, "Caddyfile", fmt.Sprintf(`{
 	admin off
 	default_bind 127.0.0.1

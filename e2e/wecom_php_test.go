@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/caddy-wechat-auth/internal/testnet"
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
 
@@ -49,7 +50,7 @@ func startWeComExample(t *testing.T, env ...string) (site string, sim *wechattes
 	t.Helper()
 	dir := shortTempDir(t)
 	sock := startPHPFPM(t, dir)
-	port := freePort(t)
+	port := testnet.Port(t)
 	site = fmt.Sprintf("http://127.0.0.1:%d", port)
 	sim = wechattest.NewServer(wechattest.WithCorp(wechattest.DefaultCorp(fmt.Sprint(port))))
 	t.Cleanup(sim.Close)
