@@ -221,7 +221,10 @@ func checkWeComRange(ctx context.Context, r *doctorReport, subject string, c *we
 			r.unchecked(subject, "wecom_range", "the departments the app sees could not be listed (cgi-bin/department/simplelist): "+err.Error(), "")
 		}
 		for _, d := range depts {
-			if err == nil && !slices.ContainsFunc(tree, func(x wechat.WeComDepartment) bool { return x.ID == d }) {
+			// The gateway admits a member whose department is d or under it
+			// as the app sees the tree (wechat.WithinDepartments): d itself
+			// may be above the visible range, as the whole company (1) is.
+			if err == nil && !slices.ContainsFunc(tree, func(x wechat.WeComDepartment) bool { return wechat.WithinDepartments([]int64{x.ID}, []int64{d}, tree) }) {
 				bad++
 				r.problem(subject, "wecom_range", fmt.Sprintf("allow_departments %d is outside the app's visible range (or is no department): its members are refused", d),
 					fmt.Sprintf("add department %d (or a department above it) to %s, or fix the id in allow_departments (通讯录 → the department → 部门ID)", d, wecomConsoleRange))

@@ -73,6 +73,8 @@ var wecomDoctorCases = []wecomDoctorCase{
 		check: "wecom_range", message: []string{"可见范围", "empty"}, fix: []string{"可见范围"}, code: 1},
 	{name: "allow_departments outside the visible range", site: strings.Replace(wecomSite, "allow_departments 2", "allow_departments 2 4", 1),
 		check: "wecom_range", message: []string{"allow_departments 4", "outside the app's visible range"}, fix: []string{"department 4", "可见范围"}, code: 1},
+	{name: "allow_departments above the visible range admits the departments under it", site: strings.Replace(wecomSite, "allow_departments 2", "allow_departments 1", 1),
+		check: "wecom_range", level: levelOK, message: []string{"covers every allow_users and allow_departments entry"}, code: 0},
 	{name: "allow_users outside the visible range (60011)", site: strings.Replace(wecomSite, "allow_users wangwu", "allow_users wangwu lisi", 1),
 		check: "wecom_range", message: []string{"allow_users lisi", "60011"}, fix: []string{"add lisi", "可见范围"}, code: 1},
 	{name: "allow_users names no member (60111)", site: strings.Replace(wecomSite, "allow_users wangwu", "allow_users 王五", 1),
