@@ -153,5 +153,8 @@ func runWeComDoctor(t *testing.T, tc wecomDoctorCase) doctorRun {
 			t.Errorf("the report prints app %d's Secret:\n%s", secret.AgentID, run.out)
 		}
 	}
+	if strings.Contains(run.out, env["WECOM_TEST_SECRET"]) { // a wrong one is no app's
+		t.Errorf("the report prints the configured Secret:\n%s", run.out)
+	}
 	return run
 }
