@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
@@ -79,6 +82,23 @@ var wecomDoctorCases = []wecomDoctorCase{
 		check: "wecom_range", message: []string{"allow_users lisi", "60011"}, fix: []string{"add lisi", "可见范围"}, code: 1},
 	{name: "allow_users names no member (60111)", site: strings.Replace(wecomSite, "allow_users wangwu", "allow_users 王五", 1),
 		check: "wecom_range", message: []string{"allow_users 王五", "60111"}, fix: []string{"userid"}, code: 1},
+	{name: "api_base that redirects: the Secret is not taken along", site: strings.Replace(wecomSite, "api_base %[1]s", "api_base {env.WECOM_TEST_API_BASE}", 1),
+		prep: func(t *testing.T) []string {
+			var taken atomic.Int32 // requests that reached the redirect's target
+			elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { taken.Add(1) }))
+			moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusFound)
+			}))
+			t.Cleanup(func() {
+				moved.Close()
+				elsewhere.Close()
+				if n := taken.Load(); n != 0 {
+					t.Errorf("the doctor followed the API's redirect %d time(s), taking the corpsecret along", n)
+				}
+			})
+			t.Setenv("WECOM_TEST_API_BASE", moved.URL)
+			return nil
+		}, check: "wecom_api_base", message: []string{"redirect"}, fix: []string{"api_base", "https://qyapi.weixin.qq.com"}, code: 1},
 	{name: "WW_verify answered by wechat_auth", site: strings.Replace(wecomSite, "\thandle /WW_verify_AbCdEfGh12345678.txt {\n\t\trespond \"AbCdEfGh12345678\"\n\t}\n", "", 1),
 		check: "wecom_verify", message: []string{"wechat_auth", "/WW_verify_<16 characters>.txt", "可信域名"}, fix: []string{"handle /WW_verify_*.txt"}, code: 1},
 	{name: "WW_verify content differs from --wecom-verify-file",
