@@ -180,7 +180,7 @@ func doctorLoad(r *doctorReport, o doctorOptions) []*authSite {
 			r.unchecked(file, "config", err.Error(), adaptFix(file))
 			if src, rerr := os.ReadFile(file); rerr == nil && len((&doctorConfig{File: file, Source: src}).dollarSecrets()) > 0 {
 				r.problem(file, "secret_in_config", "a secret is written as {$VAR}: the Caddyfile adapter replaces it while adapting (with nothing when VAR is not set, as here), so where it is set the secret lands in the adapted JSON",
-					"write app_secret {env.WECHAT_APP_SECRET} and session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY}: Caddy reads them when it starts")
+					"write app_secret {env.WECHAT_APP_SECRET}, session_keys {env.WECHAT_SESSION_HASH_KEY} {env.WECHAT_SESSION_BLOCK_KEY} and the wecom block's secret {env.WECOM_SECRET}: Caddy reads them when it starts")
 			}
 			continue
 		}

@@ -308,7 +308,9 @@ func containsFold(list []string, s string) bool {
 
 // dollarSecret finds a {$VAR} placeholder on a secret's line of a Caddyfile:
 // the adapter replaces it while adapting, so the value lands in the JSON.
-var dollarSecret = regexp.MustCompile(`(?m)^\s*(app_secret|session_keys)\s.*\{\$[A-Za-z0-9_]+`)
+// The wecom block's secret is the third argument of its first line or a
+// secret line of its own.
+var dollarSecret = regexp.MustCompile(`(?m)^\s*(app_secret|session_keys|secret|wecom\s+\S+\s+\S+)\s.*\{\$[A-Za-z0-9_]+`)
 
 func (c *doctorConfig) dollarSecrets() []string {
 	if strings.EqualFold(filepath.Ext(c.File), ".json") {

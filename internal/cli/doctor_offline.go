@@ -153,16 +153,20 @@ func settingsList(settings []domainSetting) string {
 	return strings.Join(parts, ", ")
 }
 
+// secretHow says how a secret found in the site's adapted JSON got there.
+func (s *authSite) secretHow() string {
+	if len(s.Config.dollarSecrets()) > 0 {
+		return "it was written as {$VAR}, which the Caddyfile adapter replaces while adapting"
+	}
+	return "the value is written into the configuration"
+}
+
 // checkHandler runs the checks that concern the handler itself once per
 // handler: secrets written into the configuration, consent forced site-wide.
 func checkHandler(r *doctorReport, s *authSite) {
 	name := s.Name()
 	a := s.Auth
-	dollar := s.Config.dollarSecrets()
-	how := "the value is written into the configuration"
-	if len(dollar) > 0 {
-		how = "it was written as {$VAR}, which the Caddyfile adapter replaces while adapting"
-	}
+	how := s.secretHow()
 	checkSettings(r, name, a)
 	switch {
 	case a.AppSecret != "" && !strings.Contains(a.AppSecret, "{"):

@@ -34,12 +34,23 @@ func checkWeComSites(r *doctorReport, e *routeEval, sites []*authSite, vf *verif
 		if !seen[s.Name()] {
 			seen[s.Name()] = true
 			checkHandler(r, s)
+			checkWeComSecret(r, s)
 			checkWeComVerify(r, e, s, vf)
 			r.note(s.Name(), "wecom", "a WeCom (企业微信) site: the Official Account's checks (网页授权域名, MP_verify) do not apply; WeCom's console settings are checked online (not with --offline)",
 				"in the WeCom admin console set the app's 可信域名 to "+s.Host+" exactly (with its port when not 80/443), serve WeCom's WW_verify_….txt at the site's root, add this server's IP to 企业可信IP, and put the staff in the app's visible range (docs/wecom.md §1)")
 		}
 	}
 	return others, wecom
+}
+
+// checkWeComSecret: the wecom block's secret, like app_secret, belongs in
+// a placeholder Caddy expands when it starts; a value in the adapted JSON
+// shows in `caddy adapt`, the admin API (/config/) and autosave.json.
+func checkWeComSecret(r *doctorReport, s *authSite) {
+	if w := s.Auth.WeCom; w.Secret != "" && !strings.Contains(w.Secret, "{") {
+		r.problem(s.Name(), "secret_in_config", "the wecom block's secret appears in the adapted JSON: "+s.secretHow()+", so `caddy adapt`, the admin API (/config/) and autosave.json show the app's Secret",
+			"write wecom "+w.CorpID+" "+w.AgentID+" {env.WECOM_SECRET} (or {file./run/secrets/wecom_secret}); Caddy reads it when it starts and never writes it out")
+	}
 }
 
 // checkWeComVerify checks that the site serves WeCom's WW_verify file at

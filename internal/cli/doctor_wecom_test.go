@@ -99,6 +99,12 @@ var wecomDoctorCases = []wecomDoctorCase{
 			t.Setenv("WECOM_TEST_API_BASE", moved.URL)
 			return nil
 		}, check: "wecom_api_base", message: []string{"redirect"}, fix: []string{"api_base", "https://qyapi.weixin.qq.com"}, code: 1},
+	{name: "Secret written into the Caddyfile", site: strings.Replace(wecomSite, "{env.WECOM_TEST_SECRET}", wechattest.DefaultAgentSecret, 1),
+		check: "secret_in_config", message: []string{"wecom block's secret", "caddy adapt"}, fix: []string{"{env.WECOM_SECRET}"}, code: 1},
+	{name: "Secret written as {$VAR} lands in the adapted JSON", site: strings.Replace(wecomSite, "{env.WECOM_TEST_SECRET}", "{$WECOM_TEST_SECRET}", 1),
+		check: "secret_in_config", message: []string{"wecom block's secret", "{$VAR}"}, fix: []string{"{env.WECOM_SECRET}"}, code: 1},
+	{name: "Secret written as {$VAR} whose variable is not set", site: strings.Replace(wecomSite, "{env.WECOM_TEST_SECRET}", "{$WECOM_TEST_UNSET_SECRET}", 1),
+		check: "secret_in_config", message: []string{"{$VAR}", "not set"}, fix: []string{"{env.WECOM_SECRET}"}, code: 1},
 	{name: "WW_verify answered by wechat_auth", site: strings.Replace(wecomSite, "\thandle /WW_verify_AbCdEfGh12345678.txt {\n\t\trespond \"AbCdEfGh12345678\"\n\t}\n", "", 1),
 		check: "wecom_verify", message: []string{"wechat_auth", "/WW_verify_<16 characters>.txt", "可信域名"}, fix: []string{"handle /WW_verify_*.txt"}, code: 1},
 	{name: "WW_verify content differs from --wecom-verify-file",
