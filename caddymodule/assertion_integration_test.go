@@ -57,21 +57,30 @@ func fetchJWKS(t *testing.T, u string) jose.JSONWebKeySet {
 // verifyAssertion verifies tok with set as go-jose does and returns its claims.
 func verifyAssertion(tok string, set jose.JSONWebKeySet, iss, aud string, at time.Time) (assertionClaims, error) {
 	var c assertionClaims
+	return c, verifyAssertionInto(tok, set, iss, aud, at, &c)
+}
+
+// verifyAssertionInto verifies tok as an upstream would (the JWKS key its
+// kid names, ES256, issuer and audience, valid at at) and decodes its
+// claims into c, whatever claims c adds.
+func verifyAssertionInto[C interface {
+	ValidateWithLeeway(jwt.Expected, time.Duration) error
+}](tok string, set jose.JSONWebKeySet, iss, aud string, at time.Time, c C) error {
 	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		return c, err
+		return err
 	}
 	if len(parsed.Headers) != 1 || parsed.Headers[0].KeyID == "" {
-		return c, fmt.Errorf("no kid in the header")
+		return fmt.Errorf("no kid in the header")
 	}
 	keys := set.Key(parsed.Headers[0].KeyID)
 	if len(keys) != 1 {
-		return c, fmt.Errorf("kid %q is not in the JWKS", parsed.Headers[0].KeyID)
+		return fmt.Errorf("kid %q is not in the JWKS", parsed.Headers[0].KeyID)
 	}
-	if err := parsed.Claims(keys[0].Key, &c); err != nil {
-		return c, err
+	if err := parsed.Claims(keys[0].Key, c); err != nil {
+		return err
 	}
-	return c, c.ValidateWithLeeway(jwt.Expected{Issuer: iss, AnyAudience: jwt.Audience{aud}, Time: at}, 0)
+	return c.ValidateWithLeeway(jwt.Expected{Issuer: iss, AnyAudience: jwt.Audience{aud}, Time: at}, 0)
 }
 
 func TestUpstreamReceivesAnAssertionAJOSELibraryVerifies(t *testing.T) {

@@ -1,12 +1,8 @@
 package wechatauth_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/wxgate/caddy-wechat-auth/wechat/wechattest"
 )
@@ -41,7 +37,7 @@ func TestWeComIdentitiesGetASignedAssertionNamingCorpAndUserID(t *testing.T) {
 				t.Fatalf("the upstream received no X-WeChat-Assertion: %v", up.Header)
 			}
 			var c wecomClaims
-			if err := verifyWeComAssertion(tok, set, g.URL, &c); err != nil {
+			if err := verifyAssertionInto(tok, set, g.URL, g.URL, time.Now(), &c); err != nil {
 				t.Fatalf("go-jose refuses the assertion: %v", err)
 			}
 			if c.AppID != wechattest.DefaultCorpID || c.Source != "wecom" || c.Scope != "snsapi_base" || c.UnionID != "" {
@@ -62,21 +58,4 @@ func TestWeComIdentitiesGetASignedAssertionNamingCorpAndUserID(t *testing.T) {
 			}
 		})
 	}
-}
-
-// verifyWeComAssertion verifies tok as verifyAssertion does (the JWKS
-// key named by kid, ES256, issued by and for the site, valid now) into c.
-func verifyWeComAssertion(tok string, set jose.JSONWebKeySet, site string, c *wecomClaims) error {
-	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		return err
-	}
-	keys := set.Key(parsed.Headers[0].KeyID)
-	if len(keys) != 1 {
-		return fmt.Errorf("kid %q is not in the JWKS", parsed.Headers[0].KeyID)
-	}
-	if err := parsed.Claims(keys[0].Key, c); err != nil {
-		return err
-	}
-	return c.ValidateWithLeeway(jwt.Expected{Issuer: site, AnyAudience: jwt.Audience{site}, Time: time.Now()}, 0)
 }
