@@ -34,15 +34,6 @@ type WeComAgent struct {
 	RedirectDomain string `json:"redirect_domain"`
 }
 
-// VisibleUsers lists the userids of the visible range's members.
-func (a *WeComAgent) VisibleUsers() []string {
-	out := make([]string, 0, len(a.AllowUserInfos.User))
-	for _, u := range a.AllowUserInfos.User {
-		out = append(out, u.UserID)
-	}
-	return out
-}
-
 // VisibleNobody reports an empty visible range: no member can use the app.
 func (a *WeComAgent) VisibleNobody() bool {
 	return len(a.AllowUserInfos.User) == 0 && len(a.AllowParties.PartyID) == 0 && len(a.AllowTags.TagID) == 0

@@ -453,7 +453,7 @@ func TestWeComAgentGetDescribesTheTokensOwnApp(t *testing.T) {
 	}
 	_, port, _ := net.SplitHostPort(e.site.Listener.Addr().String())
 	if a.AgentID != 1000002 || a.Close != 0 || a.RedirectDomain != "localhost:"+port || a.VisibleNobody() ||
-		fmt.Sprint(a.AllowParties.PartyID) != "[2]" || fmt.Sprint(a.VisibleUsers()) != "[wangwu]" {
+		fmt.Sprint(a.AllowParties.PartyID) != "[2]" || len(a.AllowUserInfos.User) != 1 || a.AllowUserInfos.User[0].UserID != "wangwu" {
 		t.Errorf("agent/get = %+v", a)
 	}
 	other, err := wechat.NewWeCom(wechat.WeComConfig{CorpID: wechattest.DefaultCorpID, AgentID: "1000003", Secret: wechattest.DefaultAgentSecret, APIBase: e.sim.URL})
