@@ -85,3 +85,19 @@ func TestPairsPoolCPUOverRequests(t *testing.T) {
 		t.Error("no pairs summarized as some")
 	}
 }
+
+func TestCompareSelectsComparisonsAndALoginTarget(t *testing.T) {
+	cs, err := selectComparisons([]string{"prot+redis", "fwdauth"})
+	if err != nil || len(cs) != 2 || cs[0].test.label != "prot+redis" || cs[1].test.label != "fwdauth" {
+		t.Fatalf("COMPARE=prot+redis,fwdauth gave %d comparisons, %v", len(cs), err)
+	}
+	// Without the plain protected target, the login goes through another
+	// Caddy B at its root (fwdauth's path is an endpoint, not a page).
+	via := loginTarget([]target{plain, cs[1].test, cs[0].test})
+	if via.caddyfile != protected.caddyfile || via.path != "/" {
+		t.Errorf("login through %+v, want a Caddy B at /", via)
+	}
+	if _, err := selectComparisons([]string{"prot", "nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("an unknown label: %v, want an error naming it", err)
+	}
+}

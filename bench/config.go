@@ -19,8 +19,9 @@ type config struct {
 	pairs                             int // PAIRS: simultaneous rounds (together.go); 0 for none
 	skipGo                            bool
 	caddy, results, goCmd             string
-	profileDir                        string // PROFILE: where CPU profiles of the front Caddys go; "" for none
-	wrkCPUs, serverCPUs               string // taskset CPU lists; "" means not pinned
+	profileDir                        string   // PROFILE: where CPU profiles of the front Caddys go; "" for none
+	compare                           []string // COMPARE: the test labels of the comparisons to run; nil for all
+	wrkCPUs, serverCPUs               string   // taskset CPU lists; "" means not pinned
 }
 
 func configFromEnv() (config, error) {
@@ -64,6 +65,12 @@ func configFromEnv() (config, error) {
 	}
 	if c.conns < c.threads {
 		errs = append(errs, fmt.Errorf("CONNS (%d) must be ≥ THREADS (%d) for wrk", c.conns, c.threads))
+	}
+	if v := os.Getenv("COMPARE"); v != "" {
+		c.compare = strings.Split(v, ",")
+		if _, err := selectComparisons(c.compare); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	var err error
 	c.wrkCPUs, c.serverCPUs, err = pinning(env("PIN", "auto"))
@@ -175,4 +182,27 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// selectComparisons keeps the comparisons whose test target is one of labels
+// (COMPARE=prot,fwdauth): a shorter run measuring one thing, e.g. the pairs
+// of one comparison on a busy machine.
+func selectComparisons(labels []string) ([]comparison, error) {
+	var kept []comparison
+	for _, l := range labels {
+		found := false
+		for _, c := range comparisons {
+			if c.test.label == l {
+				kept, found = append(kept, c), true
+			}
+		}
+		if !found {
+			var known []string
+			for _, c := range comparisons {
+				known = append(known, c.test.label)
+			}
+			return nil, fmt.Errorf("COMPARE=%s: %q is no comparison's test target (%s)", strings.Join(labels, ","), l, strings.Join(known, ", "))
+		}
+	}
+	return kept, nil
 }

@@ -19,6 +19,8 @@
 //	SKIP_GO  [0]     1 skips the Go micro-benchmarks, login and memory tests
 //	PROFILE  []      a directory: after the rounds, one more run per front
 //	                 target while its Caddy records a CPU profile (LABEL.pprof)
+//	COMPARE  []      test labels of the comparisons to run (prot,prot+redis,
+//	                 fwdauth); all when empty
 //	CADDY    [./caddy]  the binary (built when missing)
 //	RESULTS  [bench/results.txt]
 //
@@ -93,6 +95,9 @@ func run(ctx context.Context, cfg config) error {
 	if _, err := os.Stat("bench/protected.Caddyfile"); err != nil {
 		return fmt.Errorf("run me from the repository root (make bench, or go run ./bench): %w", err)
 	}
+	if cfg.compare != nil {
+		comparisons, _ = selectComparisons(cfg.compare) // checked by configFromEnv
+	}
 	targets := allTargets()
 	if err := ensureTools(ctx, cfg, targets); err != nil {
 		return err
@@ -103,7 +108,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer lab.stop()
 
-	cookie, err := lab.login(ctx)
+	cookie, err := lab.login(ctx, loginTarget(targets))
 	if err == nil {
 		err = lab.checkTargets(ctx, targets, cookie)
 	}

@@ -23,7 +23,7 @@ const (
 // login signs in as mockUser through Caddy B and the simulator, as a browser
 // in WeChat would (B → the simulator's authorize page → B's callback → the
 // page), and returns the session cookie every load run sends.
-func (l *lab) login(ctx context.Context) (string, error) {
+func (l *lab) login(ctx context.Context, via target) (string, error) {
 	logf("logging in as %s through Caddy B and the simulator", mockUser)
 	jar, _ := cookiejar.New(nil)
 	redirects := 0
@@ -35,7 +35,7 @@ func (l *lab) login(ctx context.Context) (string, error) {
 			}
 			return nil
 		}}
-	page := l.url(protected) + "bench/landing?from=menu"
+	page := l.url(via) + "bench/landing?from=menu"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, page, nil)
 	req.Header.Set("User-Agent", wechatUA)
 	req.Header.Set("X-WeChat-Mock-User", mockUser)
@@ -124,6 +124,19 @@ func (l *lab) status(ctx context.Context, t target, cookie string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// loginTarget is a Caddy B of the run, at its root, to log in through: every
+// Caddy B has the same session keys, so its cookie serves them all. COMPARE
+// may leave out the plain protected one (COMPARE=prot+redis).
+func loginTarget(ts []target) target {
+	for _, t := range ts {
+		if t.caddyfile == protected.caddyfile {
+			t.path = "/"
+			return t
+		}
+	}
+	return protected
 }
 
 // siteCookie stands for the protected site's own cookie (its app's session):
