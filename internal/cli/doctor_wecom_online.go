@@ -168,14 +168,15 @@ func wecomIPProblem(r *doctorReport, subject string, err error) {
 
 // checkWeComDomain compares the site's callback host (port included when
 // not the scheme's default) with the app's 可信域名: WeCom refuses any other
-// redirect host (50001).
+// redirect host (50001). Behind trusted_proxies the callback's host is the
+// proxy's X-Forwarded-Host, the name visitors use, not Caddy's own port.
 func checkWeComDomain(r *doctorReport, s *authSite, domain string) {
 	if s.Host == "" {
 		r.unchecked(s.Name(), "wecom_domain", "the site has no host, so its callback host is whatever the visitor typed: the doctor cannot compare it with the app's 可信域名", "give the site its host name")
 		return
 	}
 	host := s.Host
-	if s.Port != "" {
+	if s.Port != "" && !s.Trusted {
 		host = net.JoinHostPort(host, s.Port)
 	}
 	got := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(domain), "https://"), "http://"), "/"))
@@ -186,6 +187,8 @@ func checkWeComDomain(r *doctorReport, s *authSite, domain string) {
 	case got != strings.ToLower(host):
 		r.problem(s.Name(), "wecom_domain", fmt.Sprintf("the app's 可信域名 is %s, but this site's callback is on %s: WeCom refuses it (50001 redirect_uri需使用应用可信域名; the host must match exactly, port included)", got, host),
 			"set the 可信域名 to "+host+" in "+wecomConsoleDomain+", or serve the site on "+got)
+	case s.Trusted && s.Port != "":
+		r.ok(s.Name(), "wecom_domain", "the callback host "+host+" is the app's 可信域名, as long as the trusted proxy in front sends X-Forwarded-Host "+host+" (Caddy itself listens on port "+s.Port+")")
 	default:
 		r.ok(s.Name(), "wecom_domain", "the callback host "+host+" is the app's 可信域名")
 	}
