@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -68,6 +74,11 @@ var wecomDoctorCases = []wecomDoctorCase{
 		check: "wecom_ip", message: []string{"60020", "127.0.0.1 (the address WeCom saw)"}, fix: []string{"add 127.0.0.1 to", "企业可信IP"}, code: 1},
 	{name: "Secret of another app (301002)", env: map[string]string{"WECOM_TEST_SECRET": "othersecret0123456789abcdefghijklmnopqrst"},
 		check: "wecom_agent", message: []string{"301002", "1000002"}, fix: []string{"Secret of app 1000002", "agent_id"}, code: 1},
+	{name: "app disabled (close 1 from agent/get)", site: strings.Replace(wecomSite, "api_base %[1]s", "api_base {env.WECOM_TEST_API_BASE}", 1),
+		prep: func(t *testing.T) []string {
+			t.Setenv("WECOM_TEST_API_BASE", closedAppAPI(t))
+			return nil
+		}, check: "wecom_app", message: []string{"disabled (停用)"}, fix: []string{"enable it", "应用管理"}, code: 1},
 	{name: "可信域名 is another host", corp: func(c *wechattest.Corp) { c.Apps[0].TrustedDomains = []string{"oa.example.com:8443"} },
 		check: "wecom_domain", message: []string{"oa.example.com:8443", "50001", "port included"}, fix: []string{"可信域名 to oa.example.com", "网页授权及JS-SDK"}, code: 1},
 	{name: "behind a trusted proxy the 可信域名 is the host visitors use, not Caddy's port",
@@ -186,4 +197,31 @@ func runWeComDoctor(t *testing.T, tc wecomDoctorCase) doctorRun {
 		t.Errorf("the report prints the configured Secret:\n%s", run.out)
 	}
 	return run
+}
+
+// closedAppAPI is WeCom for wecomDoctorCorp, except that agent/get says the
+// app is disabled (close 1): the simulator refuses a disabled app's token
+// (40001, as WeCom does), so only this answer reaches the doctor's check.
+func closedAppAPI(t *testing.T) string {
+	sim := wechattest.NewServer(wechattest.WithCorp(wecomDoctorCorp()))
+	target, _ := url.Parse(sim.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path != "/cgi-bin/agent/get" {
+			return nil
+		}
+		var agent map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&agent); err != nil {
+			return err
+		}
+		resp.Body.Close()
+		agent["close"] = 1
+		b, _ := json.Marshal(agent)
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	front := httptest.NewServer(proxy)
+	t.Cleanup(func() { front.Close(); sim.Close() })
+	return front.URL
 }
