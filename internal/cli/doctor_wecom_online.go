@@ -137,8 +137,23 @@ func wecomTokenProblem(r *doctorReport, subject string, err error) {
 	case code == -1:
 		r.unchecked(subject, "wecom_credentials", "WeCom is busy ("+err.Error()+")", "run the doctor again later")
 	default:
-		r.unchecked(subject, "wecom_credentials", "WeCom could not be asked: "+err.Error(), "check the wecom block's api_base and this machine's network access to it")
+		r.unchecked(subject, "wecom_credentials", "WeCom could not be asked: "+err.Error(), wecomCallFix(err))
 	}
+}
+
+// wecomCallFix is the fix of a WeCom call that failed otherwise than the
+// checks expect: a known errcode's hint is in the message already
+// (wechat.APIError), an unknown one is WeCom's to explain, and no answer,
+// or not WeCom's, points at api_base.
+func wecomCallFix(err error) string {
+	var ae *wechat.APIError
+	switch {
+	case errors.As(err, &ae) && ae.Hint() != "":
+		return ""
+	case ae != nil:
+		return fmt.Sprintf("look errcode %d up in WeCom's 全局错误码 (https://open.work.weixin.qq.com/devtool/query?e=%d, the address WeCom's errmsg gives) and fix what it names", ae.Code, ae.Code)
+	}
+	return "run the doctor again; if it fails the same way, check the wecom block's api_base (" + wechat.DefaultWeComAPIBase + " unless a proxy stands in) and this machine's network access to it"
 }
 
 func wecomAgentProblem(r *doctorReport, subject, agentID string, err error) {
@@ -151,7 +166,7 @@ func wecomAgentProblem(r *doctorReport, subject, agentID string, err error) {
 	case 40056:
 		r.problem(subject, "wecom_agent", "WeCom knows no app "+agentID+" in this corp (40056)", "copy the AgentId from "+wecomConsoleApp+" into the wecom block's agent_id")
 	default:
-		r.unchecked(subject, "wecom_agent", "the app's settings could not be read (cgi-bin/agent/get): "+err.Error(), "")
+		r.unchecked(subject, "wecom_agent", "the app's settings could not be read (cgi-bin/agent/get): "+err.Error(), wecomCallFix(err))
 	}
 }
 
@@ -221,7 +236,7 @@ func checkWeComRange(ctx context.Context, r *doctorReport, subject string, c *we
 		tree, err := c.Departments(ctx, 0)
 		if err != nil {
 			unsure = true
-			r.unchecked(subject, "wecom_range", "the departments the app sees could not be listed (cgi-bin/department/simplelist): "+err.Error(), "")
+			r.unchecked(subject, "wecom_range", "the departments the app sees could not be listed (cgi-bin/department/simplelist): "+err.Error(), wecomCallFix(err))
 		}
 		for _, d := range depts {
 			// The gateway admits a member whose department is d or under it
@@ -244,7 +259,7 @@ func checkWeComRange(ctx context.Context, r *doctorReport, subject string, c *we
 		case 0:
 			if err != nil {
 				unsure = true
-				r.unchecked(subject, "wecom_range", "allow_users "+u+" could not be looked up: "+err.Error(), "")
+				r.unchecked(subject, "wecom_range", "allow_users "+u+" could not be looked up: "+err.Error(), wecomCallFix(err))
 			}
 		case 60111:
 			bad++
@@ -255,7 +270,7 @@ func checkWeComRange(ctx context.Context, r *doctorReport, subject string, c *we
 				"add "+u+" or their department to "+wecomConsoleRange)
 		default:
 			unsure = true
-			r.unchecked(subject, "wecom_range", "allow_users "+u+" could not be looked up: "+err.Error(), "")
+			r.unchecked(subject, "wecom_range", "allow_users "+u+" could not be looked up: "+err.Error(), wecomCallFix(err))
 		}
 	}
 	if bad == 0 && !unsure {

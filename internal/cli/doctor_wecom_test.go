@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -76,9 +73,21 @@ var wecomDoctorCases = []wecomDoctorCase{
 		check: "wecom_agent", message: []string{"301002", "1000002"}, fix: []string{"Secret of app 1000002", "agent_id"}, code: 1},
 	{name: "app disabled (close 1 from agent/get)", site: strings.Replace(wecomSite, "api_base %[1]s", "api_base {env.WECOM_TEST_API_BASE}", 1),
 		prep: func(t *testing.T) []string {
-			t.Setenv("WECOM_TEST_API_BASE", closedAppAPI(t))
+			// The simulator refuses a disabled app's token (40001, as WeCom
+			// does), so only a stand-in reaches this check.
+			t.Setenv("WECOM_TEST_API_BASE", wecomAPIWith(t, "/cgi-bin/agent/get", func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, `{"errcode":0,"errmsg":"ok","agentid":1000002,"close":1,"redirect_domain":"oa.example.com",`+
+					`"allow_userinfos":{"user":[{"userid":"wangwu"}]},"allow_partys":{"partyid":[2]},"allow_tags":{"tagid":[]}}`)
+			}))
 			return nil
 		}, check: "wecom_app", message: []string{"disabled (停用)"}, fix: []string{"enable it", "应用管理"}, code: 1},
+	{name: "agent/get failing without an errcode names api_base", site: strings.Replace(wecomSite, "api_base %[1]s", "api_base {env.WECOM_TEST_API_BASE}", 1),
+		prep: func(t *testing.T) []string {
+			t.Setenv("WECOM_TEST_API_BASE", wecomAPIWith(t, "/cgi-bin/agent/get", func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "upstream down", http.StatusBadGateway)
+			}))
+			return nil
+		}, check: "wecom_agent", level: levelUnchecked, message: []string{"502"}, fix: []string{"api_base", "again"}, code: 2},
 	{name: "可信域名 is another host", corp: func(c *wechattest.Corp) { c.Apps[0].TrustedDomains = []string{"oa.example.com:8443"} },
 		check: "wecom_domain", message: []string{"oa.example.com:8443", "50001", "port included"}, fix: []string{"可信域名 to oa.example.com", "网页授权及JS-SDK"}, code: 1},
 	{name: "behind a trusted proxy the 可信域名 is the host visitors use, not Caddy's port",
@@ -199,29 +208,19 @@ func runWeComDoctor(t *testing.T, tc wecomDoctorCase) doctorRun {
 	return run
 }
 
-// closedAppAPI is WeCom for wecomDoctorCorp, except that agent/get says the
-// app is disabled (close 1): the simulator refuses a disabled app's token
-// (40001, as WeCom does), so only this answer reaches the doctor's check.
-func closedAppAPI(t *testing.T) string {
+// wecomAPIWith is WeCom for wecomDoctorCorp (a simulator behind a proxy),
+// except that path gets answer: what the simulator cannot be made to say.
+func wecomAPIWith(t *testing.T, path string, answer http.HandlerFunc) string {
 	sim := wechattest.NewServer(wechattest.WithCorp(wecomDoctorCorp()))
 	target, _ := url.Parse(sim.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.ModifyResponse = func(resp *http.Response) error {
-		if resp.Request.URL.Path != "/cgi-bin/agent/get" {
-			return nil
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == path {
+			answer(w, r)
+			return
 		}
-		var agent map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&agent); err != nil {
-			return err
-		}
-		resp.Body.Close()
-		agent["close"] = 1
-		b, _ := json.Marshal(agent)
-		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-		return nil
-	}
-	front := httptest.NewServer(proxy)
+		proxy.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() { front.Close(); sim.Close() })
 	return front.URL
 }
