@@ -28,8 +28,14 @@ type wecomTestEnv struct {
 
 func newWeComTestEnv(t *testing.T, edit func(*WeCom)) *wecomTestEnv {
 	t.Helper()
+	return newWeComTestEnvOf(t, wechattest.DefaultCorp("8443"), edit)
+}
+
+// newWeComTestEnvOf is newWeComTestEnv for a corp of the test's own.
+func newWeComTestEnvOf(t *testing.T, corp wechattest.Corp, edit func(*WeCom)) *wecomTestEnv {
+	t.Helper()
 	e := &wecomTestEnv{clock: wechattest.NewClock(time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC))}
-	e.sim = wechattest.NewServer(wechattest.WithCorp(wechattest.DefaultCorp("8443")), wechattest.WithClock(e.clock))
+	e.sim = wechattest.NewServer(wechattest.WithCorp(corp), wechattest.WithClock(e.clock))
 	t.Cleanup(e.sim.Close)
 	cfg := &WeCom{CorpID: wechattest.DefaultCorpID, AgentID: "1000002", Secret: wechattest.DefaultAgentSecret,
 		APIBase: e.sim.URL, OpenBase: e.sim.URL, LoginBase: e.sim.URL}
@@ -133,6 +139,18 @@ func TestWeComAllowUsersAndDepartmentsWithSubDepartments(t *testing.T) {
 	if _, err := e.signIn("wangwu", wechat.WeComScopeBase, wecomTestHost); err != nil {
 		t.Fatalf("wangwu under allow_departments 1: %v", err)
 	}
+	// The root department (1) holds every member even when the app's tree
+	// stops below it: with only 后端组 (3) visible, the tree the app gets
+	// has no 研发部 (2) and no 1 to walk up to.
+	corp := wechattest.DefaultCorp("8443")
+	corp.Apps[0].VisibleDepartments = []int64{3}
+	e = newWeComTestEnvOf(t, corp, func(c *WeCom) { c.AllowDepartments = []int64{1} })
+	if m, err := e.signIn("zhangsan", wechat.WeComScopeBase, wecomTestHost); err != nil || m.UserID != "zhangsan" {
+		t.Fatalf("zhangsan (后端组, the only visible department) under allow_departments 1: %+v, %v", m, err)
+	}
+	e = newWeComTestEnvOf(t, corp, func(c *WeCom) { c.AllowDepartments = []int64{4} })
+	m, err = e.signIn("zhangsan", wechat.WeComScopeBase, wecomTestHost)
+	wantRefused(t, "zhangsan under allow_departments 4 (销售部)", m, err, wecomRefusedNotAllowed)
 	// allow_users ignores case, as WeCom does; the visible range still holds.
 	e = newWeComTestEnv(t, func(c *WeCom) { c.AllowUsers = []string{"WangWu", "lisi"} })
 	if _, err := e.signIn("wangwu", wechat.WeComScopeBase, wecomTestHost); err != nil {

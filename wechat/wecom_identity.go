@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -173,10 +174,20 @@ func (w *WeComClient) Departments(ctx context.Context, id int64) ([]WeComDepartm
 	return res.DepartmentID, nil
 }
 
+// WeComRootDepartment is the id of a corp's root department, the parent of
+// every top-level department (department/simplelist, path 36259: "根部门为1").
+const WeComRootDepartment int64 = 1
+
 // WithinDepartments reports whether any of member's departments is one of
 // allowed or below one of them in tree (as Departments(ctx, 0) lists it): a
-// department includes its sub-departments.
+// department includes its sub-departments. The root department
+// (WeComRootDepartment) holds every member of the corp, whether or not the
+// app's tree reaches up to it: a self-built app sees only the departments of
+// its visible range.
 func WithinDepartments(member []int64, allowed []int64, tree []WeComDepartment) bool {
+	if len(member) > 0 && slices.Contains(allowed, WeComRootDepartment) {
+		return true
+	}
 	parent := make(map[int64]int64, len(tree))
 	for _, d := range tree {
 		parent[d.ID] = d.ParentID
