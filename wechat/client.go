@@ -95,6 +95,10 @@ type Client struct {
 	hc       *http.Client
 	now      func() time.Time
 
+	// api names the service and its real base in errors that tell the
+	// operator to check api_base: WeChat's, or WeCom's (NewWeCom).
+	api service
+
 	tokens  *cache.Cache       // the basic access_token, keyed by basicTokenKey
 	tokenMu sync.Mutex         // makes InvalidateBasicToken's compare-and-delete atomic
 	flight  singleflight.Group // concurrent BasicToken callers share one fetch
@@ -108,7 +112,7 @@ func New(cfg Config) (*Client, error) {
 	if strings.TrimSpace(cfg.AppSecret) == "" {
 		return nil, errors.New("wechat: AppSecret is empty: set the Official Account's AppSecret (公众平台 → 基本配置)")
 	}
-	c := &Client{cfg: cfg, hc: cfg.HTTPClient, now: cfg.Now}
+	c := &Client{cfg: cfg, hc: cfg.HTTPClient, now: cfg.Now, api: serviceWeChat}
 	var err error
 	if c.apiBase, err = cleanBase("APIBase", cfg.APIBase, DefaultAPIBase); err != nil {
 		return nil, err
@@ -250,7 +254,7 @@ func (c *Client) once(ctx context.Context, r request, secrets []string, out any)
 	}
 	req, err := http.NewRequestWithContext(actx, r.method, u, body)
 	if err != nil {
-		return &RequestError{Op: r.op, Err: errors.New("cannot build the request: check APIBase")}
+		return &RequestError{Op: r.op, Err: errors.New("cannot build the request: check api_base")}
 	}
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
@@ -268,13 +272,13 @@ func (c *Client) once(ctx context.Context, r request, secrets []string, out any)
 		// Neither the Location nor the request URL goes into the error:
 		// both may carry the code, a token or the secret.
 		return &RequestError{Op: r.op, Status: resp.StatusCode,
-			Err: fmt.Errorf("%w: HTTP status %d %s from the API base; check APIBase points at WeChat's API itself (%s), not at an address that moved",
-				ErrRedirect, resp.StatusCode, http.StatusText(resp.StatusCode), DefaultAPIBase)}
+			Err: fmt.Errorf("%w: HTTP status %d %s from the API base; check api_base points at %s's API itself (%s), not at an address that moved",
+				ErrRedirect, resp.StatusCode, http.StatusText(resp.StatusCode), c.api.name, c.api.base)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return &RequestError{Op: r.op, Status: resp.StatusCode, temporary: resp.StatusCode >= 500,
-			Err: fmt.Errorf("unexpected HTTP status %d %s from WeChat; check APIBase or retry later",
-				resp.StatusCode, http.StatusText(resp.StatusCode))}
+			Err: fmt.Errorf("unexpected HTTP status %d %s from %s; check api_base or retry later",
+				resp.StatusCode, http.StatusText(resp.StatusCode), c.api.name)}
 	}
 	if int64(len(data)) > c.cfg.MaxBodyBytes {
 		return &RequestError{Op: r.op, Status: resp.StatusCode,
@@ -286,7 +290,7 @@ func (c *Client) once(ctx context.Context, r request, secrets []string, out any)
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return &RequestError{Op: r.op, Status: resp.StatusCode,
-			Err: errors.New("response is not valid JSON; check APIBase points at WeChat's API")}
+			Err: fmt.Errorf("response is not valid JSON; check api_base points at %s's API (%s)", c.api.name, c.api.base)}
 	}
 	if head.ErrCode != 0 {
 		return &APIError{Op: r.op, Code: head.ErrCode, Msg: redact(head.ErrMsg, secrets)}
@@ -296,7 +300,7 @@ func (c *Client) once(ctx context.Context, r request, secrets []string, out any)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return &RequestError{Op: r.op, Status: resp.StatusCode,
-			Err: errors.New("response JSON does not have WeChat's shape; check APIBase")}
+			Err: fmt.Errorf("response JSON does not have %s's shape; check api_base points at %s", c.api.name, c.api.base)}
 	}
 	return nil
 }
@@ -316,7 +320,7 @@ func (c *Client) transportError(ctx context.Context, r request, secrets []string
 		re.Err = fmt.Errorf("timed out after %s: %w", c.cfg.Timeout, context.DeadlineExceeded)
 	case errors.As(err, &oe):
 		// net.OpError names addresses and the syscall, not the URL.
-		re.Err = safeErr(oe, secrets, "cannot connect to WeChat")
+		re.Err = safeErr(oe, secrets, "cannot connect to "+c.api.name)
 	default:
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -356,3 +360,12 @@ func jsonBody(v any) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// service is whose API a Client calls, for the errors that send the
+// operator to api_base.
+type service struct{ name, base string }
+
+var (
+	serviceWeChat = service{"WeChat", DefaultAPIBase}
+	serviceWeCom  = service{"WeCom", DefaultWeComAPIBase}
+)

@@ -54,7 +54,7 @@ func (c *Client) ComponentAccessToken(ctx context.Context, verifyTicket string) 
 	}
 	if t.AccessToken == "" || t.ExpiresIn <= 0 {
 		return nil, &RequestError{Op: pathComponentToken,
-			Err: errors.New("response has no component_access_token or expires_in; check APIBase")}
+			Err: errors.New("response has no component_access_token or expires_in; check api_base")}
 	}
 	return &t, nil
 }

@@ -38,7 +38,7 @@ func TestClientNeverFollowsARedirect(t *testing.T) {
 					if !errors.Is(err, wechat.ErrRedirect) || !errors.As(err, &re) || re.Status != status {
 						t.Fatalf("%s, %s: err = %v, want a RequestError with status %d wrapping ErrRedirect", name, call, err, status)
 					}
-					if !strings.Contains(err.Error(), "redirect") || !strings.Contains(err.Error(), "APIBase") {
+					if !strings.Contains(err.Error(), "redirect") || !strings.Contains(err.Error(), "api_base") {
 						t.Errorf("%s, %s: %q does not say it was a redirect and what to check", name, call, err)
 					}
 					assertClean(t, err, code, rd.URL, "127.0.0.1", "?")
@@ -52,4 +52,31 @@ func TestClientNeverFollowsARedirect(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWeComClientErrorsNameWeCom: the errors that send the operator to
+// api_base name the service the client calls and its real base, so a WeCom
+// site's operator is not told to point api_base at WeChat's API.
+func TestWeComClientErrorsNameWeCom(t *testing.T) {
+	srv := wechattest.NewServer(wechattest.WithCorp(wechattest.DefaultCorp("")))
+	t.Cleanup(srv.Close)
+	rd := wechattest.NewRedirecting(srv, http.StatusFound, "/cgi-bin/gettoken")
+	t.Cleanup(rd.Close)
+	w, err := wechat.NewWeCom(wechat.WeComConfig{CorpID: wechattest.DefaultCorpID, AgentID: "1000002",
+		Secret: wechattest.DefaultAgentSecret, APIBase: rd.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Token(context.Background())
+	if !errors.Is(err, wechat.ErrRedirect) {
+		t.Fatalf("Token through a redirect: %v, want ErrRedirect", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "api_base") || !strings.Contains(msg, "WeCom") || !strings.Contains(msg, wechat.DefaultWeComAPIBase) {
+		t.Errorf("%q does not send the operator to api_base and WeCom's API (%s)", msg, wechat.DefaultWeComAPIBase)
+	}
+	if strings.Contains(msg, wechat.DefaultAPIBase) || strings.Contains(msg, "WeChat") {
+		t.Errorf("%q names WeChat's API on a WeCom client", msg)
+	}
+	assertClean(t, err, wechattest.DefaultAgentSecret, rd.URL, "127.0.0.1", "?")
 }

@@ -32,7 +32,7 @@ func (c *Client) fetchTicket(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if res.Ticket == "" || res.ExpiresIn <= 0 {
-		return "", &RequestError{Op: pathTicket, Err: errors.New("response has no ticket or expires_in; check APIBase")}
+		return "", &RequestError{Op: pathTicket, Err: errors.New("response has no ticket or expires_in; check api_base")}
 	}
 	c.store(ticketKey, res.Ticket, res.ExpiresIn)
 	return res.Ticket, nil

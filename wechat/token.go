@@ -59,7 +59,7 @@ func (c *Client) fetchBasicToken(ctx context.Context, force bool) (string, error
 	}
 	if res.AccessToken == "" || res.ExpiresIn <= 0 {
 		return "", &RequestError{Op: pathStableToken,
-			Err: errors.New("response has no access_token or expires_in; check APIBase")}
+			Err: errors.New("response has no access_token or expires_in; check api_base")}
 	}
 	c.store(basicTokenKey, res.AccessToken, res.ExpiresIn)
 	return res.AccessToken, nil

@@ -108,6 +108,7 @@ func NewWeCom(cfg WeComConfig) (*WeComClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.api = serviceWeCom
 	return &WeComClient{c: c, agentID: cfg.AgentID, loginBase: loginBase}, nil
 }
 
@@ -155,7 +156,7 @@ func (w *WeComClient) Token(ctx context.Context) (string, error) {
 		}
 		if res.AccessToken == "" || res.ExpiresIn <= 0 {
 			return "", &RequestError{Op: pathWeComToken,
-				Err: errors.New("response has no access_token or expires_in; check APIBase points at " + DefaultWeComAPIBase)}
+				Err: errors.New("response has no access_token or expires_in; check api_base points at " + DefaultWeComAPIBase)}
 		}
 		w.c.store(weComTokenKey, res.AccessToken, res.ExpiresIn)
 		return res.AccessToken, nil

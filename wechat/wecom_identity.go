@@ -81,7 +81,7 @@ func (w *WeComClient) identity(ctx context.Context, op, code string) (*WeComIden
 	id := &WeComIdentity{UserID: first(res.UserID, res.OldUserID), OpenID: first(res.OpenID, res.OldOpenID),
 		ExternalUserID: res.ExternalUserID, UserTicket: res.UserTicket, DeviceID: res.OldDeviceID}
 	if id.UserID == "" && id.OpenID == "" {
-		return nil, &RequestError{Op: op, Err: errors.New("response names neither a userid nor an openid; check APIBase points at " + DefaultWeComAPIBase)}
+		return nil, &RequestError{Op: op, Err: errors.New("response names neither a userid nor an openid; check api_base points at " + DefaultWeComAPIBase)}
 	}
 	if id.UserTicket != "" {
 		life := userTicketLife

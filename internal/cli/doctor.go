@@ -70,7 +70,7 @@ func doctorFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringArrayP("config", "c", nil, "Configuration file; repeat for the files of other replicas")
 	fs.StringP("adapter", "a", "", "Name of config adapter to apply (default: caddyfile for Caddyfiles)")
-	fs.Bool("offline", false, "Do not call WeChat")
+	fs.Bool("offline", false, "Do not call WeChat or WeCom")
 	fs.Bool("json", false, "Print the report as JSON (for CI)")
 	fs.String("verify-file", "", "The MP_verify_….txt file WeChat gave for the 网页授权域名 check")
 	fs.String("wecom-verify-file", "", "The WW_verify_….txt file WeCom gave for a WeCom app's 可信域名")
