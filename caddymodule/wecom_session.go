@@ -26,17 +26,31 @@ const wecomExtraPrefix = "wecom:"
 // The fields of Session.Extra and, with the prefix below, the headers and
 // {http.auth.user.*} placeholders they become.
 var wecomFields = [...]struct{ key, header, placeholder string }{
-	{"c", "CorpID", "corp_id"},
-	{"u", "UserID", "userid"},
-	{"o", "OpenID", "wecom_openid"},
-	{"x", "ExternalUserID", "external_userid"},
-	{"d", "Departments", "departments"},
-	{"n", "Name", "name"},
-	{"m", "Mobile", "mobile"},
-	{"e", "Email", "email"},
-	{"g", "Gender", "gender"},
-	{"a", "Avatar", "wecom_avatar"},
+	wfCorpID:         {"c", "CorpID", "corp_id"},
+	wfUserID:         {"u", "UserID", "userid"},
+	wfOpenID:         {"o", "OpenID", "wecom_openid"},
+	wfExternalUserID: {"x", "ExternalUserID", "external_userid"},
+	wfDepartments:    {"d", "Departments", "departments"},
+	wfName:           {"n", "Name", "name"},
+	wfMobile:         {"m", "Mobile", "mobile"},
+	wfEmail:          {"e", "Email", "email"},
+	wfGender:         {"g", "Gender", "gender"},
+	wfAvatar:         {"a", "Avatar", "wecom_avatar"},
 }
+
+// The index of each WeCom field in wecomFields and wecomIdentity.values.
+const (
+	wfCorpID = iota
+	wfUserID
+	wfOpenID
+	wfExternalUserID
+	wfDepartments
+	wfName
+	wfMobile
+	wfEmail
+	wfGender
+	wfAvatar
+)
 
 // wecomHeaderPrefix prefixes the WeCom identity headers. Every client-sent
 // header under it is stripped on every wechat_auth (identity.go).
@@ -119,8 +133,8 @@ func newWeComIdentity(s *Session) *wecomIdentity {
 // userid cannot) and becomes appid:openid:<openid> for a non-member, so no
 // userid, which cannot hold ":", can meet it.
 func (w *wecomIdentity) assertionClaims(c *assertionClaims) {
-	// values[0:4] are wecomFields' c, u, o and x.
-	c.CorpID, c.UserID, c.OpenID, c.ExternalUserID = w.values[0], w.values[1], w.values[2], w.values[3]
+	c.CorpID, c.UserID = w.values[wfCorpID], w.values[wfUserID]
+	c.OpenID, c.ExternalUserID = w.values[wfOpenID], w.values[wfExternalUserID]
 	if c.UserID == "" {
 		c.Sub = c.AppID + ":openid:" + c.OpenID
 	}
