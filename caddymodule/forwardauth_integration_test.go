@@ -21,9 +21,15 @@ const trustLoopback = `servers {
 // identityHeaders are every header the gateway owns under the default prefix.
 var identityHeaders = []string{"X-Wechat-Openid", "X-Wechat-Unionid", "X-Wechat-Scope", "X-Wechat-Nickname", "X-Wechat-Avatar", "X-Wechat-Subscribed", "X-Wechat-Source"}
 
-func forwardAuthSite() string {
+// forwardAuthSite is a site whose /wechat_auth/* answers forward_auth for
+// the rest; answerEdits are directives run on the answer before it.
+func forwardAuthSite(answerEdits ...string) string {
+	edits := ""
+	for _, e := range answerEdits {
+		edits += e + "\n\t\t"
+	}
 	return `handle /wechat_auth/* {
-		%[1]s
+		` + edits + `%[1]s
 		respond 404
 	}
 	handle {

@@ -124,19 +124,9 @@ func TestConcurrentRequestsOfOneSessionEditTheirOwnHeaders(t *testing.T) {
 // filling one header's emptiness filled every empty header of every later
 // answer.
 func TestHeaderEditsOfTheAuthAnswerStayInTheirAnswer(t *testing.T) {
-	g := startGateway(t, gatewayConfig{global: trustLoopback, site: `handle /wechat_auth/* {
-		header >X-WeChat-UnionID "^$" "none"
-		header >X-WeChat-Scope "_" "__"
-		%[1]s
-		respond 404
-	}
-	handle {
-		forward_auth %[3]s {
-			uri /wechat_auth/auth
-			copy_headers X-WeChat-OpenID X-WeChat-UnionID X-WeChat-Scope X-WeChat-Nickname X-WeChat-Avatar X-WeChat-Subscribed X-WeChat-Source
-		}
-		reverse_proxy %[2]s
-	}`})
+	g := startGateway(t, gatewayConfig{global: trustLoopback, site: forwardAuthSite(
+		`header >X-WeChat-UnionID "^$" "none"`,
+		`header >X-WeChat-Scope "_" "__"`)})
 	alice := newBrowser("alice")
 	g.login(t, alice, "/x")
 	for i := 0; i < 3; i++ {
